@@ -1,0 +1,1 @@
+//! tf-ops (placeholder)
