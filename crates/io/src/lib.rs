@@ -1,1 +1,40 @@
-//! tf-io (placeholder)
+//! Reading and writing TensorFlow graphs.
+//!
+//! - [`read_path`] / [`read_stdin`] accept a binary or text GraphDef, a MetaGraphDef (`.meta`),
+//!   or a SavedModel (its directory or `saved_model.pb`) and detect which one they were given
+//!   (see [`detect`]). Files are memory-mapped and the large tensor payloads of the decoded
+//!   graph are slices of the mapping, not copies.
+//! - [`encode_graph`] writes a GraphDef back, binary or pbtxt; binary output references the
+//!   input's payloads instead of copying them (see [`write`]).
+
+#![deny(missing_docs)]
+
+pub mod detect;
+mod read;
+pub mod text;
+mod wire;
+pub mod write;
+
+pub use detect::{Encoding, MessageKind};
+pub use read::{
+    read_bytes, read_path, read_stdin, Loaded, ReadError, ReadErrorKind, ReadOptions,
+    DEFAULT_SIGNATURE, DEFAULT_TAG,
+};
+pub use write::{encode, Encoded, TooLarge};
+
+use tf_proto::tensorflow::GraphDef;
+
+/// Encodes a GraphDef as binary (payloads that are slices of `sources` are not copied) or text.
+pub fn encode_graph(
+    graph: &GraphDef,
+    encoding: Encoding,
+    sources: &[bytes::Bytes],
+) -> Result<Encoded, String> {
+    match encoding {
+        Encoding::Binary => encode(graph, sources).map_err(|e| e.to_string()),
+        Encoding::Text => Ok(Encoded::from_bytes(text::print(graph)?.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+use super::*;
+use bytes::Bytes;
+use prost::Message;
+use tf_proto::tensorflow::{
+    meta_graph_def::MetaInfoDef, GraphDef, MetaGraphDef, NodeDef, SavedModel, TensorProto,
+    VersionDef,
+};
+
+fn node(name: &str, op: &str) -> NodeDef {
+    NodeDef { name: name.into(), op: op.into(), ..Default::default() }
+}
+
+fn graph() -> GraphDef {
+    GraphDef {
+        node: vec![node("x", "Placeholder"), node("y", "Identity")],
+        versions: Some(VersionDef { producer: 2474, ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn read(b: Vec<u8>) -> Result<Loaded, ReadError> {
+    read_bytes(Bytes::from(b), "t", None, &ReadOptions::default())
+}
+
+#[test]
+fn detects_each_message_kind() {
+    let g = graph();
+    assert_eq!(read(g.encode_to_vec()).unwrap().kind, MessageKind::GraphDef);
+    let single = GraphDef { node: vec![node("x", "Placeholder")], ..Default::default() };
+    assert_eq!(read(single.encode_to_vec()).unwrap().kind, MessageKind::GraphDef);
+    let meta = MetaGraphDef {
+        meta_info_def: Some(MetaInfoDef { tags: vec!["serve".into()], ..Default::default() }),
+        graph_def: Some(g.clone()),
+        ..Default::default()
+    };
+    let l = read(meta.encode_to_vec()).unwrap();
+    assert_eq!((l.kind, l.graph.clone()), (MessageKind::MetaGraphDef, g.clone()));
+    let sm = SavedModel { saved_model_schema_version: 1, meta_graphs: vec![meta] };
+    let l = read(sm.encode_to_vec()).unwrap();
+    assert_eq!(
+        (l.kind, l.graph, l.tag_sets),
+        (MessageKind::SavedModel, g, vec![vec!["serve".into()]])
+    );
+}
+
+#[test]
+fn text_round_trip() {
+    let g = graph();
+    let text = text::print(&g).unwrap();
+    let l = read(text.into_bytes()).unwrap();
+    assert_eq!((l.encoding, l.graph), (Encoding::Text, g));
+}
+
+#[test]
+fn bad_inputs_name_the_problem() {
+    let msg = |b: Vec<u8>| read(b).unwrap_err().to_string();
+    assert_eq!(msg(vec![]), "t: empty input");
+    let mut cut = graph().encode_to_vec();
+    cut.truncate(cut.len() - 3);
+    assert!(msg(cut).contains("truncated or corrupt"), "truncated");
+    assert!(msg(vec![0xff; 64]).contains("not a valid protobuf"), "garbage");
+    let tensor = TensorProto { dtype: 1, float_val: vec![1.0], ..Default::default() };
+    let e = msg(tensor.encode_to_vec());
+    assert!(e.contains("not a GraphDef") || e.contains("cannot decode"), "{e}");
+    assert!(msg(b"hello { }".to_vec()).contains("first field 'hello'"));
+}
+
+#[test]
+fn savedmodel_tags_and_signatures() {
+    let meta = |tag: &str| MetaGraphDef {
+        meta_info_def: Some(MetaInfoDef { tags: vec![tag.into()], ..Default::default() }),
+        graph_def: Some(graph()),
+        ..Default::default()
+    };
+    let sm = SavedModel {
+        saved_model_schema_version: 1,
+        meta_graphs: vec![meta("train"), meta("serve")],
+    };
+    let b = Bytes::from(sm.encode_to_vec());
+    let opts = |tag: Option<&str>, sig: Option<&str>| ReadOptions {
+        tag: tag.map(Into::into),
+        signature: sig.map(Into::into),
+    };
+    let l = read_bytes(b.clone(), "sm", None, &opts(None, None)).unwrap();
+    assert_eq!(l.meta_graph.unwrap().meta_info_def.unwrap().tags, vec!["serve"]);
+    let e = read_bytes(b.clone(), "sm", None, &opts(Some("gpu"), None)).unwrap_err();
+    assert_eq!(e.to_string(), "sm: no MetaGraphDef with tags 'gpu' (available: 'train', 'serve')");
+    let e = read_bytes(b, "sm", None, &opts(None, Some("predict"))).unwrap_err();
+    assert_eq!(e.to_string(), "sm: no signature 'predict' (available: none)");
+}
+
+#[test]
+fn binary_output_borrows_large_payloads() {
+    let payload = vec![7u8; 1 << 16];
+    let mut g = graph();
+    let t = TensorProto {
+        dtype: 1,
+        tensor_content: Bytes::from(payload.clone()),
+        ..Default::default()
+    };
+    g.node[0].attr.insert(
+        "value".into(),
+        tf_proto::tensorflow::AttrValue {
+            value: Some(tf_proto::tensorflow::attr_value::Value::Tensor(t)),
+        },
+    );
+    let source = Bytes::from(g.encode_to_vec());
+    let decoded = GraphDef::decode(source.clone()).unwrap();
+    let out = encode_graph(&decoded, Encoding::Binary, &[source.clone()]).unwrap();
+    assert_eq!(out.to_vec(), source.to_vec());
+    assert!(out.len() as usize == source.len());
+}

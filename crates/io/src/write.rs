@@ -1,0 +1,141 @@
+//! Encoding a message for output without copying its large payloads.
+//!
+//! `prost`'s `encode_to_vec` copies every tensor byte into one new buffer, doubling the memory
+//! of a weight-heavy graph. [`encode`] instead produces a list of segments: the small encoded
+//! parts are gathered into owned buffers, and any large byte field that lies inside the input
+//! buffer (a memory-mapped file) is kept as a slice of it. Writing the segments in order gives
+//! exactly the bytes `encode_to_vec` would, in one pass.
+
+use std::io::{self, Write};
+
+use bytes::{buf::UninitSlice, Buf, BufMut, Bytes};
+use prost::Message;
+
+/// Byte fields at least this long are referenced instead of copied.
+const BORROW_THRESHOLD: usize = 4096;
+
+/// Protobuf's hard limit: a message of 2 GiB or more cannot be parsed by TensorFlow.
+pub const MAX_MESSAGE_BYTES: u64 = (1 << 31) - 1;
+
+/// An encoded message as a sequence of byte segments.
+#[derive(Debug, Default, Clone)]
+pub struct Encoded {
+    segments: Vec<Bytes>,
+    len: u64,
+}
+
+impl Encoded {
+    /// Total encoded length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was encoded.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes every segment in order.
+    pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
+        for s in &self.segments {
+            w.write_all(s)?;
+        }
+        w.flush()
+    }
+
+    /// Wraps already encoded bytes (text output, for instance).
+    pub fn from_bytes(b: Bytes) -> Encoded {
+        Encoded { len: b.len() as u64, segments: vec![b] }
+    }
+
+    /// Joins the segments into one buffer (tests, small outputs).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len as usize);
+        for s in &self.segments {
+            v.extend_from_slice(s);
+        }
+        v
+    }
+}
+
+/// The message would exceed protobuf's 2 GiB limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the output would be {0} bytes, over protobuf's 2 GiB message limit")]
+pub struct TooLarge(pub u64);
+
+struct SegmentWriter<'a> {
+    sources: &'a [Bytes],
+    current: Vec<u8>,
+    done: Vec<Bytes>,
+}
+
+impl SegmentWriter<'_> {
+    fn source_of(&self, s: &[u8]) -> Option<Bytes> {
+        let (start, end) = (s.as_ptr() as usize, s.as_ptr() as usize + s.len());
+        self.sources.iter().find_map(|b| {
+            let base = b.as_ptr() as usize;
+            (start >= base && end <= base + b.len()).then(|| b.slice(start - base..end - base))
+        })
+    }
+}
+
+// SAFETY: chunk_mut/advance_mut delegate to the Vec's own BufMut implementation.
+unsafe impl BufMut for SegmentWriter<'_> {
+    fn remaining_mut(&self) -> usize {
+        usize::MAX / 2
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        // SAFETY: forwarded contract.
+        unsafe { self.current.advance_mut(cnt) }
+    }
+
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        self.current.chunk_mut()
+    }
+
+    fn put_slice(&mut self, src: &[u8]) {
+        if src.len() >= BORROW_THRESHOLD {
+            if let Some(b) = self.source_of(src) {
+                if !self.current.is_empty() {
+                    let cap = self.current.capacity();
+                    let full = std::mem::replace(&mut self.current, Vec::with_capacity(cap));
+                    self.done.push(full.into());
+                }
+                self.done.push(b);
+                return;
+            }
+        }
+        self.current.extend_from_slice(src);
+    }
+
+    fn put<T: Buf>(&mut self, mut src: T)
+    where
+        Self: Sized,
+    {
+        while src.has_remaining() {
+            let chunk = src.chunk();
+            let n = chunk.len();
+            self.put_slice(chunk);
+            src.advance(n);
+        }
+    }
+}
+
+/// Encodes `msg`; byte fields that are slices of one of `sources` are not copied.
+pub fn encode<M: Message>(msg: &M, sources: &[Bytes]) -> Result<Encoded, TooLarge> {
+    let len = msg.encoded_len() as u64;
+    if len > MAX_MESSAGE_BYTES {
+        return Err(TooLarge(len));
+    }
+    let mut w = SegmentWriter {
+        sources,
+        current: Vec::with_capacity((len as usize).min(1 << 20)),
+        done: Vec::new(),
+    };
+    msg.encode_raw(&mut w);
+    if !w.current.is_empty() {
+        w.done.push(w.current.into());
+    }
+    Ok(Encoded { segments: w.done, len })
+}
