@@ -127,6 +127,7 @@ pub struct Graph {
 
 impl Graph {
     /// Takes ownership of a GraphDef's nodes; fails on an empty or duplicate name.
+    #[allow(deprecated)] // `version` (field 3) is passed through, not used.
     pub fn from_graph_def(g: GraphDef) -> Result<Graph, GraphError> {
         let mut index = HashMap::with_capacity(g.node.len());
         for (i, n) in g.node.iter().enumerate() {
@@ -148,6 +149,7 @@ impl Graph {
     }
 
     /// Writes the graph back: live nodes in their original order, new nodes after them.
+    #[allow(deprecated)]
     pub fn into_graph_def(self) -> GraphDef {
         GraphDef {
             node: self.nodes.into_iter().flatten().collect(),

@@ -15,6 +15,7 @@ fn graph(nodes: Vec<NodeDef>) -> Graph {
 }
 
 #[test]
+#[allow(deprecated)]
 fn round_trip_keeps_order_and_passthrough_fields() {
     let g = GraphDef {
         node: vec![node("b", "NoOp", &[]), node("a", "NoOp", &["^b"])],
