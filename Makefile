@@ -1,0 +1,86 @@
+# tf-tools: the commands a fresh machine needs.
+#   make demo    build the tools and run them on the bundled sample model (no TensorFlow needed)
+#   make test    install everything (Rust crates, TensorFlow 2.21 in .venv) and run every tier
+#   make bench   benchmarks, written to docs/benchmarks.md
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+TFLIB := $(CURDIR)/build/tflib
+TFENV := PKG_CONFIG_PATH=$(TFLIB) LD_LIBRARY_PATH=$(TFLIB)
+BIN := $(CURDIR)/target/release
+CARGO ?= cargo
+
+.PHONY: all build demo test test-rust test-tf test-tfrun venv tflib fixtures ops-registry \
+        proto-check bench fmt lint completions clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+# The Python side: TensorFlow 2.21 (CPU) pinned, for fixtures and the equivalence tier.
+$(VENV)/.stamp: scripts/requirements.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -r scripts/requirements.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# libtensorflow from the wheel, laid out for tensorflow-sys (pkg-config + symlinks).
+$(TFLIB)/tensorflow.pc: $(VENV)/.stamp scripts/setup_tflib.sh
+	scripts/setup_tflib.sh $(VENV) $(TFLIB) >/dev/null
+
+tflib: $(TFLIB)/tensorflow.pc
+
+demo: build
+	@scripts/demo.sh $(BIN)
+
+test: venv tflib
+	$(MAKE) --no-print-directory test-rust test-tfrun test-tf
+
+# Fast tier: no TensorFlow needed except the schema check, which uses the venv when present.
+test-rust: build
+	$(CARGO) test --release --locked
+
+# Real TensorFlow through tensorflow-sys: tf-run and tf-diff.
+test-tfrun: tflib
+	$(TFENV) $(CARGO) build --release --locked -p tf-run
+	$(TFENV) $(CARGO) test --release --locked -p tf-run
+
+# Real TensorFlow in Python judges the tools' outputs.
+test-tf: build tflib
+	$(TFENV) TF_TOOLS_BIN=$(BIN) TF_CPP_MIN_LOG_LEVEL=2 $(VPY) -m pytest -q tests/tf
+
+fixtures: venv
+	$(VPY) scripts/gen_fixtures.py --out tests/fixtures
+
+ops-registry: venv
+	$(VPY) scripts/gen_op_registry.py
+
+proto-check: venv
+	$(CARGO) run -q -p tf-proto --example dump_descriptors -- build/descriptors.bin
+	$(VPY) scripts/check_proto_schema.py build/descriptors.bin
+
+bench: build venv
+	$(TFENV) $(VPY) scripts/bench.py --bin $(BIN) --out docs/benchmarks.md
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+completions: build
+	mkdir -p build/completions build/man
+	for t in tf-convert tf-inspect; do \
+	  $(BIN)/$$t --completions bash > build/completions/$$t.bash; \
+	  $(BIN)/$$t --man > build/man/$$t.1; \
+	done
+
+clean:
+	$(CARGO) clean
+	rm -rf build

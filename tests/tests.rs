@@ -1,0 +1,8 @@
+//! Integration tests of the tf-* binaries and the I/O layer on fixtures made by real
+//! TensorFlow 2.21 (see `tests/fixtures/README.md`). The tier that runs TensorFlow itself is in
+//! `tests/tf/` (pytest) and `crates/run/tests/`.
+
+mod convert;
+mod inspect;
+mod roundtrip;
+mod util;

@@ -1,0 +1,109 @@
+//! A small harness: run a tool with a cleared environment, feed stdin, collect the outcome.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Asserts the error contract: exit 2, one line on stderr, nothing on stdout.
+    pub fn assert_clean_error(&self, what: &str) {
+        assert_eq!(self.code, 2, "{what}: exit code; stderr: {}", self.stderr);
+        assert!(self.stdout.is_empty(), "{what}: stdout must be empty on error");
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "{what}: one line on stderr, got {:?}",
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{what}: {}", self.stderr);
+    }
+}
+
+/// Runs a tool of this package.
+pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
+    let exe = match tool {
+        "tf-convert" => env!("CARGO_BIN_EXE_tf-convert"),
+        "tf-inspect" => env!("CARGO_BIN_EXE_tf-inspect"),
+        other => panic!("unknown tool {other}"),
+    };
+    let mut child = Command::new(exe)
+        .args(args)
+        .env_clear()
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tool");
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+    }
+    let out = child.wait_with_output().expect("wait for tool");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every file under `dir`, recursively, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Fixture files that hold a GraphDef, MetaGraphDef or SavedModel in binary form.
+pub fn protobuf_fixtures() -> Vec<PathBuf> {
+    let files: Vec<PathBuf> = walk(&fixtures())
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            (name.ends_with(".pb") || name.ends_with(".meta")) && name != "fingerprint.pb"
+        })
+        .collect();
+    assert!(!files.is_empty(), "no fixtures under {}: run `make fixtures`", fixtures().display());
+    files
+}
+
+/// SavedModel directories among the fixtures.
+pub fn saved_model_dirs() -> Vec<PathBuf> {
+    walk(&fixtures())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "saved_model.pb"))
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect()
+}
