@@ -188,6 +188,7 @@ fn is_machinery(n: &NodeDef) -> bool {
             | "ImageSummary"
     ) || n.name.starts_with("save/")
         || n.name.starts_with("saver_filename")
+        || (n.op == "ReadVariableOp" && n.name.ends_with("/Read/ReadVariableOp"))
 }
 
 fn shape_str(s: Option<&TensorShapeProto>) -> Option<String> {
@@ -306,10 +307,22 @@ pub fn summarize(l: &Loaded) -> Summary {
         }
     }
 
+    // The SavedModel's own save and restore calls are machinery too.
+    let saver_nodes: HashSet<&str> = l
+        .meta_graph
+        .iter()
+        .filter_map(|m| m.saver_def.as_ref())
+        .flat_map(|s| [s.save_tensor_name.as_str(), s.restore_op_name.as_str()])
+        .map(|t| Input::parse(t).node())
+        .collect();
     let outputs = g
         .node
         .iter()
-        .filter(|n| !consumed.contains(n.name.as_str()) && !is_machinery(n))
+        .filter(|n| {
+            !consumed.contains(n.name.as_str())
+                && !is_machinery(n)
+                && !saver_nodes.contains(n.name.as_str())
+        })
         .flat_map(|n| {
             let types = registry.output_types(n).ok();
             let arity = types.as_ref().map_or(1, Vec::len);

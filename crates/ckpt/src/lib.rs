@@ -1,0 +1,501 @@
+//! A pure-Rust reader of TensorFlow V2 checkpoints ("tensor bundles", tf-facts §2).
+//!
+//! A checkpoint is `<prefix>.index` (a sorted table of `BundleEntryProto`s, see [`table`]) and
+//! `<prefix>.data-NNNNN-of-MMMMM` shards holding the raw tensor bytes. [`Checkpoint::open`]
+//! reads and verifies the index (every block's masked CRC-32C); the data shards are
+//! memory-mapped on first use, and [`Checkpoint::read`] verifies each tensor's CRC-32C before
+//! returning it. Numeric tensors are slices of the mapping, not copies. Partitioned (sliced)
+//! variables are reassembled from their slices.
+//!
+//! Checkpoints are found from a prefix, from the `.index` file, or from a directory whose
+//! `checkpoint` state file names the latest one ([`resolve_prefix`]).
+
+#![deny(missing_docs)]
+
+mod crc;
+mod slice_key;
+mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use prost::Message;
+use tf_proto::tensorflow::{BundleEntryProto, BundleHeaderProto, TrackableObjectGraph};
+use tf_tensor::{dims_to_string, dt, dtype, Data, Tensor};
+
+/// The key under which TF2 checkpoints store their object graph.
+pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
+
+/// Why a checkpoint or one of its tensors could not be read; messages name the file and key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CkptError {
+    /// A file could not be opened or mapped.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The `.index` table is damaged.
+    #[error("{path}: {msg}")]
+    Index {
+        /// The index file.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A TF1 V1 checkpoint (no `.index` file), which this reader does not support.
+    #[error(
+        "{0}: a V1 (pre-2017) checkpoint; re-save it in the V2 format (tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V2))"
+    )]
+    V1Format(String),
+    /// No checkpoint at the path.
+    #[error("{0}: no checkpoint here (expected PREFIX.index, or a directory with a 'checkpoint' file)")]
+    NotFound(String),
+    /// The key is not in the checkpoint.
+    #[error("{path}: no tensor '{key}' in the checkpoint")]
+    MissingKey {
+        /// The checkpoint prefix.
+        path: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// A tensor's bytes are damaged or inconsistent with its entry.
+    #[error("{path}: tensor '{key}': {msg}")]
+    Tensor {
+        /// The data file.
+        path: String,
+        /// The tensor's key.
+        key: String,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// An open checkpoint.
+#[derive(Debug)]
+pub struct Checkpoint {
+    prefix: PathBuf,
+    header: BundleHeaderProto,
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+    shards: Vec<OnceLock<Bytes>>,
+}
+
+/// One tensor listed in a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryInfo {
+    /// The key (variable name or object path).
+    pub key: String,
+    /// dtype code.
+    pub dtype: i32,
+    /// Full shape.
+    pub shape: Vec<i64>,
+    /// Payload bytes as stored (all slices for partitioned variables).
+    pub bytes: u64,
+    /// Number of slices for a partitioned variable (0 otherwise).
+    pub slices: usize,
+}
+
+/// Finds the checkpoint prefix for a path: a prefix itself, its `.index` (or a data shard), or a
+/// directory whose `checkpoint` file names the latest checkpoint.
+pub fn resolve_prefix(path: &Path) -> Result<PathBuf, CkptError> {
+    let s = path.to_string_lossy();
+    if let Some(p) = s.strip_suffix(".index") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(i) = s.rfind(".data-") {
+        return Ok(PathBuf::from(&s[..i]));
+    }
+    if path.is_dir() {
+        let state = path.join("checkpoint");
+        if let Ok(text) = std::fs::read_to_string(&state) {
+            let parsed: Result<tf_proto::tensorflow::CheckpointState, _> =
+                tf_proto::parse_text_format(&text);
+            let latest = parsed.map(|c| c.model_checkpoint_path).map_err(|e| CkptError::Index {
+                path: state.display().to_string(),
+                msg: format!("cannot parse the checkpoint state file: {e}"),
+            })?;
+            let p = Path::new(&latest);
+            return Ok(if p.is_absolute() { p.to_path_buf() } else { path.join(p) });
+        }
+        return Err(CkptError::NotFound(s.into_owned()));
+    }
+    Ok(path.to_path_buf())
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn map(path: &Path) -> Result<Bytes, CkptError> {
+    let io = |source| CkptError::Io { path: path.display().to_string(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: read-only mapping; the checkpoint is assumed not to change while we read it.
+    let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    Ok(Bytes::from_owner(m))
+}
+
+impl Checkpoint {
+    /// Opens the checkpoint at `path` (see [`resolve_prefix`]) and verifies its index.
+    pub fn open(path: &Path) -> Result<Checkpoint, CkptError> {
+        let prefix = resolve_prefix(path)?;
+        let index_path = with_suffix(&prefix, ".index");
+        if !index_path.is_file() {
+            return Err(if prefix.is_file() {
+                CkptError::V1Format(prefix.display().to_string())
+            } else {
+                CkptError::NotFound(prefix.display().to_string())
+            });
+        }
+        let index_name = index_path.display().to_string();
+        let bad = |msg: String| CkptError::Index { path: index_name.clone(), msg };
+        let file = map(&index_path)?;
+        let rows = table::read_table(&file).map_err(bad)?;
+        let mut header = None;
+        let mut entries = BTreeMap::new();
+        for (key, value) in rows {
+            if key.is_empty() {
+                header = Some(
+                    BundleHeaderProto::decode(value.as_slice())
+                        .map_err(|e| bad(format!("bad bundle header: {e}")))?,
+                );
+            } else {
+                let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
+                    bad(format!("bad entry for '{}': {e}", String::from_utf8_lossy(&key)))
+                })?;
+                entries.insert(key, entry);
+            }
+        }
+        let header = header.ok_or_else(|| bad("no bundle header (empty key)".into()))?;
+        if header.endianness != 0 {
+            return Err(bad("big-endian checkpoints are not supported".into()));
+        }
+        if let Some(v) = &header.version {
+            if v.min_consumer > 1 {
+                return Err(bad(format!(
+                    "written for readers of version {} or newer (this reader: 1)",
+                    v.min_consumer
+                )));
+            }
+        }
+        let n = usize::try_from(header.num_shards.max(1)).unwrap_or(1);
+        Ok(Checkpoint { prefix, header, entries, shards: (0..n).map(|_| OnceLock::new()).collect() })
+    }
+
+    /// The checkpoint prefix.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// The bundle header.
+    pub fn header(&self) -> &BundleHeaderProto {
+        &self.header
+    }
+
+    /// The entry stored under `key` (slices of partitioned variables have binary keys and are
+    /// not listed by [`Checkpoint::entries`]).
+    pub fn entry(&self, key: &str) -> Option<&BundleEntryProto> {
+        self.entries.get(key.as_bytes())
+    }
+
+    /// Whether `key` is in the checkpoint.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entry(key).is_some()
+    }
+
+    /// Every named tensor, sorted by key.
+    pub fn entries(&self) -> Vec<EntryInfo> {
+        self.entries
+            .iter()
+            .filter(|(k, _)| k.first() != Some(&0))
+            .map(|(k, e)| {
+                let key = String::from_utf8_lossy(k).into_owned();
+                let shape = shape_of(e);
+                let bytes = if e.slices.is_empty() {
+                    e.size as u64
+                } else {
+                    e.slices
+                        .iter()
+                        .filter_map(|s| self.entries.get(&slice_key::encode(&key, &extents(s, &shape))))
+                        .map(|s| s.size as u64)
+                        .sum()
+                };
+                EntryInfo { key, dtype: e.dtype, shape, bytes, slices: e.slices.len() }
+            })
+            .collect()
+    }
+
+    fn shard(&self, id: usize) -> Result<&Bytes, CkptError> {
+        let cell = self.shards.get(id).ok_or_else(|| CkptError::Index {
+            path: with_suffix(&self.prefix, ".index").display().to_string(),
+            msg: format!("entry refers to shard {id} of {}", self.shards.len()),
+        })?;
+        if let Some(b) = cell.get() {
+            return Ok(b);
+        }
+        let path = with_suffix(
+            &self.prefix,
+            &format!(".data-{id:05}-of-{:05}", self.shards.len()),
+        );
+        let bytes = map(&path)?;
+        Ok(cell.get_or_init(|| bytes))
+    }
+
+    /// Reads the tensor stored under `key`, verifying its checksum; partitioned variables are
+    /// reassembled from their slices.
+    pub fn read(&self, key: &str) -> Result<Tensor, CkptError> {
+        let entry = self.entry(key).ok_or_else(|| CkptError::MissingKey {
+            path: self.prefix.display().to_string(),
+            key: key.to_string(),
+        })?;
+        if entry.slices.is_empty() {
+            return self.read_entry(key, entry);
+        }
+        self.read_partitioned(key, entry)
+    }
+
+    fn tensor_err(&self, key: &str, shard: i32, msg: String) -> CkptError {
+        let n = self.shards.len();
+        CkptError::Tensor {
+            path: with_suffix(&self.prefix, &format!(".data-{shard:05}-of-{n:05}"))
+                .display()
+                .to_string(),
+            key: key.to_string(),
+            msg,
+        }
+    }
+
+    fn read_entry(&self, key: &str, e: &BundleEntryProto) -> Result<Tensor, CkptError> {
+        let err = |msg: String| self.tensor_err(key, e.shard_id, msg);
+        let shard = self.shard(usize::try_from(e.shard_id).map_err(|_| err("negative shard id".into()))?)?;
+        let start = usize::try_from(e.offset).map_err(|_| err("negative offset".into()))?;
+        let size = usize::try_from(e.size).map_err(|_| err("negative size".into()))?;
+        let end = start.checked_add(size).filter(|e| *e <= shard.len()).ok_or_else(|| {
+            err(format!(
+                "bytes {start}..{} lie past the end of the {}-byte data file (truncated?)",
+                start.saturating_add(size),
+                shard.len()
+            ))
+        })?;
+        let data = shard.slice(start..end);
+        let computed = crc::masked_crc32c(&[&data]);
+        if computed != e.crc32c {
+            return Err(err(format!(
+                "checksum mismatch (stored {:#010x}, computed {computed:#010x}): the data file is corrupt",
+                e.crc32c
+            )));
+        }
+        let shape = shape_of(e);
+        let n = tf_tensor::num_elements(&shape).ok_or_else(|| err("shape overflows".into()))?;
+        if e.dtype == dt::STRING {
+            let strings = decode_strings(&data, n).map_err(err)?;
+            return Tensor::from_strings(&shape, strings).map_err(|x| err(x.to_string()));
+        }
+        let elem = dtype::element_size(e.dtype)
+            .ok_or_else(|| err(format!("unsupported dtype {}", dtype::enum_name(e.dtype))))?;
+        if n.checked_mul(elem as u64) != Some(size as u64) {
+            return Err(err(format!(
+                "{size} bytes stored but shape {} of {} needs {}",
+                dims_to_string(&shape),
+                dtype::short_name(e.dtype),
+                n.saturating_mul(elem as u64)
+            )));
+        }
+        Ok(Tensor { dtype: e.dtype, shape, data: Data::Raw(data) })
+    }
+
+    fn read_partitioned(&self, key: &str, full: &BundleEntryProto) -> Result<Tensor, CkptError> {
+        let shape = shape_of(full);
+        let err = |msg: String| self.tensor_err(key, 0, msg);
+        let elem = dtype::element_size(full.dtype)
+            .ok_or_else(|| err("partitioned variables of strings are not supported".into()))?;
+        let n = tf_tensor::num_elements(&shape).ok_or_else(|| err("shape overflows".into()))?;
+        let total = n
+            .checked_mul(elem as u64)
+            .filter(|t| *t <= tf_tensor::MAX_MATERIALIZED_BYTES)
+            .ok_or_else(|| err("too large to reassemble".into()))?;
+        let mut out = vec![0u8; total as usize];
+        let mut covered = 0u64;
+        for s in &full.slices {
+            let ext = extents(s, &shape);
+            let skey = slice_key::encode(key, &ext);
+            let part_entry = self.entries.get(&skey).ok_or_else(|| {
+                err(format!("slice {} is listed but not stored", describe_extents(&ext)))
+            })?;
+            let part = self.read_entry(key, part_entry)?;
+            let Some(raw) = part.raw() else { return Err(err("slice is not numeric".into())) };
+            covered += copy_slice(&mut out, &shape, &ext, raw, elem)
+                .map_err(|m| err(format!("slice {}: {m}", describe_extents(&ext))))?;
+        }
+        if covered != n {
+            return Err(err(format!("slices cover {covered} of {n} elements")));
+        }
+        Ok(Tensor { dtype: full.dtype, shape, data: Data::Raw(out.into()) })
+    }
+
+    /// The TF2 object graph stored under [`OBJECT_GRAPH_KEY`], if this is an object-based
+    /// checkpoint.
+    pub fn object_graph(&self) -> Result<Option<TrackableObjectGraph>, CkptError> {
+        if !self.contains(OBJECT_GRAPH_KEY) {
+            return Ok(None);
+        }
+        let t = self.read(OBJECT_GRAPH_KEY)?;
+        let Data::Strings(s) = &t.data else { return Ok(None) };
+        let bytes = s.first().map(Vec::as_slice).unwrap_or_default();
+        TrackableObjectGraph::decode(bytes).map(Some).map_err(|e| CkptError::Tensor {
+            path: self.prefix.display().to_string(),
+            key: OBJECT_GRAPH_KEY.into(),
+            msg: format!("not a TrackableObjectGraph: {e}"),
+        })
+    }
+}
+
+fn shape_of(e: &BundleEntryProto) -> Vec<i64> {
+    e.shape.as_ref().map(|s| s.dim.iter().map(|d| d.size).collect()).unwrap_or_default()
+}
+
+/// (start, length) per dimension; a missing length means the whole dimension (-1 in keys).
+fn extents(s: &tf_proto::tensorflow::TensorSliceProto, shape: &[i64]) -> Vec<(i64, i64)> {
+    use tf_proto::tensorflow::tensor_slice_proto::extent::HasLengthHack;
+    (0..shape.len())
+        .map(|d| match s.extent.get(d) {
+            Some(x) => match x.has_length_hack {
+                Some(HasLengthHack::Length(l)) => (x.start, l),
+                None => (0, -1),
+            },
+            None => (0, -1),
+        })
+        .collect()
+}
+
+fn describe_extents(ext: &[(i64, i64)]) -> String {
+    let parts: Vec<String> = ext
+        .iter()
+        .map(|(s, l)| if *l < 0 { "-".to_string() } else { format!("{s},{l}") })
+        .collect();
+    parts.join(":")
+}
+
+/// Copies a slice's row-major bytes into the full tensor; returns the elements copied.
+fn copy_slice(
+    out: &mut [u8],
+    shape: &[i64],
+    ext: &[(i64, i64)],
+    src: &[u8],
+    elem: usize,
+) -> Result<u64, String> {
+    let rank = shape.len();
+    let (starts, lens): (Vec<usize>, Vec<usize>) = ext
+        .iter()
+        .zip(shape)
+        .map(|(&(s, l), &d)| if l < 0 { (0, d as usize) } else { (s as usize, l as usize) })
+        .unzip();
+    for d in 0..rank {
+        if starts[d] + lens[d] > shape[d] as usize {
+            return Err("extends past the full shape".into());
+        }
+    }
+    let count: usize = lens.iter().product();
+    if count * elem != src.len() {
+        return Err(format!("holds {} bytes, expected {}", src.len(), count * elem));
+    }
+    if count == 0 {
+        return Ok(0);
+    }
+    if rank == 0 {
+        out.copy_from_slice(src);
+        return Ok(1);
+    }
+    // Strides of the full tensor, in elements.
+    let mut strides = vec![1usize; rank];
+    for d in (0..rank - 1).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1] as usize;
+    }
+    let row = lens[rank - 1] * elem;
+    let mut idx = vec![0usize; rank - 1];
+    let mut src_off = 0;
+    loop {
+        let mut dst = starts[rank - 1];
+        for d in 0..rank - 1 {
+            dst += (starts[d] + idx[d]) * strides[d];
+        }
+        out[dst * elem..dst * elem + row].copy_from_slice(&src[src_off..src_off + row]);
+        src_off += row;
+        // Advance the multi-index over the leading dimensions.
+        let mut d = rank - 1;
+        loop {
+            if d == 0 {
+                return Ok(count as u64);
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < lens[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// DT_STRING data: varint64 lengths, a masked CRC of the lengths, then the bytes.
+fn decode_strings(data: &[u8], n: u64) -> Result<Vec<Vec<u8>>, String> {
+    let mut pos = 0;
+    let mut lens = Vec::with_capacity(n.min(1 << 20) as usize);
+    for _ in 0..n {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = *data.get(pos).ok_or("string lengths truncated")?;
+            pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err("bad string length".into());
+            }
+        }
+        lens.push(v);
+    }
+    if n > 0 {
+        if pos + 4 > data.len() {
+            return Err("string length checksum truncated".into());
+        }
+        let stored = u32::from_le_bytes(data[pos..pos + 4].try_into().expect("4 bytes"));
+        let mut crc = 0u32;
+        for &l in &lens {
+            crc = match u32::try_from(l) {
+                Ok(l32) => crc32c::crc32c_append(crc, &l32.to_le_bytes()),
+                Err(_) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
+            };
+        }
+        if crc::mask(crc) != stored {
+            return Err("string length checksum mismatch".into());
+        }
+        pos += 4;
+    }
+    let mut out = Vec::with_capacity(lens.len());
+    for l in lens {
+        let end = usize::try_from(l)
+            .ok()
+            .and_then(|l| pos.checked_add(l))
+            .filter(|e| *e <= data.len())
+            .ok_or("string bytes truncated")?;
+        out.push(data[pos..end].to_vec());
+        pos = end;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
