@@ -287,18 +287,24 @@ impl Checkpoint {
             ))
         })?;
         let data = shard.slice(start..end);
-        let computed = crc::masked_crc32c(&[&data]);
-        if computed != e.crc32c {
-            return Err(err(format!(
-                "checksum mismatch (stored {:#010x}, computed {computed:#010x}): the data file is corrupt",
-                e.crc32c
-            )));
-        }
         let shape = shape_of(e);
         let n = tf_tensor::num_elements(&shape).ok_or_else(|| err("shape overflows".into()))?;
+        let mismatch = |computed: u32| {
+            err(format!(
+                "checksum mismatch (stored {:#010x}, computed {computed:#010x}): the data file is corrupt",
+                e.crc32c
+            ))
+        };
         if e.dtype == dt::STRING {
-            let strings = decode_strings(&data, n).map_err(err)?;
+            let (strings, computed) = decode_strings(&data, n).map_err(err)?;
+            if computed != e.crc32c {
+                return Err(mismatch(computed));
+            }
             return Tensor::from_strings(&shape, strings).map_err(|x| err(x.to_string()));
+        }
+        let computed = crc::masked_crc32c(&[&data]);
+        if computed != e.crc32c {
+            return Err(mismatch(computed));
         }
         let elem = dtype::element_size(e.dtype)
             .ok_or_else(|| err(format!("unsupported dtype {}", dtype::enum_name(e.dtype))))?;
@@ -446,8 +452,11 @@ fn copy_slice(
     }
 }
 
-/// DT_STRING data: varint64 lengths, a masked CRC of the lengths, then the bytes.
-fn decode_strings(data: &[u8], n: u64) -> Result<Vec<Vec<u8>>, String> {
+/// DT_STRING data: varint64 lengths, a masked CRC of the lengths, then the bytes. Returns the
+/// strings and the entry checksum TensorFlow computes for them: the masked CRC-32C of the
+/// lengths (as little-endian u32, or u64 when larger), the stored length checksum, and the
+/// bytes.
+fn decode_strings(data: &[u8], n: u64) -> Result<(Vec<Vec<u8>>, u32), String> {
     let mut pos = 0;
     let mut lens = Vec::with_capacity(n.min(1 << 20) as usize);
     for _ in 0..n {
@@ -484,6 +493,16 @@ fn decode_strings(data: &[u8], n: u64) -> Result<Vec<Vec<u8>>, String> {
         }
         pos += 4;
     }
+    let mut entry_crc = 0u32;
+    for &l in &lens {
+        entry_crc = match u32::try_from(l) {
+            Ok(l32) => crc32c::crc32c_append(entry_crc, &l32.to_le_bytes()),
+            Err(_) => crc32c::crc32c_append(entry_crc, &l.to_le_bytes()),
+        };
+    }
+    if n > 0 {
+        entry_crc = crc32c::crc32c_append(entry_crc, &data[pos - 4..pos]);
+    }
     let mut out = Vec::with_capacity(lens.len());
     for l in lens {
         let end = usize::try_from(l)
@@ -491,10 +510,11 @@ fn decode_strings(data: &[u8], n: u64) -> Result<Vec<Vec<u8>>, String> {
             .and_then(|l| pos.checked_add(l))
             .filter(|e| *e <= data.len())
             .ok_or("string bytes truncated")?;
+        entry_crc = crc32c::crc32c_append(entry_crc, &data[pos..end]);
         out.push(data[pos..end].to_vec());
         pos = end;
     }
-    Ok(out)
+    Ok((out, crc::mask(entry_crc)))
 }
 
 #[cfg(test)]

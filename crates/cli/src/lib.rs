@@ -138,6 +138,11 @@ impl Session {
         Ok(loaded)
     }
 
+    /// Records an input read some other way (a tool that resolves its own paths).
+    pub fn note_input(&mut self, loaded: &Loaded) {
+        self.report.set_input(loaded);
+    }
+
     /// Prints a warning on stderr (unless `--quiet`) and records it in the report.
     pub fn warn(&mut self, msg: impl Into<String>) {
         let msg = msg.into();

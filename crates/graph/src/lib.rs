@@ -12,10 +12,13 @@
 
 #![deny(missing_docs)]
 
+pub mod analysis;
+mod inline;
 mod input;
 
 use std::collections::{BTreeSet, HashMap};
 
+pub use inline::{called_function, InlineError};
 pub use input::{Input, TensorName};
 use tf_ops::Registry;
 use tf_proto::tensorflow::{
@@ -85,6 +88,7 @@ pub enum GraphError {
 #[derive(Debug, Default)]
 pub struct Consumers {
     data: HashMap<(NodeId, u32), Vec<(NodeId, usize)>>,
+    by_node: HashMap<NodeId, Vec<NodeId>>,
     control: HashMap<NodeId, Vec<NodeId>>,
 }
 
@@ -102,6 +106,11 @@ impl Consumers {
     /// Whether anything reads any output of `node` or depends on it.
     pub fn has_any(&self, node: NodeId) -> bool {
         !self.control_of(node).is_empty() || self.data.keys().any(|(n, _)| *n == node)
+    }
+
+    /// Every data reader of any output of `node`.
+    pub fn of_node(&self, node: NodeId) -> &[NodeId] {
+        self.by_node.get(&node).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Number of data edges leaving `node` (over all ports).
@@ -239,6 +248,7 @@ impl Graph {
                     Input::Data { node, port } => {
                         if let Some(p) = self.id(node) {
                             c.data.entry((p, port)).or_default().push((id, i));
+                            c.by_node.entry(p).or_default().push(id);
                         }
                     }
                     Input::Control(node) => {

@@ -1,0 +1,64 @@
+//! Which checkpoint key holds each variable of the graph (tf-facts §2.6, §2.7).
+//!
+//! TF1 checkpoints key a variable by its node name. TF2 object-based checkpoints key it by its
+//! path in the object graph (`layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`); a
+//! SavedModel's object graph and the checkpoint's `_CHECKPOINTABLE_OBJECT_GRAPH` number their
+//! nodes the same way, so a variable is found either through the captures of a concrete
+//! function (`bound_inputs`, in the order of the call's extra inputs) or through the
+//! `SavedVariable.name`, which is the VarHandleOp's name.
+
+use std::collections::HashMap;
+
+use tf_ckpt::Checkpoint;
+use tf_graph::{Graph, Input};
+use tf_proto::tensorflow::{attr_value, saved_object, MetaGraphDef, TrackableObjectGraph};
+
+use crate::FreezeError;
+
+fn variable_key(tog: &TrackableObjectGraph, id: i32) -> Option<String> {
+    let node = tog.nodes.get(usize::try_from(id).ok()?)?;
+    node.attributes.iter().find(|a| a.name == "VARIABLE_VALUE").map(|a| a.checkpoint_key.clone())
+}
+
+/// Variable node name → checkpoint key, for TF2 SavedModels. Empty for TF1 checkpoints.
+pub(crate) fn tf2_keys(
+    g: &Graph,
+    meta: Option<&MetaGraphDef>,
+    ckpt: &Checkpoint,
+) -> Result<HashMap<String, String>, FreezeError> {
+    let mut keys = HashMap::new();
+    let Some(tog) = ckpt.object_graph()? else { return Ok(keys) };
+    let Some(sog) = meta.and_then(|m| m.object_graph_def.as_ref()) else { return Ok(keys) };
+    for (i, obj) in sog.nodes.iter().enumerate() {
+        if let Some(saved_object::Kind::Variable(v)) = &obj.kind {
+            if let Some(key) = variable_key(&tog, i as i32) {
+                keys.insert(v.name.clone(), key);
+            }
+        }
+    }
+    // Captures of each called concrete function, which override names when they disagree.
+    for (_, n) in g.nodes() {
+        let Some(attr_value::Value::Func(f)) = n.attr.get("f").and_then(|a| a.value.as_ref()) else {
+            continue;
+        };
+        let Some(cf) = sog.concrete_functions.get(&f.name) else { continue };
+        let data: Vec<&str> = n
+            .input
+            .iter()
+            .map(|s| Input::parse(s))
+            .filter(|i| !i.is_control())
+            .map(|i| i.node())
+            .collect();
+        if cf.bound_inputs.len() > data.len() {
+            continue;
+        }
+        let captured = &data[data.len() - cf.bound_inputs.len()..];
+        for (name, id) in captured.iter().zip(&cf.bound_inputs) {
+            let is_var = g.get(name).is_some_and(|v| v.op == "VarHandleOp");
+            if let (true, Some(key)) = (is_var, variable_key(&tog, *id)) {
+                keys.insert((*name).to_string(), key);
+            }
+        }
+    }
+    Ok(keys)
+}

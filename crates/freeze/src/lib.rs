@@ -1,0 +1,467 @@
+//! Freezing: a graph plus its checkpoint become one GraphDef whose variables are constants,
+//! without TensorFlow (tf-facts §3).
+//!
+//! [`Source::open`] resolves the forms a model comes in (SavedModel, checkpoint with `.meta`,
+//! checkpoint directory, checkpoint with a separate GraphDef). [`freeze`] then:
+//! 1. finds the outputs (`--outputs`, else the signature's, else the graph's candidate outputs)
+//!    and, for a signature, names them after its output keys (Identity nodes) and the inputs
+//!    after its input keys (Placeholders with the signature's dtype and shape);
+//! 2. keeps only what the outputs need, then inlines every function call
+//!    (PartitionedCall/StatefulPartitionedCall) recursively into one flat graph;
+//! 3. replaces each variable by a Const read from the checkpoint (TF1 keys are node names,
+//!    TF2 keys come from the object graph, see [`keys`]) and rewrites what read it
+//!    ([`convert`]), including retyped copies of If/Case/While functions;
+//! 4. removes the NoOps and control edges that only ordered variable reads, prunes again, and
+//!    drops library functions nothing calls any more.
+//!
+//! `library`, `versions` and `debug_info` are kept. Variables matching `keep_variables` stay
+//! variables (with a warning); any other stateful resource left (tables, iterators) is an
+//! error naming it.
+
+#![deny(missing_docs)]
+
+mod convert;
+mod keys;
+mod source;
+
+use std::collections::{BTreeSet, HashSet};
+
+use bytes::Bytes;
+use regex::Regex;
+use serde::Serialize;
+use tf_graph::{Graph, Input, NodeId, TensorName};
+use tf_ops::Registry;
+use tf_proto::tensorflow::{attr_value, AttrValue, GraphDef, NodeDef, TensorInfo};
+use tf_tensor::{dims_to_string, dt, dtype};
+
+pub use source::Source;
+
+/// Why freezing failed; messages name the variable, node, key or file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FreezeError {
+    /// The input could not be read.
+    #[error(transparent)]
+    Read(#[from] tf_io::ReadError),
+    /// The checkpoint could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] tf_ckpt::CkptError),
+    /// The graph is inconsistent.
+    #[error("{0}")]
+    Graph(#[from] tf_graph::GraphError),
+    /// A call could not be inlined.
+    #[error("{0}")]
+    Inline(#[from] tf_graph::InlineError),
+    /// The input is not something to freeze.
+    #[error("{0}")]
+    Input(String),
+    /// A variable or node could not be frozen.
+    #[error("{0}")]
+    Freeze(String),
+}
+
+/// What to freeze.
+#[derive(Debug, Clone, Default)]
+pub struct FreezeOptions {
+    /// Output tensors (`node` or `node:k`); empty = the signature's, else detected.
+    pub outputs: Vec<String>,
+    /// Variables (by node name) to leave as variables.
+    pub keep_variables: Option<Regex>,
+}
+
+/// One frozen variable, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrozenVariable {
+    /// Node name in the graph.
+    pub name: String,
+    /// Checkpoint key it was read from.
+    pub key: String,
+    /// dtype short name.
+    pub dtype: String,
+    /// Shape.
+    pub shape: Vec<i64>,
+    /// Payload bytes.
+    pub bytes: u64,
+}
+
+/// What freezing did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FreezeReport {
+    /// Variables turned into constants.
+    pub variables: Vec<FrozenVariable>,
+    /// Variables left as variables (`keep_variables`).
+    pub kept_variables: Vec<String>,
+    /// Functions inlined, once per call.
+    pub functions_inlined: Vec<String>,
+    /// Retyped copies made of control-flow functions.
+    pub functions_retyped: Vec<String>,
+    /// Nodes in the input graph.
+    pub nodes_before: usize,
+    /// Nodes in the frozen graph.
+    pub nodes_after: usize,
+    /// The graph's inputs (Placeholders).
+    pub inputs: Vec<String>,
+    /// The graph's outputs.
+    pub outputs: Vec<String>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+}
+
+/// A frozen graph.
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    /// The GraphDef.
+    pub graph: GraphDef,
+    /// What was done.
+    pub report: FreezeReport,
+    /// Buffers the graph's constants are slices of (the checkpoint shards, the input): hand
+    /// them to the writer so the weights are written without copies.
+    pub buffers: Vec<Bytes>,
+}
+
+const VARIABLE_OPS: &[&str] = &["VarHandleOp", "VariableV2", "Variable"];
+
+fn identity(name: &str, input: &str, t: i32) -> NodeDef {
+    let mut n = NodeDef {
+        name: name.into(),
+        op: "Identity".into(),
+        input: vec![input.into()],
+        ..Default::default()
+    };
+    n.attr.insert("T".into(), AttrValue { value: Some(attr_value::Value::Type(t)) });
+    n
+}
+
+fn info_name(info: &TensorInfo) -> Option<&str> {
+    match &info.encoding {
+        Some(tf_proto::tensorflow::tensor_info::Encoding::Name(n)) => Some(n),
+        _ => None,
+    }
+}
+
+/// Frees `name` for a node of ours by renaming whatever holds it.
+fn free_name(g: &mut Graph, name: &str) -> Result<(), FreezeError> {
+    if let Some(id) = g.id(name) {
+        let new = g.unique_name(&format!("{name}_orig"));
+        g.rename(id, &new)?;
+    }
+    Ok(())
+}
+
+/// Freezes the source's graph.
+pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError> {
+    let registry = Registry::global();
+    let mut report = FreezeReport::default();
+    let mut g = Graph::from_graph_def(src.loaded.graph.clone())?;
+    report.nodes_before = g.len();
+    let meta = src.loaded.meta_graph.as_ref();
+    let tf2_keys = keys::tf2_keys(&g, meta, &src.checkpoint)?;
+
+    // 1. Outputs (and, for a signature, named inputs and outputs).
+    let mut outputs: Vec<TensorName> = Vec::new();
+    if !opts.outputs.is_empty() {
+        for o in &opts.outputs {
+            let t = TensorName::parse(o);
+            if g.id(&t.node).is_none() {
+                return Err(FreezeError::Input(format!("output '{o}' is not a node of the graph")));
+            }
+            outputs.push(t);
+        }
+    } else if let Some((key, sig)) = &src.loaded.signature {
+        for (k, info) in &sig.inputs {
+            let name = info_name(info).ok_or_else(|| FreezeError::Input(format!("signature '{key}' input '{k}' is not a plain tensor")))?;
+            let t = TensorName::parse(name);
+            let id = g.id(&t.node).ok_or_else(|| FreezeError::Input(format!("signature '{key}' input '{k}' names missing node '{}'", t.node)))?;
+            let node = g.node_mut(id);
+            if node.op == "Placeholder" {
+                node.attr.insert("dtype".into(), AttrValue { value: Some(attr_value::Value::Type(info.dtype)) });
+                if let Some(s) = &info.tensor_shape {
+                    node.attr.insert("shape".into(), AttrValue { value: Some(attr_value::Value::Shape(s.clone())) });
+                }
+                node.attr.remove("_output_shapes");
+                if t.node != *k {
+                    free_name(&mut g, k)?;
+                    g.rename(id, k)?;
+                }
+            }
+            report.inputs.push(k.clone());
+        }
+        for (k, info) in &sig.outputs {
+            let name = info_name(info).ok_or_else(|| FreezeError::Input(format!("signature '{key}' output '{k}' is not a plain tensor")))?;
+            let t = TensorName::parse(name);
+            if g.id(&t.node).is_none() {
+                return Err(FreezeError::Input(format!("signature '{key}' output '{k}' names missing node '{}'", t.node)));
+            }
+            free_name(&mut g, k)?;
+            let source = g.id(&t.node).map(|id| g.node(id).name.clone()).unwrap_or_default();
+            let input = Input::Data { node: &source, port: t.port }.to_string();
+            g.add_node(identity(k, &input, info.dtype))?;
+            outputs.push(TensorName { node: k.clone(), port: 0 });
+        }
+    } else {
+        outputs = g.candidate_outputs().into_iter().map(|id| TensorName { node: g.node(id).name.clone(), port: 0 }).collect();
+        if outputs.is_empty() {
+            return Err(FreezeError::Input("no outputs found; name them with --outputs".into()));
+        }
+        report.warnings.push(format!(
+            "no --outputs and no signature: using the detected outputs {}",
+            outputs.iter().map(|t| t.node.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    report.outputs = outputs.iter().map(|t| t.node.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+
+    // 2. Keep what the outputs need; inline calls.
+    prune(&mut g, &report.outputs);
+    let inlined_prefixes: Vec<String> = g
+        .nodes()
+        .filter(|(_, n)| tf_graph::called_function(&g, n).is_some())
+        .map(|(_, n)| format!("{}/", n.name))
+        .collect();
+    report.functions_inlined = g.inline_calls(registry, |_, _| true)?;
+
+    // 3. Variables to constants.
+    let consumers = g.consumers();
+    let mut retyper = convert::Retyper::new(g.library.clone().unwrap_or_default());
+    let mut buffers: Vec<Bytes> = vec![src.loaded.buffer.clone()];
+    let var_ids: Vec<NodeId> = g.nodes().filter(|(_, n)| VARIABLE_OPS.contains(&n.op.as_str())).map(|(id, _)| id).collect();
+    for id in var_ids {
+        let node = g.node(id).clone();
+        if opts.keep_variables.as_ref().is_some_and(|re| re.is_match(&node.name)) {
+            report.warnings.push(format!("variable '{}' kept as a variable: the graph is not fully frozen", node.name));
+            report.kept_variables.push(node.name.clone());
+            continue;
+        }
+        let key = match tf2_keys.get(&node.name) {
+            Some(k) => k.clone(),
+            None if src.checkpoint.contains(&node.name) => node.name.clone(),
+            None => {
+                return Err(FreezeError::Freeze(format!(
+                    "variable '{}' ({}) is not in the checkpoint {}",
+                    node.name,
+                    node.op,
+                    src.checkpoint.prefix().display()
+                )))
+            }
+        };
+        let t = src.checkpoint.read(&key)?;
+        let want = node.attr.get("dtype").and_then(|a| a.as_type_i32()).map(dtype::base);
+        if want.is_some_and(|w| w != t.dtype) {
+            return Err(FreezeError::Freeze(format!(
+                "variable '{}' is {} in the graph but checkpoint key '{key}' holds {}",
+                node.name,
+                dtype::short_name(want.unwrap_or(0)),
+                dtype::short_name(t.dtype)
+            )));
+        }
+        if let Some(s) = node.attr.get("shape").and_then(|a| a.as_shape()) {
+            let dims: Vec<i64> = s.dim.iter().map(|d| d.size).collect();
+            let agrees = s.unknown_rank
+                || (dims.len() == t.shape.len() && dims.iter().zip(&t.shape).all(|(a, b)| *a < 0 || a == b));
+            if !agrees {
+                return Err(FreezeError::Freeze(format!(
+                    "variable '{}' has shape {} in the graph but checkpoint key '{key}' holds {}",
+                    node.name,
+                    dims_to_string(&dims),
+                    dims_to_string(&t.shape)
+                )));
+            }
+        }
+        if let Some(raw) = t.raw() {
+            if !buffers.iter().any(|b| b.as_ptr() <= raw.as_ptr() && raw.as_ptr() as usize + raw.len() <= b.as_ptr() as usize + b.len()) {
+                buffers.push(raw.clone());
+            }
+        }
+        report.variables.push(FrozenVariable {
+            name: node.name.clone(),
+            key: key.clone(),
+            dtype: dtype::short_name(t.dtype),
+            shape: t.shape.clone(),
+            bytes: t.byte_size(),
+        });
+        let mut c = convert::const_node(&node.name, &t);
+        c.experimental_debug_info = node.experimental_debug_info.clone();
+        *g.node_mut(id) = c;
+        if node.op == "VarHandleOp" {
+            let v = convert::Value { dtype: t.dtype, shape: t.shape.clone() };
+            convert::propagate(&mut g, &consumers, &mut retyper, id, &v)?;
+        }
+    }
+    report.functions_retyped = retyper.made.clone();
+    if !retyper.made.is_empty() {
+        g.library = Some(retyper.library);
+    }
+
+    // 4. Clean up.
+    drop_ordering_edges(&mut g, registry);
+    splice_inlined_identities(&mut g, &inlined_prefixes, &report.outputs);
+    prune(&mut g, &report.outputs);
+    let kept: HashSet<&str> = report.kept_variables.iter().map(String::as_str).collect();
+    for (_, n) in g.nodes() {
+        if kept.contains(n.name.as_str()) {
+            continue;
+        }
+        let resource_out = registry
+            .output_types_with_library(n, g.library.as_ref())
+            .map(|ts| ts.iter().any(|t| *t == dt::RESOURCE))
+            .unwrap_or(false);
+        let reads_kept = n.input.iter().any(|s| kept.contains(Input::parse(s).node()));
+        if resource_out && !reads_kept && n.op != "Const" {
+            return Err(FreezeError::Freeze(format!(
+                "node '{}' ({}) is a stateful resource that cannot be frozen (it needs initialising at run time)",
+                n.name, n.op
+            )));
+        }
+    }
+    drop_dangling_colocations(&mut g);
+    prune_library(&mut g);
+    g.check(Some(registry))?;
+    report.nodes_after = g.len();
+    Ok(Frozen { graph: g.into_graph_def(), report, buffers })
+}
+
+/// Removes every node the named outputs do not need.
+fn prune(g: &mut Graph, outputs: &[String]) {
+    let roots: Vec<NodeId> = outputs.iter().filter_map(|o| g.id(o)).collect();
+    let keep = g.reachable(&roots, false);
+    for id in g.ids() {
+        if !keep[id.0] {
+            g.remove_node(id);
+        }
+    }
+}
+
+/// Drops control edges that only order computations: those whose source is a stateless op
+/// (no side effect to wait for) or a NoOp that only waits for such ops. In TF1 control flow a
+/// control edge also carries deadness (a Const in a cond branch depends on the branch's Switch),
+/// so sources downstream of a Switch keep their edges.
+fn drop_ordering_edges(g: &mut Graph, registry: &Registry) {
+    let dead_capable = switch_descendants(g);
+    let mut pure: HashSet<String> = HashSet::new();
+    loop {
+        let before = pure.len();
+        for (id, n) in g.nodes() {
+            if pure.contains(&n.name) || dead_capable.contains(&id) {
+                continue;
+            }
+            let is_pure = if n.op == "NoOp" {
+                n.input.iter().all(|s| pure.contains(Input::parse(s).node()))
+            } else {
+                registry.is_stateful(&n.op) == Some(false)
+            };
+            if is_pure {
+                pure.insert(n.name.clone());
+            }
+        }
+        if pure.len() == before {
+            break;
+        }
+    }
+    for id in g.ids() {
+        g.node_mut(id).input.retain(|s| match Input::parse(s) {
+            Input::Control(c) => !pure.contains(c),
+            Input::Data { .. } => true,
+        });
+    }
+}
+
+/// Nodes downstream (by any edge) of a Switch.
+fn switch_descendants(g: &Graph) -> HashSet<NodeId> {
+    let consumers = g.consumers();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<NodeId> = g
+        .nodes()
+        .filter(|(_, n)| matches!(n.op.as_str(), "Switch" | "RefSwitch" | "_SwitchN"))
+        .map(|(id, _)| id)
+        .collect();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        stack.extend(consumers.of_node(id).iter().copied());
+        stack.extend(consumers.control_of(id).iter().copied());
+    }
+    seen
+}
+
+/// Splices out the Identity nodes that inlining produced (function return values and variable
+/// reads): one data input, no control input, not an output. Consumers read the input instead.
+fn splice_inlined_identities(g: &mut Graph, prefixes: &[String], outputs: &[String]) {
+    let outputs: HashSet<&str> = outputs.iter().map(String::as_str).collect();
+    // Control edges are not changed below, so one index serves the whole loop.
+    let consumers = g.consumers();
+    for id in g.ids() {
+        let n = g.node(id);
+        let inlined = prefixes.iter().any(|p| n.name.starts_with(p.as_str()));
+        if !inlined || n.op != "Identity" || n.input.len() != 1 || outputs.contains(n.name.as_str()) {
+            continue;
+        }
+        if n.input[0].starts_with('^') || !consumers.control_of(id).is_empty() {
+            continue;
+        }
+        let from = TensorName { node: n.name.clone(), port: 0 };
+        let to = TensorName::parse(&n.input[0]);
+        g.rewire(&from, &to);
+        g.remove_node(id);
+    }
+}
+
+/// Removes `_class` colocation entries that name nodes no longer in the graph.
+fn drop_dangling_colocations(g: &mut Graph) {
+    let names: HashSet<String> = g.nodes().map(|(_, n)| n.name.clone()).collect();
+    for id in g.ids() {
+        let n = g.node_mut(id);
+        let mut empty = false;
+        if let Some(attr_value::Value::List(l)) = n.attr.get_mut("_class").and_then(|a| a.value.as_mut()) {
+            l.s.retain(|s| match std::str::from_utf8(s).ok().and_then(|s| s.strip_prefix("loc:@")) {
+                Some(target) => names.contains(target),
+                None => true,
+            });
+            empty = l.s.is_empty();
+        }
+        if empty {
+            n.attr.remove("_class");
+        }
+    }
+}
+
+/// Keeps only the library functions the graph still calls (directly, through function-valued
+/// attrs, or from other kept functions), and the gradients of those.
+fn prune_library(g: &mut Graph) {
+    let Some(lib) = g.library.as_mut() else { return };
+    let defined: HashSet<String> = lib.function.iter().filter_map(|f| f.signature.as_ref().map(|s| s.name.clone())).collect();
+    let refs = |n: &NodeDef| -> Vec<String> {
+        let mut r = vec![n.op.clone()];
+        for a in n.attr.values() {
+            match &a.value {
+                Some(attr_value::Value::Func(f)) => r.push(f.name.clone()),
+                Some(attr_value::Value::List(l)) => r.extend(l.func.iter().map(|f| f.name.clone())),
+                _ => {}
+            }
+        }
+        r
+    };
+    let lib_snapshot = lib.clone();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut stack: Vec<String> = Vec::new();
+    for (_, n) in g.nodes() {
+        stack.extend(refs(n).into_iter().filter(|r| defined.contains(r)));
+    }
+    while let Some(f) = stack.pop() {
+        if !used.insert(f.clone()) {
+            continue;
+        }
+        if let Some(fd) = lib_snapshot.function.iter().find(|x| x.signature.as_ref().is_some_and(|s| s.name == f)) {
+            for n in &fd.node_def {
+                stack.extend(refs(n).into_iter().filter(|r| defined.contains(r) && !used.contains(r)));
+            }
+        }
+        for gd in lib_snapshot.gradient.iter().filter(|gd| gd.function_name == f) {
+            if defined.contains(&gd.gradient_func) {
+                stack.push(gd.gradient_func.clone());
+            }
+        }
+    }
+    let lib = g.library.as_mut().expect("checked above");
+    lib.function.retain(|f| f.signature.as_ref().is_some_and(|s| used.contains(&s.name)));
+    lib.gradient.retain(|gd| used.contains(&gd.function_name));
+}

@@ -1,0 +1,75 @@
+//! The forms a model to freeze comes in, resolved to a graph and a checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use tf_ckpt::Checkpoint;
+use tf_io::{Loaded, ReadOptions};
+
+use crate::FreezeError;
+
+/// A graph and the checkpoint holding its variables.
+#[derive(Debug)]
+pub struct Source {
+    /// The graph (with its MetaGraphDef parts, for SavedModels and `.meta` files).
+    pub loaded: Loaded,
+    /// The variables.
+    pub checkpoint: Checkpoint,
+}
+
+fn with_suffix(p: &Path, s: &str) -> PathBuf {
+    let mut o = p.as_os_str().to_owned();
+    o.push(s);
+    PathBuf::from(o)
+}
+
+impl Source {
+    /// Resolves `path`: a SavedModel directory (or its `saved_model.pb`), a checkpoint prefix
+    /// with its `.meta`, a `.meta` file, a checkpoint directory (its `checkpoint` file names the
+    /// latest), or any checkpoint together with `graph` (a GraphDef file, `-` for stdin).
+    pub fn open(path: &Path, graph: Option<&Path>, opts: &ReadOptions) -> Result<Source, FreezeError> {
+        let saved_model_dir = if path.is_dir() && (path.join("saved_model.pb").is_file() || path.join("saved_model.pbtxt").is_file()) {
+            Some(path.to_path_buf())
+        } else if path.file_name().is_some_and(|f| f.to_string_lossy().starts_with("saved_model.pb")) {
+            path.parent().map(Path::to_path_buf)
+        } else {
+            None
+        };
+        if let Some(dir) = saved_model_dir {
+            let loaded = tf_io::read_path(&dir, opts)?;
+            let vars = dir.join("variables").join("variables");
+            if !with_suffix(&vars, ".index").is_file() {
+                return Err(FreezeError::Input(format!(
+                    "{}: SavedModel has no variables/variables.index (nothing to freeze?)",
+                    dir.display()
+                )));
+            }
+            let checkpoint = Checkpoint::open(&vars)?;
+            let loaded = match graph {
+                Some(g) => tf_io::read_path(g, opts)?,
+                None => loaded,
+            };
+            return Ok(Source { loaded, checkpoint });
+        }
+        let s = path.to_string_lossy();
+        let ckpt_path = match s.strip_suffix(".meta") {
+            Some(prefix) => PathBuf::from(prefix),
+            None => path.to_path_buf(),
+        };
+        let checkpoint = Checkpoint::open(&ckpt_path)?;
+        let loaded = match graph {
+            Some(g) => tf_io::read_path(g, opts)?,
+            None => {
+                let meta = with_suffix(checkpoint.prefix(), ".meta");
+                if !meta.is_file() {
+                    return Err(FreezeError::Input(format!(
+                        "{}: no graph for this checkpoint (no {} file); pass --graph FILE",
+                        checkpoint.prefix().display(),
+                        meta.display()
+                    )));
+                }
+                tf_io::read_path(&meta, opts)?
+            }
+        };
+        Ok(Source { loaded, checkpoint })
+    }
+}

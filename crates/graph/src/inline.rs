@@ -1,0 +1,235 @@
+//! Inlining function calls into the graph (PartitionedCall, StatefulPartitionedCall, and
+//! nodes whose op is a library function).
+//!
+//! A call node `C` calling `F` is replaced by a copy of `F`'s body whose nodes are named
+//! `C/<body node>` (Grappler's naming). Body references are converted from function syntax to
+//! graph syntax: an argument name becomes the call's matching input, `node:out_arg:idx` becomes
+//! `C/node:port` where `port` is the start of `out_arg`'s range in the op's outputs plus `idx`
+//! (from the op registry, or the library for nested calls), `^node` becomes `^C/node`. Readers
+//! of `C:k` are pointed at the tensor `F.ret[output_arg k]`; control dependents of `C` at the
+//! body's control outputs and the nodes producing its outputs. The call's own control inputs
+//! gate the body nodes that read nothing else.
+
+use std::collections::{BTreeSet, HashMap};
+
+use tf_ops::Registry;
+use tf_proto::tensorflow::{attr_value, FunctionDef, NodeDef};
+
+use crate::{Graph, Input, NodeId, TensorName};
+
+/// Why a call could not be inlined; the message names the call node and the function.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("cannot inline call '{node}' to '{function}': {reason}")]
+pub struct InlineError {
+    /// The call node.
+    pub node: String,
+    /// The function.
+    pub function: String,
+    /// What prevented it.
+    pub reason: String,
+}
+
+/// The function a node calls, if it is a call: `f` of (Stateful)PartitionedCall, or its op when
+/// that names a library function.
+pub fn called_function<'a>(g: &'a Graph, node: &'a NodeDef) -> Option<&'a str> {
+    if matches!(node.op.as_str(), "PartitionedCall" | "StatefulPartitionedCall") {
+        return match node.attr.get("f")?.value.as_ref()? {
+            attr_value::Value::Func(f) => Some(f.name.as_str()),
+            _ => None,
+        };
+    }
+    g.function(&node.op).map(|_| node.op.as_str())
+}
+
+impl Graph {
+    /// The library function named `name`.
+    pub fn function(&self, name: &str) -> Option<&FunctionDef> {
+        self.library
+            .as_ref()?
+            .function
+            .iter()
+            .find(|f| f.signature.as_ref().is_some_and(|s| s.name == name))
+    }
+
+    /// Inlines every call node for which `want` returns true, repeatedly, until none is left
+    /// (calls inside inlined bodies are inlined too). Returns the names of the functions
+    /// inlined, once per call.
+    pub fn inline_calls(
+        &mut self,
+        registry: &Registry,
+        want: impl Fn(&NodeDef, &str) -> bool,
+    ) -> Result<Vec<String>, InlineError> {
+        let mut inlined = Vec::new();
+        loop {
+            let next = self.nodes().find_map(|(id, n)| {
+                let f = called_function(self, n)?;
+                want(n, f).then(|| (id, f.to_string()))
+            });
+            let Some((id, f)) = next else { return Ok(inlined) };
+            self.inline_one(registry, id, &f)?;
+            inlined.push(f);
+        }
+    }
+
+    fn inline_one(&mut self, registry: &Registry, call: NodeId, fname: &str) -> Result<(), InlineError> {
+        let call_node = self.node(call).clone();
+        let err = |reason: String| InlineError {
+            node: call_node.name.clone(),
+            function: fname.to_string(),
+            reason,
+        };
+        let fdef = self.function(fname).ok_or_else(|| err("not in the function library".into()))?.clone();
+        let sig = fdef.signature.clone().unwrap_or_default();
+        let prefix = call_node.name.clone();
+
+        let data_inputs: Vec<&String> =
+            call_node.input.iter().filter(|s| !Input::parse(s).is_control()).collect();
+        let control_inputs: Vec<&String> =
+            call_node.input.iter().filter(|s| Input::parse(s).is_control()).collect();
+        if data_inputs.len() != sig.input_arg.len() {
+            return Err(err(format!(
+                "the call has {} data inputs but the function takes {}",
+                data_inputs.len(),
+                sig.input_arg.len()
+            )));
+        }
+        for a in sig.input_arg.iter().chain(&sig.output_arg) {
+            if !a.number_attr.is_empty() || !a.type_list_attr.is_empty() {
+                return Err(err(format!("argument '{}' is a list", a.name)));
+            }
+        }
+        let args: HashMap<&str, &str> = sig
+            .input_arg
+            .iter()
+            .map(|a| a.name.as_str())
+            .zip(data_inputs.iter().map(|s| s.as_str()))
+            .collect();
+
+        // Names of the inlined nodes (unique in the graph).
+        let mut names: HashMap<&str, String> = HashMap::new();
+        let mut taken = BTreeSet::new();
+        for b in &fdef.node_def {
+            let mut name = format!("{prefix}/{}", b.name);
+            if self.id(&name).is_some() || taken.contains(&name) {
+                let base = name.clone();
+                name = (1..)
+                    .map(|i| format!("{base}_{i}"))
+                    .find(|n| self.id(n).is_none() && !taken.contains(n))
+                    .expect("a free name");
+            }
+            taken.insert(name.clone());
+            names.insert(b.name.as_str(), name);
+        }
+        let sigs = registry.with_library(self.library.as_ref());
+        let body: HashMap<&str, &NodeDef> = fdef.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
+        // Converts a body reference to a graph input string.
+        let convert = |s: &str| -> Result<String, InlineError> {
+            if let Some(ctl) = s.strip_prefix('^') {
+                let n = names.get(ctl).ok_or_else(|| err(format!("control input '^{ctl}' names no body node")))?;
+                return Ok(format!("^{n}"));
+            }
+            let mut parts = s.splitn(3, ':');
+            let head = parts.next().unwrap_or_default();
+            let (out_arg, idx) = (parts.next(), parts.next());
+            if out_arg.is_none() {
+                if let Some(a) = args.get(head) {
+                    return Ok((*a).to_string());
+                }
+            }
+            let b = body.get(head).ok_or_else(|| err(format!("reference '{s}' names no argument or body node")))?;
+            let port = match out_arg {
+                None => 0,
+                Some(out) => {
+                    let idx: usize = idx.unwrap_or("0").parse().map_err(|_| err(format!("bad reference '{s}'")))?;
+                    let range = sigs.output_port_range(b, out).map_err(|e| err(e.to_string()))?;
+                    if idx >= range.len() {
+                        return Err(err(format!("reference '{s}' is past the end of '{out}'")));
+                    }
+                    range.start + idx
+                }
+            };
+            Ok(Input::Data { node: &names[head], port: port as u32 }.to_string())
+        };
+
+        let mut new_nodes = Vec::with_capacity(fdef.node_def.len());
+        for b in &fdef.node_def {
+            if b.attr.values().any(|a| matches!(a.value, Some(attr_value::Value::Placeholder(_)))) {
+                return Err(err(format!("body node '{}' has an attr placeholder (a generic function)", b.name)));
+            }
+            let mut n = b.clone();
+            n.name = names[b.name.as_str()].clone();
+            n.input = b.input.iter().map(|s| convert(s)).collect::<Result<_, _>>()?;
+            let reads_body = b.input.iter().any(|s| body.contains_key(Input::parse(s).node().split(':').next().unwrap_or("")));
+            if !reads_body {
+                n.input.extend(control_inputs.iter().map(|s| s.to_string()));
+            }
+            new_nodes.push(n);
+        }
+        let outputs: Vec<String> = sig
+            .output_arg
+            .iter()
+            .map(|a| {
+                let r = fdef.ret.get(&a.name).ok_or_else(|| err(format!("no return value for '{}'", a.name)))?;
+                convert(r)
+            })
+            .collect::<Result<_, _>>()?;
+        let mut control_targets: BTreeSet<String> = fdef
+            .control_ret
+            .values()
+            .filter_map(|n| names.get(n.as_str()).cloned())
+            .collect();
+        control_targets.extend(outputs.iter().map(|o| Input::parse(o).node().to_string()));
+
+        self.remove_node(call);
+        for n in new_nodes {
+            self.add_node(n).map_err(|e| err(e.to_string()))?;
+        }
+        for (k, out) in outputs.iter().enumerate() {
+            let from = TensorName { node: prefix.clone(), port: k as u32 };
+            self.rewire(&from, &TensorName::parse(out));
+        }
+        let ctl = format!("^{prefix}");
+        for n in self.nodes.iter_mut().flatten() {
+            if let Some(pos) = n.input.iter().position(|s| *s == ctl) {
+                n.input.remove(pos);
+                for t in &control_targets {
+                    let dep = format!("^{t}");
+                    if !n.input.contains(&dep) {
+                        n.input.push(dep);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames a node and every reference to it (inputs and `_class` colocations).
+    pub fn rename(&mut self, id: NodeId, new: &str) -> Result<(), crate::GraphError> {
+        if self.index.contains_key(new) {
+            return Err(crate::GraphError::DuplicateName(new.to_string()));
+        }
+        let old = std::mem::replace(&mut self.node_mut(id).name, new.to_string());
+        self.index.remove(&old);
+        self.index.insert(new.to_string(), id);
+        let loc_old = format!("loc:@{old}").into_bytes();
+        for n in self.nodes.iter_mut().flatten() {
+            for s in n.input.iter_mut() {
+                let input = Input::parse(s);
+                if input.node() == old {
+                    *s = match input {
+                        Input::Data { port, .. } => Input::Data { node: new, port }.to_string(),
+                        Input::Control(_) => Input::Control(new).to_string(),
+                    };
+                }
+            }
+            if let Some(attr_value::Value::List(l)) = n.attr.get_mut("_class").and_then(|a| a.value.as_mut()) {
+                for s in l.s.iter_mut() {
+                    if *s == loc_old {
+                        *s = format!("loc:@{new}").into_bytes();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
