@@ -58,7 +58,10 @@ fn main() -> std::process::ExitCode {
     tf_cli::main("tf-freeze", |session, args: Args| {
         let keep_variables = match &args.keep_variables {
             Some(re) => Some(regex::Regex::new(re).map_err(|e| {
-                anyhow::anyhow!("--keep-variables: not a valid regex: {}", e.to_string().replace('\n', " "))
+                anyhow::anyhow!(
+                    "--keep-variables: not a valid regex: {}",
+                    e.to_string().replace('\n', " ")
+                )
             })?),
             None => None,
         };

@@ -54,7 +54,9 @@ pub enum CkptError {
     )]
     V1Format(String),
     /// No checkpoint at the path.
-    #[error("{0}: no checkpoint here (expected PREFIX.index, or a directory with a 'checkpoint' file)")]
+    #[error(
+        "{0}: no checkpoint here (expected PREFIX.index, or a directory with a 'checkpoint' file)"
+    )]
     NotFound(String),
     /// The key is not in the checkpoint.
     #[error("{path}: no tensor '{key}' in the checkpoint")]
@@ -188,7 +190,12 @@ impl Checkpoint {
             }
         }
         let n = usize::try_from(header.num_shards.max(1)).unwrap_or(1);
-        Ok(Checkpoint { prefix, header, entries, shards: (0..n).map(|_| OnceLock::new()).collect() })
+        Ok(Checkpoint {
+            prefix,
+            header,
+            entries,
+            shards: (0..n).map(|_| OnceLock::new()).collect(),
+        })
     }
 
     /// The checkpoint prefix.
@@ -225,7 +232,9 @@ impl Checkpoint {
                 } else {
                     e.slices
                         .iter()
-                        .filter_map(|s| self.entries.get(&slice_key::encode(&key, &extents(s, &shape))))
+                        .filter_map(|s| {
+                            self.entries.get(&slice_key::encode(&key, &extents(s, &shape)))
+                        })
                         .map(|s| s.size as u64)
                         .sum()
                 };
@@ -242,10 +251,7 @@ impl Checkpoint {
         if let Some(b) = cell.get() {
             return Ok(b);
         }
-        let path = with_suffix(
-            &self.prefix,
-            &format!(".data-{id:05}-of-{:05}", self.shards.len()),
-        );
+        let path = with_suffix(&self.prefix, &format!(".data-{id:05}-of-{:05}", self.shards.len()));
         let bytes = map(&path)?;
         Ok(cell.get_or_init(|| bytes))
     }
@@ -276,7 +282,8 @@ impl Checkpoint {
 
     fn read_entry(&self, key: &str, e: &BundleEntryProto) -> Result<Tensor, CkptError> {
         let err = |msg: String| self.tensor_err(key, e.shard_id, msg);
-        let shard = self.shard(usize::try_from(e.shard_id).map_err(|_| err("negative shard id".into()))?)?;
+        let shard =
+            self.shard(usize::try_from(e.shard_id).map_err(|_| err("negative shard id".into()))?)?;
         let start = usize::try_from(e.offset).map_err(|_| err("negative offset".into()))?;
         let size = usize::try_from(e.size).map_err(|_| err("negative size".into()))?;
         let end = start.checked_add(size).filter(|e| *e <= shard.len()).ok_or_else(|| {
@@ -348,6 +355,29 @@ impl Checkpoint {
         Ok(Tensor { dtype: full.dtype, shape, data: Data::Raw(out.into()) })
     }
 
+    /// Reads the part `[offset, offset + shape)` of the tensor under `key`: one partition of a
+    /// partitioned variable, as its graph node (`emb/part_0`) holds it.
+    pub fn read_part(&self, key: &str, offset: &[i64], shape: &[i64]) -> Result<Tensor, CkptError> {
+        let full = self.read(key)?;
+        let err = |msg: String| self.tensor_err(key, 0, msg);
+        let elem =
+            dtype::element_size(full.dtype).ok_or_else(|| err("not a numeric tensor".into()))?;
+        let raw = full.raw().ok_or_else(|| err("not a numeric tensor".into()))?;
+        if offset.len() != full.shape.len() || shape.len() != full.shape.len() {
+            return Err(err(format!(
+                "part offset {} / shape {} do not match the rank of {}",
+                dims_to_string(offset),
+                dims_to_string(shape),
+                dims_to_string(&full.shape)
+            )));
+        }
+        let ext: Vec<(i64, i64)> = offset.iter().zip(shape).map(|(o, s)| (*o, *s)).collect();
+        let n: i64 = shape.iter().product();
+        let mut out = vec![0u8; n.max(0) as usize * elem];
+        extract_slice(raw, &full.shape, &ext, &mut out, elem).map_err(err)?;
+        Ok(Tensor { dtype: full.dtype, shape: shape.to_vec(), data: Data::Raw(out.into()) })
+    }
+
     /// The TF2 object graph stored under [`OBJECT_GRAPH_KEY`], if this is an object-based
     /// checkpoint.
     pub fn object_graph(&self) -> Result<Option<TrackableObjectGraph>, CkptError> {
@@ -399,6 +429,34 @@ fn copy_slice(
     src: &[u8],
     elem: usize,
 ) -> Result<u64, String> {
+    walk_slice(shape, ext, src.len(), elem, |full_off, slice_off, len| {
+        out[full_off..full_off + len].copy_from_slice(&src[slice_off..slice_off + len]);
+    })
+}
+
+/// Copies the slice `ext` of a full tensor's bytes into `out`.
+fn extract_slice(
+    full: &[u8],
+    shape: &[i64],
+    ext: &[(i64, i64)],
+    out: &mut [u8],
+    elem: usize,
+) -> Result<u64, String> {
+    let len = out.len();
+    walk_slice(shape, ext, len, elem, |full_off, slice_off, n| {
+        out[slice_off..slice_off + n].copy_from_slice(&full[full_off..full_off + n]);
+    })
+}
+
+/// Calls `copy(full_offset, slice_offset, bytes)` for each contiguous row of slice `ext` of a
+/// tensor of `shape`; `slice_bytes` must be the slice's size. Returns the elements covered.
+fn walk_slice(
+    shape: &[i64],
+    ext: &[(i64, i64)],
+    slice_bytes: usize,
+    elem: usize,
+    mut copy: impl FnMut(usize, usize, usize),
+) -> Result<u64, String> {
     let rank = shape.len();
     let (starts, lens): (Vec<usize>, Vec<usize>) = ext
         .iter()
@@ -411,14 +469,14 @@ fn copy_slice(
         }
     }
     let count: usize = lens.iter().product();
-    if count * elem != src.len() {
-        return Err(format!("holds {} bytes, expected {}", src.len(), count * elem));
+    if count * elem != slice_bytes {
+        return Err(format!("holds {slice_bytes} bytes, expected {}", count * elem));
     }
     if count == 0 {
         return Ok(0);
     }
     if rank == 0 {
-        out.copy_from_slice(src);
+        copy(0, 0, elem);
         return Ok(1);
     }
     // Strides of the full tensor, in elements.
@@ -434,7 +492,7 @@ fn copy_slice(
         for d in 0..rank - 1 {
             dst += (starts[d] + idx[d]) * strides[d];
         }
-        out[dst * elem..dst * elem + row].copy_from_slice(&src[src_off..src_off + row]);
+        copy(dst * elem, src_off, row);
         src_off += row;
         // Advance the multi-index over the leading dimensions.
         let mut d = rank - 1;

@@ -44,7 +44,9 @@ fn block(file: &[u8], h: Handle, what: &str) -> Result<Vec<u8>, TableError> {
         .checked_add(size)
         .and_then(|e| e.checked_add(5))
         .filter(|e| *e <= file.len())
-        .ok_or_else(|| format!("{what} block at offset {start} runs past the end of the file (truncated?)"))?;
+        .ok_or_else(|| {
+        format!("{what} block at offset {start} runs past the end of the file (truncated?)")
+    })?;
     let contents = &file[start..start + size];
     let kind = file[start + size];
     let stored = u32::from_le_bytes(file[start + size + 1..end].try_into().expect("4 bytes"));
@@ -84,9 +86,14 @@ fn entries(b: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> 
         if shared > key.len() {
             return Err(bad("shared key prefix longer than the previous key"));
         }
-        let key_end = pos.checked_add(unshared).filter(|e| *e <= data_end).ok_or_else(|| bad("key past the end"))?;
-        let value_end =
-            key_end.checked_add(value_len).filter(|e| *e <= data_end).ok_or_else(|| bad("value past the end"))?;
+        let key_end = pos
+            .checked_add(unshared)
+            .filter(|e| *e <= data_end)
+            .ok_or_else(|| bad("key past the end"))?;
+        let value_end = key_end
+            .checked_add(value_len)
+            .filter(|e| *e <= data_end)
+            .ok_or_else(|| bad("value past the end"))?;
         key.truncate(shared);
         key.extend_from_slice(&b[pos..key_end]);
         out.push((key.clone(), b[key_end..value_end].to_vec()));
@@ -98,7 +105,10 @@ fn entries(b: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> 
 /// Every (key, value) of the table, in key order.
 pub(crate) fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> {
     if file.len() < FOOTER_LEN {
-        return Err(format!("file is {} bytes, shorter than the 48-byte footer (truncated?)", file.len()));
+        return Err(format!(
+            "file is {} bytes, shorter than the 48-byte footer (truncated?)",
+            file.len()
+        ));
     }
     let footer = &file[file.len() - FOOTER_LEN..];
     let magic = u64::from_le_bytes(footer[40..].try_into().expect("8 bytes"));

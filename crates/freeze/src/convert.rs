@@ -28,22 +28,30 @@ fn type_attr(t: i32) -> AttrValue {
 pub(crate) fn const_node(name: &str, t: &Tensor) -> NodeDef {
     let mut n = NodeDef { name: name.into(), op: "Const".into(), ..Default::default() };
     n.attr.insert("dtype".into(), type_attr(t.dtype));
-    n.attr.insert("value".into(), AttrValue { value: Some(attr_value::Value::Tensor(t.to_proto())) });
+    n.attr
+        .insert("value".into(), AttrValue { value: Some(attr_value::Value::Tensor(t.to_proto())) });
     n
 }
 
 fn unsupported(var: &str, node: &NodeDef) -> FreezeError {
-    let why = if node.op.starts_with("Assign") || node.op.starts_with("ResourceApply") || node.op.starts_with("ResourceScatter") {
+    let why = if node.op.starts_with("Assign")
+        || node.op.starts_with("ResourceApply")
+        || node.op.starts_with("ResourceScatter")
+    {
         "writes it at run time; keep it with --keep-variables"
     } else {
         "is not an op the freezer can convert"
     };
-    FreezeError::Freeze(format!("variable '{var}' flows into node '{}' ({}), which {why}", node.name, node.op))
+    FreezeError::Freeze(format!(
+        "variable '{var}' flows into node '{}' ({}), which {why}",
+        node.name, node.op
+    ))
 }
 
 /// Sets element `i` of a list(type) attr.
 fn set_list_type(node: &mut NodeDef, attr: &str, i: usize, t: i32) {
-    if let Some(attr_value::Value::List(l)) = node.attr.get_mut(attr).and_then(|a| a.value.as_mut()) {
+    if let Some(attr_value::Value::List(l)) = node.attr.get_mut(attr).and_then(|a| a.value.as_mut())
+    {
         if let Some(slot) = l.r#type.get_mut(i) {
             *slot = t;
         }
@@ -51,7 +59,8 @@ fn set_list_type(node: &mut NodeDef, attr: &str, i: usize, t: i32) {
 }
 
 fn set_list_shape(node: &mut NodeDef, attr: &str, i: usize, s: TensorShapeProto) {
-    if let Some(attr_value::Value::List(l)) = node.attr.get_mut(attr).and_then(|a| a.value.as_mut()) {
+    if let Some(attr_value::Value::List(l)) = node.attr.get_mut(attr).and_then(|a| a.value.as_mut())
+    {
         if let Some(slot) = l.shape.get_mut(i) {
             *slot = s;
         }
@@ -66,7 +75,12 @@ fn func_attr(node: &NodeDef, attr: &str) -> Option<String> {
 }
 
 fn set_func_attr(node: &mut NodeDef, attr: &str, name: String) {
-    node.attr.insert(attr.into(), AttrValue { value: Some(attr_value::Value::Func(NameAttrList { name, attr: Default::default() })) });
+    node.attr.insert(
+        attr.into(),
+        AttrValue {
+            value: Some(attr_value::Value::Func(NameAttrList { name, attr: Default::default() })),
+        },
+    );
 }
 
 fn func_list_attr(node: &NodeDef, attr: &str) -> Vec<String> {
@@ -96,7 +110,12 @@ impl Retyper {
 
     /// Rewrites `node`, which reads the value at its input `input` (a flat data-input index).
     /// Shared by the graph and function bodies; `in_function` picks the reference syntax.
-    fn rewrite(&mut self, node: &mut NodeDef, input: usize, v: &Value) -> Result<Step, FreezeError> {
+    fn rewrite(
+        &mut self,
+        node: &mut NodeDef,
+        input: usize,
+        v: &Value,
+    ) -> Result<Step, FreezeError> {
         let op = node.op.clone();
         match op.as_str() {
             "ReadVariableOp" => {
@@ -106,8 +125,8 @@ impl Retyper {
                 Ok(Step::Done)
             }
             "Identity" | "Snapshot" | "Switch" | "RefSwitch" | "Enter" | "RefEnter" | "Exit"
-            | "RefExit" | "NextIteration" | "RefNextIteration" | "Merge" | "RefMerge" | "_SwitchN"
-            | "RefIdentity" => {
+            | "RefExit" | "NextIteration" | "RefNextIteration" | "Merge" | "RefMerge"
+            | "_SwitchN" | "RefIdentity" => {
                 if let Some(plain) = op.strip_prefix("Ref") {
                     node.op = plain.to_string();
                 }
@@ -115,7 +134,9 @@ impl Retyper {
                 node.attr.remove("_output_shapes");
                 let outs = match node.op.as_str() {
                     "Switch" => vec![0, 1],
-                    "_SwitchN" => (0..node.attr_opt_i64("num_outs").unwrap_or(1).max(1) as usize).collect(),
+                    "_SwitchN" => {
+                        (0..node.attr_opt_i64("num_outs").unwrap_or(1).max(1) as usize).collect()
+                    }
                     "Merge" => vec![0],
                     _ => vec![0],
                 };
@@ -133,7 +154,8 @@ impl Retyper {
                 node.attr.remove("_read_only_resource_inputs");
                 if op.ends_with("If") {
                     for branch in ["then_branch", "else_branch"] {
-                        let f = func_attr(node, branch).ok_or_else(|| unsupported(&self.var, node))?;
+                        let f =
+                            func_attr(node, branch).ok_or_else(|| unsupported(&self.var, node))?;
                         let new = self.retype_function(&f, arg, v, false)?;
                         set_func_attr(node, branch, new);
                     }
@@ -142,7 +164,9 @@ impl Retyper {
                     for f in func_list_attr(node, "branches") {
                         names.push(self.retype_function(&f, arg, v, false)?);
                     }
-                    if let Some(attr_value::Value::List(l)) = node.attr.get_mut("branches").and_then(|a| a.value.as_mut()) {
+                    if let Some(attr_value::Value::List(l)) =
+                        node.attr.get_mut("branches").and_then(|a| a.value.as_mut())
+                    {
                         for (slot, n) in l.func.iter_mut().zip(names) {
                             slot.name = n;
                         }
@@ -169,22 +193,38 @@ impl Retyper {
 
     /// A copy of function `name` whose argument `arg` is a `v` instead of a resource (and, for
     /// a while body, so is output `arg`). Returns the copy's name.
-    fn retype_function(&mut self, name: &str, arg: usize, v: &Value, is_body: bool) -> Result<String, FreezeError> {
+    fn retype_function(
+        &mut self,
+        name: &str,
+        arg: usize,
+        v: &Value,
+        is_body: bool,
+    ) -> Result<String, FreezeError> {
         let mut f: FunctionDef = self
             .library
             .function
             .iter()
             .find(|f| f.signature.as_ref().is_some_and(|s| s.name == name))
             .cloned()
-            .ok_or_else(|| FreezeError::Freeze(format!("function '{name}' is not in the library")))?;
+            .ok_or_else(|| {
+                FreezeError::Freeze(format!("function '{name}' is not in the library"))
+            })?;
         let new_name = (0..)
             .map(|i| format!("{name}_frozen_{i}"))
-            .find(|n| !self.library.function.iter().any(|f| f.signature.as_ref().is_some_and(|s| &s.name == n)))
+            .find(|n| {
+                !self
+                    .library
+                    .function
+                    .iter()
+                    .any(|f| f.signature.as_ref().is_some_and(|s| &s.name == n))
+            })
             .expect("a free name");
         let sig = f.signature.as_mut().expect("found by signature");
         sig.name = new_name.clone();
         let arg_name = {
-            let a = sig.input_arg.get_mut(arg).ok_or_else(|| FreezeError::Freeze(format!("function '{name}' has no argument {arg}")))?;
+            let a = sig.input_arg.get_mut(arg).ok_or_else(|| {
+                FreezeError::Freeze(format!("function '{name}' has no argument {arg}"))
+            })?;
             a.r#type = v.dtype;
             a.type_attr.clear();
             a.handle_data.clear();
@@ -215,7 +255,8 @@ impl Retyper {
         while let Some(r) = queue.pop_front() {
             for i in 0..f.node_def.len() {
                 let Some(pos) = f.node_def[i].input.iter().position(|s| *s == r) else { continue };
-                let data_pos = f.node_def[i].input[..pos].iter().filter(|s| !s.starts_with('^')).count();
+                let data_pos =
+                    f.node_def[i].input[..pos].iter().filter(|s| !s.starts_with('^')).count();
                 let mut node = f.node_def[i].clone();
                 let was = node.op.clone();
                 let step = self.rewrite(&mut node, data_pos, v)?;
@@ -239,8 +280,13 @@ impl Retyper {
                     Step::Follow(outs) => {
                         let arg_of = |k: usize| -> String {
                             match f.node_def[i].op.as_str() {
-                                "Switch" => format!("{node_name}:{}:0", if k == 0 { "output_false" } else { "output_true" }),
-                                "IdentityN" | "While" | "StatelessWhile" | "_SwitchN" => format!("{node_name}:output:{k}"),
+                                "Switch" => format!(
+                                    "{node_name}:{}:0",
+                                    if k == 0 { "output_false" } else { "output_true" }
+                                ),
+                                "IdentityN" | "While" | "StatelessWhile" | "_SwitchN" => {
+                                    format!("{node_name}:output:{k}")
+                                }
                                 _ => format!("{node_name}:output:0"),
                             }
                         };
@@ -289,7 +335,12 @@ pub(crate) fn propagate(
 }
 
 /// ResourceGather(resource, indices) → GatherV2(params, indices, axis) with a Const axis.
-fn gather(node: &mut NodeDef, v: &Value, added: &mut Vec<NodeDef>, g: &Graph) -> Result<(), FreezeError> {
+fn gather(
+    node: &mut NodeDef,
+    v: &Value,
+    added: &mut Vec<NodeDef>,
+    g: &Graph,
+) -> Result<(), FreezeError> {
     if node.op == "ResourceGatherNd" {
         node.op = "GatherNd".into();
         node.attr.remove("dtype");
@@ -314,8 +365,11 @@ fn gather(node: &mut NodeDef, v: &Value, added: &mut Vec<NodeDef>, g: &Graph) ->
     node.attr.remove("dtype");
     node.attr.remove("validate_indices");
     node.attr.insert("Tparams".into(), type_attr(v.dtype));
-    node.attr.insert("Taxis".into(), type_attr(if tindices == dt::INT64 { dt::INT64 } else { dt::INT32 }));
-    node.attr.insert("batch_dims".into(), AttrValue { value: Some(attr_value::Value::I(batch_dims)) });
+    node.attr.insert(
+        "Taxis".into(),
+        type_attr(if tindices == dt::INT64 { dt::INT64 } else { dt::INT32 }),
+    );
+    node.attr
+        .insert("batch_dims".into(), AttrValue { value: Some(attr_value::Value::I(batch_dims)) });
     Ok(())
 }
-

@@ -38,7 +38,8 @@ pub(crate) fn tf2_keys(
     }
     // Captures of each called concrete function, which override names when they disagree.
     for (_, n) in g.nodes() {
-        let Some(attr_value::Value::Func(f)) = n.attr.get("f").and_then(|a| a.value.as_ref()) else {
+        let Some(attr_value::Value::Func(f)) = n.attr.get("f").and_then(|a| a.value.as_ref())
+        else {
             continue;
         };
         let Some(cf) = sog.concrete_functions.get(&f.name) else { continue };
@@ -61,4 +62,34 @@ pub(crate) fn tf2_keys(
         }
     }
     Ok(keys)
+}
+
+/// A partition of a partitioned variable: the full tensor's key and this part's place in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Part {
+    pub full_name: String,
+    pub offset: Vec<i64>,
+    pub shape: Vec<i64>,
+}
+
+/// Partitions named by the MetaGraphDef's variable collections (`VariableDef`s with a
+/// `SaveSliceInfoDef`), by variable node name.
+pub(crate) fn partitions(meta: Option<&MetaGraphDef>) -> HashMap<String, Part> {
+    use prost::Message;
+    use tf_proto::tensorflow::{collection_def, VariableDef};
+    let mut parts = HashMap::new();
+    let Some(meta) = meta else { return parts };
+    for c in meta.collection_def.values() {
+        let Some(collection_def::Kind::BytesList(list)) = &c.kind else { continue };
+        for bytes in &list.value {
+            let Ok(v) = VariableDef::decode(bytes.as_slice()) else { continue };
+            let Some(info) = v.save_slice_info_def else { continue };
+            let name = Input::parse(&v.variable_name).node().to_string();
+            parts.insert(
+                name,
+                Part { full_name: info.full_name, offset: info.var_offset, shape: info.var_shape },
+            );
+        }
+    }
+    parts
 }

@@ -156,6 +156,7 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
     report.nodes_before = g.len();
     let meta = src.loaded.meta_graph.as_ref();
     let tf2_keys = keys::tf2_keys(&g, meta, &src.checkpoint)?;
+    let partitions = keys::partitions(meta);
 
     // 1. Outputs (and, for a signature, named inputs and outputs).
     let mut outputs: Vec<TensorName> = Vec::new();
@@ -169,14 +170,27 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
         }
     } else if let Some((key, sig)) = &src.loaded.signature {
         for (k, info) in &sig.inputs {
-            let name = info_name(info).ok_or_else(|| FreezeError::Input(format!("signature '{key}' input '{k}' is not a plain tensor")))?;
+            let name = info_name(info).ok_or_else(|| {
+                FreezeError::Input(format!("signature '{key}' input '{k}' is not a plain tensor"))
+            })?;
             let t = TensorName::parse(name);
-            let id = g.id(&t.node).ok_or_else(|| FreezeError::Input(format!("signature '{key}' input '{k}' names missing node '{}'", t.node)))?;
+            let id = g.id(&t.node).ok_or_else(|| {
+                FreezeError::Input(format!(
+                    "signature '{key}' input '{k}' names missing node '{}'",
+                    t.node
+                ))
+            })?;
             let node = g.node_mut(id);
             if node.op == "Placeholder" {
-                node.attr.insert("dtype".into(), AttrValue { value: Some(attr_value::Value::Type(info.dtype)) });
+                node.attr.insert(
+                    "dtype".into(),
+                    AttrValue { value: Some(attr_value::Value::Type(info.dtype)) },
+                );
                 if let Some(s) = &info.tensor_shape {
-                    node.attr.insert("shape".into(), AttrValue { value: Some(attr_value::Value::Shape(s.clone())) });
+                    node.attr.insert(
+                        "shape".into(),
+                        AttrValue { value: Some(attr_value::Value::Shape(s.clone())) },
+                    );
                 }
                 node.attr.remove("_output_shapes");
                 if t.node != *k {
@@ -187,10 +201,15 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
             report.inputs.push(k.clone());
         }
         for (k, info) in &sig.outputs {
-            let name = info_name(info).ok_or_else(|| FreezeError::Input(format!("signature '{key}' output '{k}' is not a plain tensor")))?;
+            let name = info_name(info).ok_or_else(|| {
+                FreezeError::Input(format!("signature '{key}' output '{k}' is not a plain tensor"))
+            })?;
             let t = TensorName::parse(name);
             if g.id(&t.node).is_none() {
-                return Err(FreezeError::Input(format!("signature '{key}' output '{k}' names missing node '{}'", t.node)));
+                return Err(FreezeError::Input(format!(
+                    "signature '{key}' output '{k}' names missing node '{}'",
+                    t.node
+                )));
             }
             free_name(&mut g, k)?;
             let source = g.id(&t.node).map(|id| g.node(id).name.clone()).unwrap_or_default();
@@ -199,7 +218,11 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
             outputs.push(TensorName { node: k.clone(), port: 0 });
         }
     } else {
-        outputs = g.candidate_outputs().into_iter().map(|id| TensorName { node: g.node(id).name.clone(), port: 0 }).collect();
+        outputs = g
+            .candidate_outputs()
+            .into_iter()
+            .map(|id| TensorName { node: g.node(id).name.clone(), port: 0 })
+            .collect();
         if outputs.is_empty() {
             return Err(FreezeError::Input("no outputs found; name them with --outputs".into()));
         }
@@ -208,7 +231,8 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
             outputs.iter().map(|t| t.node.as_str()).collect::<Vec<_>>().join(", ")
         ));
     }
-    report.outputs = outputs.iter().map(|t| t.node.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    report.outputs =
+        outputs.iter().map(|t| t.node.clone()).collect::<BTreeSet<_>>().into_iter().collect();
 
     // 2. Keep what the outputs need; inline calls.
     prune(&mut g, &report.outputs);
@@ -223,18 +247,31 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
     let consumers = g.consumers();
     let mut retyper = convert::Retyper::new(g.library.clone().unwrap_or_default());
     let mut buffers: Vec<Bytes> = vec![src.loaded.buffer.clone()];
-    let var_ids: Vec<NodeId> = g.nodes().filter(|(_, n)| VARIABLE_OPS.contains(&n.op.as_str())).map(|(id, _)| id).collect();
+    let var_ids: Vec<NodeId> = g
+        .nodes()
+        .filter(|(_, n)| VARIABLE_OPS.contains(&n.op.as_str()))
+        .map(|(id, _)| id)
+        .collect();
     for id in var_ids {
         let node = g.node(id).clone();
         if opts.keep_variables.as_ref().is_some_and(|re| re.is_match(&node.name)) {
-            report.warnings.push(format!("variable '{}' kept as a variable: the graph is not fully frozen", node.name));
+            report.warnings.push(format!(
+                "variable '{}' kept as a variable: the graph is not fully frozen",
+                node.name
+            ));
             report.kept_variables.push(node.name.clone());
             continue;
         }
-        let key = match tf2_keys.get(&node.name) {
-            Some(k) => k.clone(),
-            None if src.checkpoint.contains(&node.name) => node.name.clone(),
-            None => {
+        let (key, t) = match (tf2_keys.get(&node.name), partitions.get(&node.name)) {
+            (Some(k), _) => (k.clone(), src.checkpoint.read(k)?),
+            (None, _) if src.checkpoint.contains(&node.name) => {
+                (node.name.clone(), src.checkpoint.read(&node.name)?)
+            }
+            (None, Some(p)) if src.checkpoint.contains(&p.full_name) => {
+                let t = src.checkpoint.read_part(&p.full_name, &p.offset, &p.shape)?;
+                (p.full_name.clone(), t)
+            }
+            _ => {
                 return Err(FreezeError::Freeze(format!(
                     "variable '{}' ({}) is not in the checkpoint {}",
                     node.name,
@@ -243,7 +280,6 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
                 )))
             }
         };
-        let t = src.checkpoint.read(&key)?;
         let want = node.attr.get("dtype").and_then(|a| a.as_type_i32()).map(dtype::base);
         if want.is_some_and(|w| w != t.dtype) {
             return Err(FreezeError::Freeze(format!(
@@ -256,7 +292,8 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
         if let Some(s) = node.attr.get("shape").and_then(|a| a.as_shape()) {
             let dims: Vec<i64> = s.dim.iter().map(|d| d.size).collect();
             let agrees = s.unknown_rank
-                || (dims.len() == t.shape.len() && dims.iter().zip(&t.shape).all(|(a, b)| *a < 0 || a == b));
+                || (dims.len() == t.shape.len()
+                    && dims.iter().zip(&t.shape).all(|(a, b)| *a < 0 || a == b));
             if !agrees {
                 return Err(FreezeError::Freeze(format!(
                     "variable '{}' has shape {} in the graph but checkpoint key '{key}' holds {}",
@@ -267,7 +304,10 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
             }
         }
         if let Some(raw) = t.raw() {
-            if !buffers.iter().any(|b| b.as_ptr() <= raw.as_ptr() && raw.as_ptr() as usize + raw.len() <= b.as_ptr() as usize + b.len()) {
+            if !buffers.iter().any(|b| {
+                b.as_ptr() <= raw.as_ptr()
+                    && raw.as_ptr() as usize + raw.len() <= b.as_ptr() as usize + b.len()
+            }) {
                 buffers.push(raw.clone());
             }
         }
@@ -392,7 +432,8 @@ fn splice_inlined_identities(g: &mut Graph, prefixes: &[String], outputs: &[Stri
     for id in g.ids() {
         let n = g.node(id);
         let inlined = prefixes.iter().any(|p| n.name.starts_with(p.as_str()));
-        if !inlined || n.op != "Identity" || n.input.len() != 1 || outputs.contains(n.name.as_str()) {
+        if !inlined || n.op != "Identity" || n.input.len() != 1 || outputs.contains(n.name.as_str())
+        {
             continue;
         }
         if n.input[0].starts_with('^') || !consumers.control_of(id).is_empty() {
@@ -411,10 +452,14 @@ fn drop_dangling_colocations(g: &mut Graph) {
     for id in g.ids() {
         let n = g.node_mut(id);
         let mut empty = false;
-        if let Some(attr_value::Value::List(l)) = n.attr.get_mut("_class").and_then(|a| a.value.as_mut()) {
-            l.s.retain(|s| match std::str::from_utf8(s).ok().and_then(|s| s.strip_prefix("loc:@")) {
-                Some(target) => names.contains(target),
-                None => true,
+        if let Some(attr_value::Value::List(l)) =
+            n.attr.get_mut("_class").and_then(|a| a.value.as_mut())
+        {
+            l.s.retain(|s| {
+                match std::str::from_utf8(s).ok().and_then(|s| s.strip_prefix("loc:@")) {
+                    Some(target) => names.contains(target),
+                    None => true,
+                }
             });
             empty = l.s.is_empty();
         }
@@ -428,7 +473,8 @@ fn drop_dangling_colocations(g: &mut Graph) {
 /// attrs, or from other kept functions), and the gradients of those.
 fn prune_library(g: &mut Graph) {
     let Some(lib) = g.library.as_mut() else { return };
-    let defined: HashSet<String> = lib.function.iter().filter_map(|f| f.signature.as_ref().map(|s| s.name.clone())).collect();
+    let defined: HashSet<String> =
+        lib.function.iter().filter_map(|f| f.signature.as_ref().map(|s| s.name.clone())).collect();
     let refs = |n: &NodeDef| -> Vec<String> {
         let mut r = vec![n.op.clone()];
         for a in n.attr.values() {
@@ -450,9 +496,13 @@ fn prune_library(g: &mut Graph) {
         if !used.insert(f.clone()) {
             continue;
         }
-        if let Some(fd) = lib_snapshot.function.iter().find(|x| x.signature.as_ref().is_some_and(|s| s.name == f)) {
+        if let Some(fd) =
+            lib_snapshot.function.iter().find(|x| x.signature.as_ref().is_some_and(|s| s.name == f))
+        {
             for n in &fd.node_def {
-                stack.extend(refs(n).into_iter().filter(|r| defined.contains(r) && !used.contains(r)));
+                stack.extend(
+                    refs(n).into_iter().filter(|r| defined.contains(r) && !used.contains(r)),
+                );
             }
         }
         for gd in lib_snapshot.gradient.iter().filter(|gd| gd.function_name == f) {

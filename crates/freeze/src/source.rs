@@ -26,10 +26,19 @@ impl Source {
     /// Resolves `path`: a SavedModel directory (or its `saved_model.pb`), a checkpoint prefix
     /// with its `.meta`, a `.meta` file, a checkpoint directory (its `checkpoint` file names the
     /// latest), or any checkpoint together with `graph` (a GraphDef file, `-` for stdin).
-    pub fn open(path: &Path, graph: Option<&Path>, opts: &ReadOptions) -> Result<Source, FreezeError> {
-        let saved_model_dir = if path.is_dir() && (path.join("saved_model.pb").is_file() || path.join("saved_model.pbtxt").is_file()) {
+    pub fn open(
+        path: &Path,
+        graph: Option<&Path>,
+        opts: &ReadOptions,
+    ) -> Result<Source, FreezeError> {
+        let saved_model_dir = if path.is_dir()
+            && (path.join("saved_model.pb").is_file() || path.join("saved_model.pbtxt").is_file())
+        {
             Some(path.to_path_buf())
-        } else if path.file_name().is_some_and(|f| f.to_string_lossy().starts_with("saved_model.pb")) {
+        } else if path
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with("saved_model.pb"))
+        {
             path.parent().map(Path::to_path_buf)
         } else {
             None

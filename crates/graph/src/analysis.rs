@@ -12,11 +12,30 @@ pub fn is_machinery(n: &NodeDef) -> bool {
     let op = n.op.as_str();
     matches!(
         op,
-        "NoOp" | "Const" | "Placeholder" | "PlaceholderWithDefault" | "Assert" | "SaveV2"
-            | "Save" | "SaveSlices" | "RestoreV2" | "Restore" | "RestoreSlice"
-            | "MergeV2Checkpoints" | "ShardedFilename" | "ShardedFilespec" | "StringJoin"
-            | "VarIsInitializedOp" | "IsVariableInitialized" | "VariableV2" | "Variable"
-            | "VarHandleOp" | "MergeSummary" | "Print" | "PrintV2" | "ControlTrigger"
+        "NoOp"
+            | "Const"
+            | "Placeholder"
+            | "PlaceholderWithDefault"
+            | "Assert"
+            | "SaveV2"
+            | "Save"
+            | "SaveSlices"
+            | "RestoreV2"
+            | "Restore"
+            | "RestoreSlice"
+            | "MergeV2Checkpoints"
+            | "ShardedFilename"
+            | "ShardedFilespec"
+            | "StringJoin"
+            | "VarIsInitializedOp"
+            | "IsVariableInitialized"
+            | "VariableV2"
+            | "Variable"
+            | "VarHandleOp"
+            | "MergeSummary"
+            | "Print"
+            | "PrintV2"
+            | "ControlTrigger"
     ) || op.starts_with("Assign")
         || op.starts_with("Apply")
         || op.starts_with("ResourceApply")
@@ -38,8 +57,18 @@ impl Graph {
             .nodes()
             .flat_map(|(_, n)| n.input.iter().map(|s| Input::parse(s).node()))
             .collect();
+        // TF1 conds leave their branch pivots (Identity of a Switch output) unread.
+        let is_pivot = |n: &NodeDef| {
+            n.op == "Identity"
+                && n.input
+                    .first()
+                    .and_then(|s| self.get(Input::parse(s).node()))
+                    .is_some_and(|p| p.op == "Switch")
+        };
         self.nodes()
-            .filter(|(_, n)| !consumed.contains(n.name.as_str()) && !is_machinery(n))
+            .filter(|(_, n)| {
+                !consumed.contains(n.name.as_str()) && !is_machinery(n) && !is_pivot(n)
+            })
             .map(|(id, _)| id)
             .collect()
     }

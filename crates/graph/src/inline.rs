@@ -71,14 +71,20 @@ impl Graph {
         }
     }
 
-    fn inline_one(&mut self, registry: &Registry, call: NodeId, fname: &str) -> Result<(), InlineError> {
+    fn inline_one(
+        &mut self,
+        registry: &Registry,
+        call: NodeId,
+        fname: &str,
+    ) -> Result<(), InlineError> {
         let call_node = self.node(call).clone();
         let err = |reason: String| InlineError {
             node: call_node.name.clone(),
             function: fname.to_string(),
             reason,
         };
-        let fdef = self.function(fname).ok_or_else(|| err("not in the function library".into()))?.clone();
+        let fdef =
+            self.function(fname).ok_or_else(|| err("not in the function library".into()))?.clone();
         let sig = fdef.signature.clone().unwrap_or_default();
         let prefix = call_node.name.clone();
 
@@ -121,11 +127,14 @@ impl Graph {
             names.insert(b.name.as_str(), name);
         }
         let sigs = registry.with_library(self.library.as_ref());
-        let body: HashMap<&str, &NodeDef> = fdef.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
+        let body: HashMap<&str, &NodeDef> =
+            fdef.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
         // Converts a body reference to a graph input string.
         let convert = |s: &str| -> Result<String, InlineError> {
             if let Some(ctl) = s.strip_prefix('^') {
-                let n = names.get(ctl).ok_or_else(|| err(format!("control input '^{ctl}' names no body node")))?;
+                let n = names
+                    .get(ctl)
+                    .ok_or_else(|| err(format!("control input '^{ctl}' names no body node")))?;
                 return Ok(format!("^{n}"));
             }
             let mut parts = s.splitn(3, ':');
@@ -136,11 +145,16 @@ impl Graph {
                     return Ok((*a).to_string());
                 }
             }
-            let b = body.get(head).ok_or_else(|| err(format!("reference '{s}' names no argument or body node")))?;
+            let b = body
+                .get(head)
+                .ok_or_else(|| err(format!("reference '{s}' names no argument or body node")))?;
             let port = match out_arg {
                 None => 0,
                 Some(out) => {
-                    let idx: usize = idx.unwrap_or("0").parse().map_err(|_| err(format!("bad reference '{s}'")))?;
+                    let idx: usize = idx
+                        .unwrap_or("0")
+                        .parse()
+                        .map_err(|_| err(format!("bad reference '{s}'")))?;
                     let range = sigs.output_port_range(b, out).map_err(|e| err(e.to_string()))?;
                     if idx >= range.len() {
                         return Err(err(format!("reference '{s}' is past the end of '{out}'")));
@@ -154,12 +168,18 @@ impl Graph {
         let mut new_nodes = Vec::with_capacity(fdef.node_def.len());
         for b in &fdef.node_def {
             if b.attr.values().any(|a| matches!(a.value, Some(attr_value::Value::Placeholder(_)))) {
-                return Err(err(format!("body node '{}' has an attr placeholder (a generic function)", b.name)));
+                return Err(err(format!(
+                    "body node '{}' has an attr placeholder (a generic function)",
+                    b.name
+                )));
             }
             let mut n = b.clone();
             n.name = names[b.name.as_str()].clone();
             n.input = b.input.iter().map(|s| convert(s)).collect::<Result<_, _>>()?;
-            let reads_body = b.input.iter().any(|s| body.contains_key(Input::parse(s).node().split(':').next().unwrap_or("")));
+            let reads_body = b
+                .input
+                .iter()
+                .any(|s| body.contains_key(Input::parse(s).node().split(':').next().unwrap_or("")));
             if !reads_body {
                 n.input.extend(control_inputs.iter().map(|s| s.to_string()));
             }
@@ -169,15 +189,15 @@ impl Graph {
             .output_arg
             .iter()
             .map(|a| {
-                let r = fdef.ret.get(&a.name).ok_or_else(|| err(format!("no return value for '{}'", a.name)))?;
+                let r = fdef
+                    .ret
+                    .get(&a.name)
+                    .ok_or_else(|| err(format!("no return value for '{}'", a.name)))?;
                 convert(r)
             })
             .collect::<Result<_, _>>()?;
-        let mut control_targets: BTreeSet<String> = fdef
-            .control_ret
-            .values()
-            .filter_map(|n| names.get(n.as_str()).cloned())
-            .collect();
+        let mut control_targets: BTreeSet<String> =
+            fdef.control_ret.values().filter_map(|n| names.get(n.as_str()).cloned()).collect();
         control_targets.extend(outputs.iter().map(|o| Input::parse(o).node().to_string()));
 
         self.remove_node(call);
@@ -222,7 +242,9 @@ impl Graph {
                     };
                 }
             }
-            if let Some(attr_value::Value::List(l)) = n.attr.get_mut("_class").and_then(|a| a.value.as_mut()) {
+            if let Some(attr_value::Value::List(l)) =
+                n.attr.get_mut("_class").and_then(|a| a.value.as_mut())
+            {
                 for s in l.s.iter_mut() {
                     if *s == loc_old {
                         *s = format!("loc:@{new}").into_bytes();

@@ -12,6 +12,7 @@ mod text;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
+use tf_graph::analysis::is_machinery;
 use tf_graph::Input;
 use tf_io::Loaded;
 use tf_ops::Registry;
@@ -159,37 +160,6 @@ const CONTROL_FLOW_OPS: &[&str] = &[
 ];
 
 const VARIABLE_OPS: &[&str] = &["VariableV2", "Variable", "VarHandleOp", "_VarHandlesOp"];
-
-/// Ops that end a graph without being outputs: bookkeeping, saving, initialisation.
-fn is_machinery(n: &NodeDef) -> bool {
-    matches!(
-        n.op.as_str(),
-        "NoOp"
-            | "Const"
-            | "Placeholder"
-            | "PlaceholderWithDefault"
-            | "Assert"
-            | "SaveV2"
-            | "RestoreV2"
-            | "MergeV2Checkpoints"
-            | "ShardedFilename"
-            | "StringJoin"
-            | "Assign"
-            | "AssignVariableOp"
-            | "AssignAddVariableOp"
-            | "AssignSubVariableOp"
-            | "VarIsInitializedOp"
-            | "IsVariableInitialized"
-            | "VariableV2"
-            | "VarHandleOp"
-            | "ScalarSummary"
-            | "HistogramSummary"
-            | "MergeSummary"
-            | "ImageSummary"
-    ) || n.name.starts_with("save/")
-        || n.name.starts_with("saver_filename")
-        || (n.op == "ReadVariableOp" && n.name.ends_with("/Read/ReadVariableOp"))
-}
 
 fn shape_str(s: Option<&TensorShapeProto>) -> Option<String> {
     s.map(|s| tf_tensor::shape_to_string(Some(s)))

@@ -103,7 +103,9 @@ fn scalar(kind: &Kind, v: &Value) -> String {
         Value::String(s) => quote(s.as_bytes()),
         Value::Bytes(b) => quote(b),
         Value::EnumNumber(n) => match kind {
-            Kind::Enum(e) => e.get_value(*n).map_or_else(|| n.to_string(), |v| v.name().to_string()),
+            Kind::Enum(e) => {
+                e.get_value(*n).map_or_else(|| n.to_string(), |v| v.name().to_string())
+            }
             _ => n.to_string(),
         },
         Value::Message(_) | Value::List(_) | Value::Map(_) => String::new(),
@@ -148,11 +150,17 @@ mod tests {
         n.attr.insert("t".into(), AttrValue { value: Some(attr_value::Value::Type(1)) });
         let g = GraphDef { node: vec![n], ..Default::default() };
         let text = print(&g).unwrap();
-        assert!(text.starts_with("node {\n  name: \"a\\\"b\\303\\251\"\n  op: \"Const\"\n"), "{text}");
-        let keys: Vec<&str> =
-            text.lines().filter_map(|l| l.trim().strip_prefix("key: ")).collect();
+        assert!(
+            text.starts_with("node {\n  name: \"a\\\"b\\303\\251\"\n  op: \"Const\"\n"),
+            "{text}"
+        );
+        let keys: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("key: ")).collect();
         assert_eq!(keys, ["\"_c\"", "\"a\"", "\"b\"", "\"f\"", "\"t\"", "\"z\""]);
-        assert!(text.contains("i: 0\n") && text.contains("f: nan\n") && text.contains("type: DT_FLOAT\n"));
+        assert!(
+            text.contains("i: 0\n")
+                && text.contains("f: nan\n")
+                && text.contains("type: DT_FLOAT\n")
+        );
         let back: GraphDef = parse(text.as_bytes()).unwrap();
         assert_eq!(back.node[0].name, g.node[0].name);
         assert_eq!(print(&back).unwrap(), text);
