@@ -9,11 +9,14 @@ use tf_proto::tensorflow::{GraphDef, MetaGraphDef, SavedModel};
 use crate::util::{protobuf_fixtures, run};
 
 fn reencode(kind: MessageKind, b: Bytes) -> Vec<u8> {
+    let src = [b.clone()];
     match kind {
-        MessageKind::GraphDef => GraphDef::decode(b).unwrap().encode_to_vec(),
-        MessageKind::MetaGraphDef => MetaGraphDef::decode(b).unwrap().encode_to_vec(),
-        MessageKind::SavedModel => SavedModel::decode(b).unwrap().encode_to_vec(),
+        MessageKind::GraphDef => tf_io::encode(&GraphDef::decode(b).unwrap(), &src),
+        MessageKind::MetaGraphDef => tf_io::encode(&MetaGraphDef::decode(b).unwrap(), &src),
+        MessageKind::SavedModel => tf_io::encode(&SavedModel::decode(b).unwrap(), &src),
     }
+    .unwrap()
+    .to_vec()
 }
 
 #[test]
@@ -39,8 +42,11 @@ fn tf_convert_passes_graphdefs_through_byte_identically() {
             tf_io::read_bytes(bytes.clone().into(), "f", None, &ReadOptions::default()).unwrap();
         let out = run("tf-convert", &[path.to_str().unwrap()], None);
         assert_eq!(out.code, 0, "{}: {}", path.display(), out.stderr);
-        let want =
-            if loaded.kind == MessageKind::GraphDef { bytes } else { loaded.graph.encode_to_vec() };
+        let want = if loaded.kind == MessageKind::GraphDef {
+            bytes
+        } else {
+            tf_io::encode(&loaded.graph, &[]).unwrap().to_vec()
+        };
         assert!(out.stdout == want, "{}: output differs", path.display());
         // Through stdin too, and back from text.
         let piped = run("tf-convert", &["-"], Some(&want));

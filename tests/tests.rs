@@ -3,6 +3,7 @@
 //! `tests/tf/` (pytest) and `crates/run/tests/`.
 
 mod convert;
+mod freeze;
 mod inspect;
 mod roundtrip;
 mod util;

@@ -42,6 +42,7 @@ pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
     let exe = match tool {
         "tf-convert" => env!("CARGO_BIN_EXE_tf-convert"),
         "tf-inspect" => env!("CARGO_BIN_EXE_tf-inspect"),
+        "tf-freeze" => env!("CARGO_BIN_EXE_tf-freeze"),
         other => panic!("unknown tool {other}"),
     };
     let mut child = Command::new(exe)
@@ -75,6 +76,9 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&d) else { continue };
         for e in entries.flatten() {
             let p = e.path();
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue; // scratch space of a running generator, not a fixture
+            }
             if p.is_dir() {
                 stack.push(p);
             } else {

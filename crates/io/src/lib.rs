@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+mod canonical;
 pub mod detect;
 mod read;
 pub mod text;

@@ -11,6 +11,8 @@ use std::io::{self, Write};
 use bytes::{buf::UninitSlice, Buf, BufMut, Bytes};
 use prost::Message;
 
+use crate::canonical::Seg;
+
 /// Byte fields at least this long are referenced instead of copied.
 const BORROW_THRESHOLD: usize = 4096;
 
@@ -66,7 +68,7 @@ pub struct TooLarge(pub u64);
 struct SegmentWriter<'a> {
     sources: &'a [Bytes],
     current: Vec<u8>,
-    done: Vec<Bytes>,
+    done: Vec<Seg>,
 }
 
 impl SegmentWriter<'_> {
@@ -100,9 +102,9 @@ unsafe impl BufMut for SegmentWriter<'_> {
                 if !self.current.is_empty() {
                     let cap = self.current.capacity();
                     let full = std::mem::replace(&mut self.current, Vec::with_capacity(cap));
-                    self.done.push(full.into());
+                    self.done.push(Seg::Owned(full));
                 }
-                self.done.push(b);
+                self.done.push(Seg::Borrowed(b));
                 return;
             }
         }
@@ -122,8 +124,10 @@ unsafe impl BufMut for SegmentWriter<'_> {
     }
 }
 
-/// Encodes `msg`; byte fields that are slices of one of `sources` are not copied.
-pub fn encode<M: Message>(msg: &M, sources: &[Bytes]) -> Result<Encoded, TooLarge> {
+/// Encodes `msg` as TensorFlow's deterministic serializer does (maps sorted by key, map entries
+/// with both key and value, see [`crate::canonical`]); byte fields that are slices of one of
+/// `sources` are not copied.
+pub fn encode<M: Message + prost::Name>(msg: &M, sources: &[Bytes]) -> Result<Encoded, TooLarge> {
     let len = msg.encoded_len() as u64;
     if len > MAX_MESSAGE_BYTES {
         return Err(TooLarge(len));
@@ -135,7 +139,20 @@ pub fn encode<M: Message>(msg: &M, sources: &[Bytes]) -> Result<Encoded, TooLarg
     };
     msg.encode_raw(&mut w);
     if !w.current.is_empty() {
-        w.done.push(w.current.into());
+        w.done.push(Seg::Owned(w.current));
     }
-    Ok(Encoded { segments: w.done, len })
+    let segs = crate::canonical::complete_map_entries(w.done, &M::full_name())
+        .expect("prost's own encoding parses with the same schema");
+    let segments: Vec<Bytes> = segs
+        .into_iter()
+        .map(|s| match s {
+            Seg::Owned(v) => Bytes::from(v),
+            Seg::Borrowed(b) => b,
+        })
+        .collect();
+    let len = segments.iter().map(|s| s.len() as u64).sum();
+    if len > MAX_MESSAGE_BYTES {
+        return Err(TooLarge(len));
+    }
+    Ok(Encoded { segments, len })
 }

@@ -1,0 +1,116 @@
+//! tf-freeze on bad input: exit 2, one line naming the culprit, nothing on stdout.
+//! (Correctness on good input is judged by TensorFlow in tests/tf/test_freeze.py.)
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use tf_proto::tensorflow::{attr_value, MetaGraphDef};
+
+use crate::util::{fixtures, run};
+
+/// A scratch copy of the TF1 CNN checkpoint and its .meta.
+fn tf1_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures().join("tf1_cnn_train");
+    for f in ["model.ckpt.index", "model.ckpt.data-00000-of-00001", "model.ckpt.meta"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let prefix = dir.path().join("model.ckpt");
+    (dir, prefix)
+}
+
+fn freeze(prefix: &Path, extra: &[&str]) -> crate::util::Outcome {
+    let mut args = vec![prefix.to_str().unwrap(), "--outputs", "softmax"];
+    args.extend_from_slice(extra);
+    run("tf-freeze", &args, None)
+}
+
+fn expect_error(out: crate::util::Outcome, what: &str, needle: &str) {
+    out.assert_clean_error(what);
+    assert!(out.stderr.contains(needle), "{what}: expected '{needle}' in: {}", out.stderr);
+}
+
+#[test]
+fn the_copy_itself_freezes() {
+    let (_d, prefix) = tf1_copy();
+    let out = freeze(&prefix, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.is_empty());
+}
+
+#[test]
+fn variable_missing_from_the_checkpoint() {
+    let other = fixtures().join("control_flow/v1_model.ckpt");
+    let graph = fixtures().join("tf1_cnn_train/graph.pb");
+    let out = run(
+        "tf-freeze",
+        &[other.to_str().unwrap(), "--graph", graph.to_str().unwrap(), "--outputs", "softmax"],
+        None,
+    );
+    expect_error(out, "missing variable", "is not in the checkpoint");
+}
+
+#[test]
+fn corrupt_and_truncated_checkpoint_files() {
+    let (_d, prefix) = tf1_copy();
+    let data = prefix.with_file_name("model.ckpt.data-00000-of-00001");
+    let mut bytes = std::fs::read(&data).unwrap();
+    // A byte of a variable inference needs (a slot variable's would go unnoticed, as in TF).
+    let ckpt = tf_ckpt::Checkpoint::open(&prefix).unwrap();
+    let mid = ckpt.entry("conv1/kernel").unwrap().offset as usize + 5;
+    drop(ckpt);
+    bytes[mid] ^= 0xff;
+    std::fs::write(&data, &bytes).unwrap();
+    expect_error(freeze(&prefix, &[]), "crc", "checksum mismatch");
+
+    bytes[mid] ^= 0xff;
+    std::fs::write(&data, &bytes[..bytes.len() / 3]).unwrap();
+    expect_error(freeze(&prefix, &[]), "truncated data", "past the end");
+
+    std::fs::write(&data, &bytes).unwrap();
+    let index = prefix.with_file_name("model.ckpt.index");
+    let ib = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &ib[..ib.len() - 10]).unwrap();
+    expect_error(freeze(&prefix, &[]), "truncated index", "model.ckpt.index");
+}
+
+#[test]
+fn graph_and_checkpoint_disagree() {
+    let (_d, prefix) = tf1_copy();
+    let meta_path = prefix.with_file_name("model.ckpt.meta");
+    let mut meta = MetaGraphDef::decode(std::fs::read(&meta_path).unwrap().as_slice()).unwrap();
+    let g = meta.graph_def.as_mut().unwrap();
+    let v = g.node.iter_mut().find(|n| n.name == "conv1/kernel").unwrap();
+    if let Some(attr_value::Value::Shape(s)) =
+        v.attr.get_mut("shape").and_then(|a| a.value.as_mut())
+    {
+        s.dim[0].size += 1;
+    }
+    std::fs::write(&meta_path, meta.encode_to_vec()).unwrap();
+    expect_error(freeze(&prefix, &[]), "shape", "conv1/kernel");
+
+    let mut meta = MetaGraphDef::decode(std::fs::read(&meta_path).unwrap().as_slice()).unwrap();
+    let g = meta.graph_def.as_mut().unwrap();
+    let v = g.node.iter_mut().find(|n| n.name == "conv1/kernel").unwrap();
+    v.attr.get_mut("dtype").unwrap().value = Some(attr_value::Value::Type(2));
+    std::fs::write(&meta_path, meta.encode_to_vec()).unwrap();
+    expect_error(freeze(&prefix, &[]), "dtype", "float64");
+}
+
+#[test]
+fn v1_checkpoint_and_missing_things() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("model.ckpt");
+    std::fs::write(&old, b"an old V1 checkpoint").unwrap();
+    expect_error(freeze(&old, &[]), "v1", "V1");
+
+    let sm = fixtures().join("keras_cnn_savedmodel/saved_model");
+    let out = run("tf-freeze", &[sm.to_str().unwrap(), "--tag", "train"], None);
+    expect_error(out, "tag", "no MetaGraphDef with tags 'train'");
+    let out = run("tf-freeze", &[sm.to_str().unwrap(), "--signature", "nope"], None);
+    expect_error(out, "signature", "no signature 'nope'");
+    let (_d, prefix) = tf1_copy();
+    expect_error(freeze(&prefix, &["--outputs", "nope"]), "output", "'nope'");
+    let out = run("tf-freeze", &[dir.path().join("nothing").to_str().unwrap()], None);
+    expect_error(out, "nothing", "nothing");
+}
