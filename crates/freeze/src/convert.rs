@@ -209,16 +209,22 @@ impl Retyper {
             .ok_or_else(|| {
                 FreezeError::Freeze(format!("function '{name}' is not in the library"))
             })?;
-        let new_name = (0..)
-            .map(|i| format!("{name}_frozen_{i}"))
-            .find(|n| {
-                !self
-                    .library
-                    .function
-                    .iter()
-                    .any(|f| f.signature.as_ref().is_some_and(|s| &s.name == n))
-            })
-            .expect("a free name");
+        // A copy made for an earlier variable is edited in place: one copy per call site.
+        let in_place = self.made.iter().any(|m| m == name);
+        let new_name = if in_place {
+            name.to_string()
+        } else {
+            (0..)
+                .map(|i| format!("{name}_frozen_{i}"))
+                .find(|n| {
+                    !self
+                        .library
+                        .function
+                        .iter()
+                        .any(|f| f.signature.as_ref().is_some_and(|s| &s.name == n))
+                })
+                .expect("a free name")
+        };
         let sig = f.signature.as_mut().expect("found by signature");
         sig.name = new_name.clone();
         let arg_name = {
@@ -295,8 +301,18 @@ impl Retyper {
                 }
             }
         }
-        self.library.function.push(f);
-        self.made.push(new_name.clone());
+        if in_place {
+            let slot = self
+                .library
+                .function
+                .iter_mut()
+                .find(|x| x.signature.as_ref().is_some_and(|s| s.name == new_name))
+                .expect("found above");
+            *slot = f;
+        } else {
+            self.library.function.push(f);
+            self.made.push(new_name.clone());
+        }
         Ok(new_name)
     }
 }
