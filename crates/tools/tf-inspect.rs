@@ -8,12 +8,13 @@ Examples:
   tf-inspect frozen.pb                  inputs, outputs, op histogram, parameters
   tf-inspect saved_model/ --signature serving_default
   tf-inspect model.pb --json | jq .inputs
+  tf-inspect model.ckpt                 the tensors of a checkpoint (prefix, .index or directory)
   tf-freeze model/ | tf-inspect         inspect the output of a pipeline";
 
 /// Summarizes a TensorFlow graph: candidate inputs (placeholders with dtype and shape) and
 /// outputs, op histogram (functions included), node and edge counts, parameters and bytes by
 /// dtype, variables, functions, control flow, devices; for SavedModels the tag sets and
-/// signatures.
+/// signatures. Given a checkpoint, lists its tensors (key, dtype, shape, bytes).
 #[derive(Debug, Parser)]
 #[command(name = "tf-inspect", version, after_help = EXAMPLES)]
 struct Args {
@@ -40,6 +41,16 @@ impl tf_cli::ToolArgs for Args {
 
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-inspect", |session, args: Args| {
+        if let Some(ckpt) = checkpoint_at(&args.input.input) {
+            let summary = tf_inspect::summarize_checkpoint(&tf_ckpt::Checkpoint::open(&ckpt)?);
+            let text = if args.json {
+                serde_json::to_string_pretty(&summary)? + "\n"
+            } else {
+                tf_inspect::render_checkpoint(&summary)
+            };
+            session.write_text(args.output.as_deref(), &text)?;
+            return Ok(ExitStatus::Success);
+        }
         let loaded = session.load(&args.input)?;
         let summary = tf_inspect::summarize(&loaded);
         let text = if args.json {
@@ -50,4 +61,16 @@ fn main() -> std::process::ExitCode {
         session.write_text(args.output.as_deref(), &text)?;
         Ok(ExitStatus::Success)
     })
+}
+
+/// The checkpoint a path names, if it names one rather than a graph: a `.index` file, a prefix
+/// with a `.index` beside it, or a directory with a `checkpoint` file and no SavedModel.
+fn checkpoint_at(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let s = path.to_string_lossy();
+    if s.ends_with(".index") || std::path::Path::new(&format!("{s}.index")).is_file() {
+        return Some(path.to_path_buf());
+    }
+    let saved_model =
+        path.join("saved_model.pb").is_file() || path.join("saved_model.pbtxt").is_file();
+    (path.is_dir() && path.join("checkpoint").is_file() && !saved_model).then(|| path.to_path_buf())
 }

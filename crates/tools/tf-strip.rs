@@ -99,7 +99,7 @@ impl TryFrom<&Args> for StripConfig {
                 .map_err(|()| anyhow::anyhow!("--input-shape '{s}': dims must be integers"))?;
             input_shapes.push((name, dims));
         }
-        let set = a.set.iter().map(|s| Ok(pair("--set", s).map(|(k, v)| (k, v.to_string()))?));
+        let set = a.set.iter().map(|s| pair("--set", s).map(|(k, v)| (k, v.to_string())));
         Ok(StripConfig {
             outputs: list(&a.outputs),
             inputs: list(&a.inputs),

@@ -208,19 +208,22 @@ pub fn main<A: ToolArgs>(
     }));
     let args = A::parse();
     let report_args = args.report_args().clone();
-    if let Some(shell) = report_args.completions {
-        clap_complete::generate(
-            shell,
-            &mut <A as clap::CommandFactory>::command(),
-            tool,
-            &mut std::io::stdout(),
-        );
-        return ExitStatus::Success.into();
-    }
-    if report_args.man {
-        return match clap_mangen::Man::new(<A as clap::CommandFactory>::command())
-            .render(&mut std::io::stdout())
-        {
+    if report_args.completions.is_some() || report_args.man {
+        let mut cmd = <A as clap::CommandFactory>::command();
+        let mut text = Vec::new();
+        let rendered = match report_args.completions {
+            Some(shell) => {
+                clap_complete::generate(shell, &mut cmd, tool, &mut text);
+                Ok(())
+            }
+            None => clap_mangen::Man::new(cmd).render(&mut text),
+        };
+        let written = rendered.and_then(|()| {
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(&mut out, &text)
+                .and_then(|()| std::io::Write::flush(&mut out))
+        });
+        return match written {
             Ok(()) => ExitStatus::Success.into(),
             Err(e) => finish_error(tool, &anyhow::Error::from(e)).into(),
         };

@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod text;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -19,6 +20,9 @@ use tf_ops::Registry;
 use tf_proto::tensorflow::{attr_value, NodeDef, TensorInfo, TensorShapeProto};
 use tf_tensor::dtype;
 
+pub use checkpoint::{
+    render_checkpoint, summarize_checkpoint, CheckpointSummary, CheckpointTensor,
+};
 pub use text::render_text;
 
 /// A tensor at a graph boundary.
