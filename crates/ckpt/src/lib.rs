@@ -136,14 +136,8 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 }
 
 fn map(path: &Path) -> Result<Bytes, CkptError> {
-    let io = |source| CkptError::Io { path: path.display().to_string(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    if file.metadata().map_err(io)?.len() == 0 {
-        return Ok(Bytes::new());
-    }
-    // SAFETY: read-only mapping; the checkpoint is assumed not to change while we read it.
-    let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-    Ok(Bytes::from_owner(m))
+    tf_io::map_file(path)
+        .map_err(|source| CkptError::Io { path: path.display().to_string(), source })
 }
 
 impl Checkpoint {

@@ -11,12 +11,14 @@
 
 mod canonical;
 pub mod detect;
+mod mapped;
 mod read;
 pub mod text;
 mod wire;
 pub mod write;
 
 pub use detect::{Encoding, MessageKind};
+pub use mapped::map_file;
 pub use read::{
     read_bytes, read_path, read_stdin, Loaded, ReadError, ReadErrorKind, ReadOptions,
     DEFAULT_SIGNATURE, DEFAULT_TAG,

@@ -1,7 +1,6 @@
 //! Loading a graph from any of the forms users have: binary or text GraphDef, MetaGraphDef
 //! (`.meta`), SavedModel directory or its `saved_model.pb`, a file or stdin.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -140,7 +139,7 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Loaded, ReadError> {
         loaded.saved_model_dir = Some(path.to_path_buf());
         return Ok(loaded);
     }
-    let buffer = map_file(path).map_err(|e| err(e.into()))?;
+    let buffer = crate::mapped::map_file(path).map_err(|e| err(e.into()))?;
     let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let hint = if file_name.starts_with("saved_model.pb") {
         Some(MessageKind::SavedModel)
@@ -164,25 +163,6 @@ pub fn read_stdin(opts: &ReadOptions) -> Result<Loaded, ReadError> {
         .read_to_end(&mut buf)
         .map_err(|e| ReadError { source_name: "<stdin>".into(), kind: e.into() })?;
     read_bytes(Bytes::from(buf), "<stdin>", None, opts)
-}
-
-/// Memory-maps a file (reads it when it cannot be mapped, e.g. a pipe).
-fn map_file(path: &Path) -> std::io::Result<Bytes> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(Bytes::new());
-    }
-    // SAFETY: the mapping is read-only; like every tool that maps its input, we assume the
-    // file is not truncated by another process while we run.
-    match unsafe { memmap2::Mmap::map(&file) } {
-        Ok(m) => Ok(Bytes::from_owner(m)),
-        Err(_) => {
-            let mut v = Vec::with_capacity(len as usize);
-            (&file).read_to_end(&mut v)?;
-            Ok(Bytes::from(v))
-        }
-    }
 }
 
 /// Decodes a buffer holding any supported message. `hint` is what the file name suggests.

@@ -37,10 +37,26 @@ impl Encoded {
         self.len == 0
     }
 
-    /// Writes every segment in order.
-    pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
+    /// Writes every segment in order. Large segments that lie in a memory-mapped input file
+    /// are copied from the file by the kernel (see [`crate::map_file`]); give a concrete
+    /// `File` or `StdoutLock` so that `std::io::copy` can use `copy_file_range`/`sendfile`.
+    pub fn write_to<W: Write>(&self, w: &mut W) -> io::Result<()> {
         for s in &self.segments {
-            w.write_all(s)?;
+            match (s.len() >= BORROW_THRESHOLD).then(|| crate::mapped::file_range(s)).flatten() {
+                Some((file, offset)) => {
+                    w.flush()?;
+                    let mut f: &std::fs::File = &file;
+                    io::Seek::seek(&mut f, io::SeekFrom::Start(offset))?;
+                    let copied = io::copy(&mut io::Read::take(f, s.len() as u64), w)?;
+                    if copied != s.len() as u64 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the input file shrank while it was being copied",
+                        ));
+                    }
+                }
+                None => w.write_all(s)?,
+            }
         }
         w.flush()
     }
