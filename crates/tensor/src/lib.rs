@@ -250,11 +250,13 @@ impl Tensor {
             F::Float8 => raw(fill(&p.float8_val, n, "float8_val", s, 0)?),
             F::Int => {
                 let v = fill(&p.int_val, n, "int_val", s, 0)?;
-                // Narrow types keep the low bits, as TensorFlow's static_cast does.
+                // Narrow types keep the low bits, as TensorFlow's static_cast does; 4- and
+                // 2-bit types keep only their bits (tensor_content holds -1 as int4 as 0x0f).
+                let bits = sub_byte_mask(dtype);
                 raw(match size {
                     Some(4) => le_bytes(&v, i32::to_le_bytes),
                     Some(2) => le_bytes(&v, |x| (x as u16).to_le_bytes()),
-                    _ => v.iter().map(|x| *x as u8).collect(),
+                    _ => v.iter().map(|x| *x as u8 & bits).collect(),
                 })
             }
             F::Scomplex => {
@@ -370,6 +372,9 @@ impl Tensor {
             have: dtype::short_name(self.dtype),
             want: T::NAME.to_string(),
         })?;
+        if let Some(extend) = sub_byte_extend(self.dtype) {
+            return Ok(raw.iter().map(|b| T::read_le(&[extend(*b)])).collect());
+        }
         Ok(raw.chunks_exact(T::SIZE).map(T::read_le).collect())
     }
 
@@ -448,13 +453,36 @@ impl Tensor {
                         (4, _) => i32::read_le(c),
                         (2, true) => i16::read_le(c) as i32,
                         (2, false) => u16::read_le(c) as i32,
-                        (_, true) => c[0] as i8 as i32,
-                        (_, false) => c[0] as i32,
+                        (_, true) => {
+                            sub_byte_extend(self.dtype).map_or(c[0], |f| f(c[0])) as i8 as i32
+                        }
+                        (_, false) => (c[0] & sub_byte_mask(self.dtype)) as i32,
                     })
                     .collect();
             }
             F::String | F::Resource | F::Variant => {}
         }
+    }
+}
+
+/// The bits a sub-byte integer type keeps in its byte (all of them for other types).
+fn sub_byte_mask(dtype: i32) -> u8 {
+    match dtype::base(dtype) {
+        dt::INT4 | dt::UINT4 => 0x0f,
+        dt::INT2 | dt::UINT2 => 0x03,
+        _ => 0xff,
+    }
+}
+
+/// How to widen a stored sub-byte value to a full byte: sign extension for int4/int2, masking
+/// for uint4/uint2.
+fn sub_byte_extend(dtype: i32) -> Option<fn(u8) -> u8> {
+    match dtype::base(dtype) {
+        dt::INT4 => Some(|b| (((b << 4) as i8) >> 4) as u8),
+        dt::INT2 => Some(|b| (((b << 6) as i8) >> 6) as u8),
+        dt::UINT4 => Some(|b| b & 0x0f),
+        dt::UINT2 => Some(|b| b & 0x03),
+        _ => None,
     }
 }
 
