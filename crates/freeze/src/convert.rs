@@ -28,8 +28,7 @@ fn type_attr(t: i32) -> AttrValue {
 pub(crate) fn const_node(name: &str, t: &Tensor) -> NodeDef {
     let mut n = NodeDef { name: name.into(), op: "Const".into(), ..Default::default() };
     n.attr.insert("dtype".into(), type_attr(t.dtype));
-    n.attr
-        .insert("value".into(), AttrValue { value: Some(attr_value::Value::Tensor(t.to_proto())) });
+    n.attr.insert("value".into(), AttrValue::from(t.to_proto()));
     n
 }
 
@@ -245,15 +244,7 @@ impl Retyper {
         }
         if let Some(a) = f.arg_attr.get_mut(&(arg as u32)) {
             a.attr.retain(|k, _| !k.starts_with("_handle"));
-            a.attr.insert(
-                "_output_shapes".into(),
-                AttrValue {
-                    value: Some(attr_value::Value::List(attr_value::ListValue {
-                        shape: vec![shape_proto(&v.shape)],
-                        ..Default::default()
-                    })),
-                },
-            );
+            a.attr.insert("_output_shapes".into(), AttrValue::from(vec![shape_proto(&v.shape)]));
         }
         f.resource_arg_unique_id.remove(&(arg as u32));
         // Propagate inside the body: references are `arg` or `node:out_arg:idx`.

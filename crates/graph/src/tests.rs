@@ -65,10 +65,10 @@ fn check_finds_broken_invariants() {
     coloc.attr.insert(
         "_class".into(),
         AttrValue {
-            value: Some(attr_value::Value::List(ListValue {
+            value: Some(attr_value::Value::List(Box::new(ListValue {
                 s: vec![b"loc:@gone".to_vec()],
                 ..Default::default()
-            })),
+            }))),
         },
     );
     assert!(matches!(graph(vec![coloc]).check(None), Err(GraphError::DanglingColocation { .. })));

@@ -101,7 +101,7 @@ fn binary_output_borrows_large_payloads() {
     g.node[0].attr.insert(
         "value".into(),
         tf_proto::tensorflow::AttrValue {
-            value: Some(tf_proto::tensorflow::attr_value::Value::Tensor(t)),
+            value: Some(tf_proto::tensorflow::attr_value::Value::Tensor(Box::new(t))),
         },
     );
     let source = Bytes::from(g.encode_to_vec());

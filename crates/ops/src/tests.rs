@@ -27,7 +27,7 @@ fn with(mut node: NodeDef, attr: &str, value: Value) -> NodeDef {
 }
 
 fn types(ts: &[i32]) -> Value {
-    Value::List(ListValue { r#type: ts.to_vec(), ..Default::default() })
+    Value::List(Box::new(ListValue { r#type: ts.to_vec(), ..Default::default() }))
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn identity_n_type_list() {
     let n = with(
         node("i", "IdentityN"),
         "T",
-        Value::List(ListValue { i: vec![1], ..Default::default() }),
+        Value::List(Box::new(ListValue { i: vec![1], ..Default::default() })),
     );
     let err = ops().output_arity(&n).unwrap_err();
     assert_eq!(
@@ -201,10 +201,13 @@ fn conv2d_defaults() {
     assert_eq!(n.attr["use_cudnn_on_gpu"].value, Some(Value::B(true)));
     assert_eq!(
         n.attr["dilations"].value,
-        Some(Value::List(ListValue { i: vec![1, 1, 1, 1], ..Default::default() }))
+        Some(Value::List(Box::new(ListValue { i: vec![1, 1, 1, 1], ..Default::default() })))
     );
     // `explicit_paddings` defaults to a present, empty list.
-    assert_eq!(n.attr["explicit_paddings"].value, Some(Value::List(ListValue::default())));
+    assert_eq!(
+        n.attr["explicit_paddings"].value,
+        Some(Value::List(Box::new(ListValue::default())))
+    );
     assert_eq!(ops().add_default_attrs(&mut n), 0);
     assert_eq!(ops().strip_default_attrs(&mut n), 4);
     assert_eq!(n.attr.keys().collect::<Vec<_>>(), ["T"]);

@@ -87,7 +87,7 @@ macro_rules! from_value {
 }
 
 fn list(l: ListValue) -> Value {
-    Value::List(l)
+    Value::List(Box::new(l))
 }
 
 from_value! {
@@ -99,7 +99,7 @@ from_value! {
     Vec<u8> => |v| Value::S(v);
     DataType => |v| Value::Type(v as i32);
     TensorShapeProto => |v| Value::Shape(v);
-    TensorProto => |v| Value::Tensor(v);
+    TensorProto => |v| Value::Tensor(Box::new(v));
     NameAttrList => |v| Value::Func(v);
     ListValue => |v| list(v);
     Vec<i64> => |v| list(ListValue { i: v, ..Default::default() });

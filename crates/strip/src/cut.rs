@@ -127,10 +127,10 @@ pub(crate) fn apply(
             ph.attr.insert(
                 "_output_shapes".into(),
                 AttrValue {
-                    value: Some(attr_value::Value::List(ListValue {
+                    value: Some(attr_value::Value::List(Box::new(ListValue {
                         shape: vec![shape_proto.clone()],
                         ..Default::default()
-                    })),
+                    }))),
                 },
             );
         }

@@ -47,15 +47,15 @@ fn constant(name: &str, values: &[f32]) -> NodeDef {
         ..Default::default()
     };
     let n = attr(node(name, "Const", &[]), "dtype", ty(dt::FLOAT));
-    attr(n, "value", AttrValue { value: Some(Value::Tensor(t)) })
+    attr(n, "value", AttrValue { value: Some(Value::Tensor(Box::new(t))) })
 }
 
 fn class(targets: &[&str]) -> AttrValue {
     AttrValue {
-        value: Some(Value::List(ListValue {
+        value: Some(Value::List(Box::new(ListValue {
             s: targets.iter().map(|t| format!("loc:@{t}").into_bytes()).collect(),
             ..Default::default()
-        })),
+        }))),
     }
 }
 
@@ -270,11 +270,15 @@ fn functions_referenced_through_attrs_and_interfaces_stay() {
         ..Default::default()
     };
     let call = attr(node("call", "StatefulPartitionedCall", &[]), "f", fref("body"));
-    let call = attr(call, "Tin", AttrValue { value: Some(Value::List(ListValue::default())) });
-    let call = attr(call, "Tout", AttrValue { value: Some(Value::List(ListValue::default())) });
+    let call =
+        attr(call, "Tin", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
+    let call =
+        attr(call, "Tout", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
     let lstm = attr(node("lstm", "PartitionedCall", &[]), "f", fref("lstm_cpu"));
-    let lstm = attr(lstm, "Tin", AttrValue { value: Some(Value::List(ListValue::default())) });
-    let lstm = attr(lstm, "Tout", AttrValue { value: Some(Value::List(ListValue::default())) });
+    let lstm =
+        attr(lstm, "Tin", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
+    let lstm =
+        attr(lstm, "Tout", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
     let g = GraphDef { node: vec![call, lstm], library: Some(library), ..Default::default() };
     let (out, report) = strip_graph_def(g, &outputs(&["call", "lstm"])).unwrap();
     let kept: Vec<_> = out
@@ -379,10 +383,10 @@ fn pass_throughs_are_spliced_and_carry_their_control_inputs() {
 #[test]
 fn identity_n_is_spliced_port_by_port() {
     let types = AttrValue {
-        value: Some(Value::List(ListValue {
+        value: Some(Value::List(Box::new(ListValue {
             r#type: vec![dt::FLOAT, dt::INT32],
             ..Default::default()
-        })),
+        }))),
     };
     let g = graph(vec![
         placeholder("x", dt::FLOAT),
@@ -452,11 +456,11 @@ fn never_removes_a_stateful_op_an_output_depends_on() {
             attr(node("one", "Const", &[]), "dtype", ty(dt::INT64)),
             "value",
             AttrValue {
-                value: Some(Value::Tensor(TensorProto {
+                value: Some(Value::Tensor(Box::new(TensorProto {
                     dtype: dt::INT64,
                     int64_val: vec![1],
                     ..Default::default()
-                })),
+                }))),
             },
         ),
         attr(node("count", "AssignAddVariableOp", &["counter", "one"]), "dtype", ty(dt::INT64)),
@@ -536,7 +540,7 @@ fn tf1_while_loop_frames_are_left_intact() {
         attr(
             attr(node(name, "Const", &[]), "dtype", ty(dt::INT32)),
             "value",
-            AttrValue { value: Some(Value::Tensor(t)) },
+            AttrValue { value: Some(Value::Tensor(Box::new(t))) },
         )
     };
     let frame = AttrValue { value: Some(Value::S(b"while/while_context".to_vec())) };
@@ -632,7 +636,7 @@ fn set_binds_a_placeholder_to_a_constant_of_its_dtype() {
     };
     let (out, report) = run(g, &cfg);
     let value = |n: &str| match &out.get(n).unwrap().attr["value"].value {
-        Some(Value::Tensor(t)) => t.clone(),
+        Some(Value::Tensor(t)) => (**t).clone(),
         _ => panic!("{n} has no value"),
     };
     assert_eq!(out.get("is_training").unwrap().op, "Const");
@@ -680,10 +684,10 @@ fn set_errors_name_the_placeholder_and_the_value() {
 #[test]
 fn pitfall_cut_placeholders_keep_their_own_dtype() {
     let out_shapes = AttrValue {
-        value: Some(Value::List(ListValue {
+        value: Some(Value::List(Box::new(ListValue {
             shape: vec![tf_tensor::shape_proto(&[-1, 4])],
             ..Default::default()
-        })),
+        }))),
     };
     let g = graph(vec![
         placeholder("x", dt::FLOAT),
@@ -775,11 +779,18 @@ fn default_attrs_and_output_shapes() {
             n,
             "strides",
             AttrValue {
-                value: Some(Value::List(ListValue { i: vec![1, 1, 1, 1], ..Default::default() })),
+                value: Some(Value::List(Box::new(ListValue {
+                    i: vec![1, 1, 1, 1],
+                    ..Default::default()
+                }))),
             },
         );
         let n = attr(n, "padding", AttrValue { value: Some(Value::S(b"SAME".to_vec())) });
-        attr(n, "_output_shapes", AttrValue { value: Some(Value::List(ListValue::default())) })
+        attr(
+            n,
+            "_output_shapes",
+            AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) },
+        )
     };
     let g = || graph(vec![placeholder("x", dt::FLOAT), constant("w", &[1.0]), conv()]);
     let (out, report) =

@@ -68,9 +68,10 @@ pub(crate) fn apply_set(
         constant
             .attr
             .insert("dtype".into(), AttrValue { value: Some(attr_value::Value::Type(dtype)) });
-        constant
-            .attr
-            .insert("value".into(), AttrValue { value: Some(attr_value::Value::Tensor(tensor)) });
+        constant.attr.insert(
+            "value".into(),
+            AttrValue { value: Some(attr_value::Value::Tensor(Box::new(tensor))) },
+        );
         for keep in ["_output_shapes", "_class"] {
             if let Some(a) = node.attr.get(keep) {
                 constant.attr.insert(keep.into(), a.clone());

@@ -47,7 +47,7 @@ pub fn const_f32(name: &str, dims: &[i64], values: &[f32]) -> NodeDef {
     };
     let mut n = node(name, "Const", &[]);
     n.attr.insert("dtype".into(), attr(Value::Type(DT_FLOAT)));
-    n.attr.insert("value".into(), attr(Value::Tensor(tensor)));
+    n.attr.insert("value".into(), attr(Value::Tensor(Box::new(tensor))));
     n
 }
 
