@@ -69,7 +69,7 @@ fn main() -> std::process::ExitCode {
         let source = Source::open(&args.path, args.graph.as_deref(), &read)?;
         session.note_input(&source.loaded);
         let opts = FreezeOptions { outputs: args.outputs.clone(), keep_variables };
-        let frozen = tf_freeze::freeze(&source, &opts)?;
+        let frozen = tf_freeze::freeze(source, &opts)?;
         for w in &frozen.report.warnings {
             session.warn(w.clone());
         }

@@ -303,7 +303,7 @@ impl Checkpoint {
             }
             return Tensor::from_strings(&shape, strings).map_err(|x| err(x.to_string()));
         }
-        let computed = crc::masked_crc32c(&[&data]);
+        let computed = crc::mask(tf_io::crc32c(&data));
         if computed != e.crc32c {
             return Err(mismatch(computed));
         }

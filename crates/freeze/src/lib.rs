@@ -149,10 +149,10 @@ fn free_name(g: &mut Graph, name: &str) -> Result<(), FreezeError> {
 }
 
 /// Freezes the source's graph.
-pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError> {
+pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError> {
     let registry = Registry::global();
     let mut report = FreezeReport::default();
-    let mut g = Graph::from_graph_def(src.loaded.graph.clone())?;
+    let mut g = Graph::from_graph_def(std::mem::take(&mut src.loaded.graph))?;
     report.nodes_before = g.len();
     let meta = src.loaded.meta_graph.as_ref();
     let tf2_keys = keys::tf2_keys(&g, meta, &src.checkpoint)?;
@@ -245,7 +245,8 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
 
     // 3. Variables to constants.
     let consumers = g.consumers();
-    let mut retyper = convert::Retyper::new(g.library.clone().unwrap_or_default());
+    let had_library = g.library.is_some();
+    let mut retyper = convert::Retyper::new(g.library.take().unwrap_or_default());
     let mut buffers: Vec<Bytes> = vec![src.loaded.buffer.clone()];
     let var_ids: Vec<NodeId> = g
         .nodes()
@@ -327,7 +328,7 @@ pub fn freeze(src: &Source, opts: &FreezeOptions) -> Result<Frozen, FreezeError>
         }
     }
     report.functions_retyped = retyper.made.clone();
-    if !retyper.made.is_empty() {
+    if had_library || !retyper.made.is_empty() {
         g.library = Some(retyper.library);
     }
 

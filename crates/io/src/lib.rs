@@ -18,7 +18,7 @@ mod wire;
 pub mod write;
 
 pub use detect::{Encoding, MessageKind};
-pub use mapped::map_file;
+pub use mapped::{crc32c, file_range, map_file};
 pub use read::{
     read_bytes, read_path, read_stdin, Loaded, ReadError, ReadErrorKind, ReadOptions,
     DEFAULT_SIGNATURE, DEFAULT_TAG,

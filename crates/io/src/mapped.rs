@@ -51,11 +51,35 @@ pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
     }
 }
 
-/// The mapped file and offset a slice lies in, if any.
-pub(crate) fn file_range(s: &[u8]) -> Option<(Arc<File>, u64)> {
+/// The mapped file and offset a slice lies in, if any (a slice of a buffer returned by
+/// [`map_file`]).
+pub fn file_range(s: &[u8]) -> Option<(Arc<File>, u64)> {
     let start = s.as_ptr() as usize;
     let all = MAPPINGS.lock().ok()?;
     all.iter()
         .find(|m| start >= m.base && start + s.len() <= m.base + m.len)
         .map(|m| (m.file.clone(), (start - m.base) as u64))
+}
+
+/// The CRC-32C of a slice, read through the file when the slice lies in a mapped file, so that
+/// checking a checksum does not fault the mapping's pages into the process (which only needs
+/// them if it reads the values; writing them out goes through the kernel).
+pub fn crc32c(s: &[u8]) -> u32 {
+    use std::os::unix::fs::FileExt;
+    if let Some((file, mut offset)) = file_range(s).filter(|_| s.len() >= 1 << 16) {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut crc = 0u32;
+        let mut left = s.len();
+        while left > 0 {
+            let n = left.min(buf.len());
+            if file.read_exact_at(&mut buf[..n], offset).is_err() {
+                return ::crc32c::crc32c(s);
+            }
+            crc = ::crc32c::crc32c_append(crc, &buf[..n]);
+            offset += n as u64;
+            left -= n;
+        }
+        return crc;
+    }
+    ::crc32c::crc32c(s)
 }

@@ -110,3 +110,37 @@ fn binary_output_borrows_large_payloads() {
     assert_eq!(out.to_vec(), source.to_vec());
     assert!(out.len() as usize == source.len());
 }
+
+#[test]
+fn checksums_and_writes_of_mapped_files_go_through_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let mapped = map_file(&path).unwrap();
+    let part = mapped.slice(1000..250_000);
+    assert!(file_range(&part).is_some_and(|(_, off)| off == 1000));
+    assert_eq!(crc32c(&part), ::crc32c::crc32c(&data[1000..250_000]));
+    // A payload inside the mapping is written by the kernel, byte for byte.
+    let g = GraphDef {
+        node: vec![NodeDef {
+            name: "c".into(),
+            op: "Const".into(),
+            attr: [(
+                "value".to_string(),
+                tf_proto::tensorflow::AttrValue::from(TensorProto {
+                    dtype: 4,
+                    tensor_content: part.clone(),
+                    ..Default::default()
+                }),
+            )]
+            .into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let out_path = dir.path().join("out.pb");
+    let mut out = std::fs::File::create(&out_path).unwrap();
+    encode(&g, &[mapped.clone()]).unwrap().write_to(&mut out).unwrap();
+    assert_eq!(std::fs::read(&out_path).unwrap(), g.encode_to_vec());
+}
