@@ -100,6 +100,7 @@ def main():
                      f"{rss / size:.2f} | {target or ''} |")
     lines.append("")
     lines += strip_section(bin_dir, big, out, args.runs, cp_wall, conv[0], size)  # tf-strip
+    lines += freeze_section(bin_dir, args.runs)  # tf-freeze
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
@@ -137,3 +138,54 @@ def strip_section(bin_dir, big, out, runs, cp_wall, conv_wall, size):
 
 if __name__ == "__main__":
     main()
+
+
+# ---- tf-freeze (issue 3) -----------------------------------------------------------------------
+# tf-freeze against TensorFlow's own freezer (convert_variables_to_constants_v2), whole process,
+# Python import included, on a ResNet50-sized SavedModel made by scripts/gen_models.py.
+
+TF_FREEZE = """
+import sys
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+g = convert_variables_to_constants_v2(fn).graph.as_graph_def()
+open(sys.argv[2], "wb").write(g.SerializeToString())
+"""
+
+
+def freeze_section(bin_dir, runs):
+    tool = Path(bin_dir) / "tf-freeze"
+    model = ROOT / "build" / "models" / "resnet50" / "saved_model"
+    venv_py = ROOT / ".venv" / "bin" / "python"
+    if not tool.exists():
+        return []
+    if not model.exists():
+        subprocess.run([str(venv_py), str(ROOT / "scripts" / "gen_models.py"), "resnet50"],
+                       check=True)
+    variables = sum(p.stat().st_size for p in (model / "variables").glob("variables.data-*"))
+    out = BENCH / "freeze_out.pb"
+    ours = measure([str(tool), str(model), "-o", str(out)], runs)
+    script = BENCH / "tf_freeze.py"
+    script.write_text(TF_FREEZE)
+    env_runs = max(1, min(runs, 3))
+    theirs = measure([str(venv_py), str(script), str(model), str(out)], env_runs)
+    out.unlink(missing_ok=True)
+    return [
+        "## tf-freeze vs TensorFlow's freezer (issue 3)",
+        "",
+        f"Input: `build/models/resnet50/saved_model` (tf_keras ResNet50, random weights, "
+        f"{variables / 1e6:.0f} MB of variables), made by `scripts/gen_models.py`. TensorFlow: "
+        "`convert_variables_to_constants_v2` on the serving signature, in a fresh Python process "
+        f"(import included; median of {env_runs}).",
+        "",
+        "| command | wall (s) | peak RSS (MB) | RSS / variables | target |",
+        "|---|---:|---:|---:|---|",
+        f"| `tf-freeze` | {ours[0]:.3f} | {ours[1] / 1e6:.0f} | {ours[1] / variables:.2f} | "
+        "RSS ≤ 1.5× variables |",
+        f"| TensorFlow (Python) | {theirs[0]:.3f} | {theirs[1] / 1e6:.0f} | "
+        f"{theirs[1] / variables:.2f} | |",
+        "",
+        f"tf-freeze is **{theirs[0] / ours[0]:.0f}×** faster (goal ≥ 20×).",
+        "",
+    ]
