@@ -148,7 +148,8 @@ TF_FREEZE = """
 import sys
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+model = tf.saved_model.load(sys.argv[1])  # keeps the variables alive
+fn = model.signatures["serving_default"]
 g = convert_variables_to_constants_v2(fn).graph.as_graph_def()
 open(sys.argv[2], "wb").write(g.SerializeToString())
 """
