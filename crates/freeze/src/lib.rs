@@ -169,6 +169,21 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
             outputs.push(t);
         }
     } else if let Some((key, sig)) = &src.loaded.signature {
+        // Resolve the output tensors before anything is renamed.
+        let mut sig_outputs = Vec::new();
+        for (k, info) in &sig.outputs {
+            let name = info_name(info).ok_or_else(|| {
+                FreezeError::Input(format!("signature '{key}' output '{k}' is not a plain tensor"))
+            })?;
+            let t = TensorName::parse(name);
+            let id = g.id(&t.node).ok_or_else(|| {
+                FreezeError::Input(format!(
+                    "signature '{key}' output '{k}' names missing node '{}'",
+                    t.node
+                ))
+            })?;
+            sig_outputs.push((k.clone(), id, t.port, info.dtype));
+        }
         for (k, info) in &sig.inputs {
             let name = info_name(info).ok_or_else(|| {
                 FreezeError::Input(format!("signature '{key}' input '{k}' is not a plain tensor"))
@@ -200,22 +215,17 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
             }
             report.inputs.push(k.clone());
         }
-        for (k, info) in &sig.outputs {
-            let name = info_name(info).ok_or_else(|| {
-                FreezeError::Input(format!("signature '{key}' output '{k}' is not a plain tensor"))
-            })?;
-            let t = TensorName::parse(name);
-            if g.id(&t.node).is_none() {
-                return Err(FreezeError::Input(format!(
-                    "signature '{key}' output '{k}' names missing node '{}'",
-                    t.node
-                )));
+        for (k, id, port, dtype) in sig_outputs {
+            // Already named after its key: nothing to add.
+            if g.node(id).name == k && port == 0 {
+                outputs.push(TensorName { node: k, port: 0 });
+                continue;
             }
-            free_name(&mut g, k)?;
-            let source = g.id(&t.node).map(|id| g.node(id).name.clone()).unwrap_or_default();
-            let input = Input::Data { node: &source, port: t.port }.to_string();
-            g.add_node(identity(k, &input, info.dtype))?;
-            outputs.push(TensorName { node: k.clone(), port: 0 });
+            free_name(&mut g, &k)?;
+            let source = g.node(id).name.clone();
+            let input = Input::Data { node: &source, port }.to_string();
+            g.add_node(identity(&k, &input, dtype))?;
+            outputs.push(TensorName { node: k, port: 0 });
         }
     } else {
         outputs = g
