@@ -5,5 +5,6 @@
 mod convert;
 mod freeze;
 mod inspect;
+mod robustness;
 mod roundtrip;
 mod util;
