@@ -13,7 +13,7 @@ for tool in tf-strip tf-fold tf-quant; do
     if [ -x "$BIN/$tool" ]; then
         stages+=("$tool")
         case $tool in
-            tf-quant) pipeline="$pipeline | $BIN/$tool int8" ;;
+            tf-quant) pipeline="$pipeline | $BIN/$tool int8 --min-elements 16" ;;
             *) pipeline="$pipeline | $BIN/$tool" ;;
         esac
     fi

@@ -23,6 +23,13 @@ pub(crate) fn write_atomically(path: Option<&Path>, data: &Encoded) -> anyhow::R
                 .tempfile_in(dir)
                 .with_context(|| format!("{name}: cannot create a file in {}", dir.display()))?;
             data.write_to(tmp.as_file_mut()).with_context(|| format!("{name}: write failed"))?;
+            // Temporary files are private (0600); the output is an ordinary file.
+            use std::os::unix::fs::PermissionsExt;
+            let mode =
+                std::fs::metadata(p).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("{name}: cannot set permissions"))?;
             tmp.persist(p).map_err(|e| e.error).with_context(|| format!("{name}: cannot write"))?;
             Ok(())
         }

@@ -1,0 +1,949 @@
+//! Each mode, axis rule and encoding on small hand-built graphs. The values the rewritten
+//! graph computes are checked with a tiny evaluator of the ops tf-quant emits (Const, Cast,
+//! Mul, Dequantize, Reshape); `tests/tf/test_quant.py` has real TensorFlow run them.
+
+use super::*;
+use tf_proto::tensorflow::{AttrValue, DataType, TensorProto};
+
+// ---------------------------------------------------------------------------------------------
+// graph building
+
+fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+    NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn with(mut n: NodeDef, key: &str, v: impl Into<AttrValue>) -> NodeDef {
+    n.attr.insert(key.into(), v.into());
+    n
+}
+
+fn placeholder(name: &str) -> NodeDef {
+    with(node(name, "Placeholder", &[]), "dtype", DataType::DtFloat)
+}
+
+/// A deterministic pseudo-random float tensor in [-1, 1), channel c scaled by (c + 1).
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(2654435761).wrapping_add(12345);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn const_f32(name: &str, shape: &[i64], v: &[f32]) -> NodeDef {
+    let t = Tensor::from_values(dt::FLOAT, shape, v).unwrap().to_proto();
+    with(with(node(name, "Const", &[]), "dtype", DataType::DtFloat), "value", t)
+}
+
+fn const_rand(name: &str, shape: &[i64], seed: u32) -> (NodeDef, Vec<f32>) {
+    let n = shape.iter().product::<i64>() as usize;
+    let v = values(n, seed);
+    (const_f32(name, shape, &v), v)
+}
+
+fn graph(nodes: Vec<NodeDef>) -> GraphDef {
+    GraphDef { node: nodes, ..Default::default() }
+}
+
+fn cfg(mode: Mode) -> QuantConfig {
+    QuantConfig { mode, min_elements: 16, threads: 1, ..Default::default() }
+}
+
+fn run(g: GraphDef, c: &QuantConfig) -> Quantized {
+    quantize_graph_def(g, c).unwrap()
+}
+
+fn find<'a>(g: &'a GraphDef, name: &str) -> &'a NodeDef {
+    g.node.iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
+}
+
+fn tensor_of(n: &NodeDef) -> Tensor {
+    Tensor::from_proto(n.attr_opt_tensor("value").unwrap()).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// a tiny evaluator of what tf-quant emits
+
+fn as_f32s(t: &Tensor) -> Vec<f32> {
+    let raw = t.raw().unwrap();
+    match dtype_base(t.dtype) {
+        dt::FLOAT => t.values::<f32>().unwrap(),
+        dt::INT8 | dt::QINT8 => raw.iter().map(|b| *b as i8 as f32).collect(),
+        dt::QUINT8 => raw.iter().map(|b| *b as f32).collect(),
+        dt::HALF => t.values::<half::f16>().unwrap().iter().map(|h| h.to_f32()).collect(),
+        dt::BFLOAT16 => t.values::<half::bf16>().unwrap().iter().map(|h| h.to_f32()).collect(),
+        dt::INT32 => t.values::<i32>().unwrap().iter().map(|v| *v as f32).collect(),
+        other => panic!("dtype {other}"),
+    }
+}
+
+fn dtype_base(d: i32) -> i32 {
+    tf_tensor::dtype::base(d)
+}
+
+/// (shape, values) of a node's output 0.
+fn eval(g: &GraphDef, name: &str) -> (Vec<i64>, Vec<f32>) {
+    let n = find(g, name);
+    let data_inputs: Vec<&str> =
+        n.input.iter().filter(|s| !s.starts_with('^')).map(String::as_str).collect();
+    match n.op.as_str() {
+        "Const" => {
+            let t = tensor_of(n);
+            (t.shape.clone(), as_f32s(&t))
+        }
+        "Identity" => eval(g, data_inputs[0]),
+        "Cast" => {
+            let src = n.attr_opt_type("SrcT").unwrap();
+            let c = find(g, data_inputs[0]);
+            assert_eq!(c.op, "Const");
+            assert_eq!(tensor_of(c).dtype, src as i32, "Cast SrcT matches the Const");
+            assert_eq!(n.attr_opt_type("DstT"), Some(DataType::DtFloat));
+            eval(g, data_inputs[0])
+        }
+        "Mul" => {
+            let (sa, a) = eval(g, data_inputs[0]);
+            let (sb, b) = eval(g, data_inputs[1]);
+            assert!(sb.len() <= sa.len());
+            // Right-aligned broadcasting of b against a.
+            let bs: Vec<i64> = std::iter::repeat_n(1, sa.len() - sb.len()).chain(sb).collect();
+            let out = (0..a.len())
+                .map(|i| {
+                    let (mut rem, mut bi, mut stride) = (i, 0usize, 1usize);
+                    for d in (0..sa.len()).rev() {
+                        let idx = rem % sa[d] as usize;
+                        rem /= sa[d] as usize;
+                        if bs[d] != 1 {
+                            assert_eq!(bs[d], sa[d]);
+                            bi += idx * stride;
+                            stride *= bs[d] as usize;
+                        }
+                    }
+                    a[i] * b[bi]
+                })
+                .collect();
+            (sa, out)
+        }
+        "Reshape" => {
+            let (_, v) = eval(g, data_inputs[0]);
+            let (_, s) = eval(g, data_inputs[1]);
+            (s.iter().map(|d| *d as i64).collect(), v)
+        }
+        "Dequantize" => {
+            let (shape, q) = eval(g, data_inputs[0]);
+            let (_, lo) = eval(g, data_inputs[1]);
+            let (_, hi) = eval(g, data_inputs[2]);
+            let mode = n.attr_opt_str("mode").unwrap_or("MIN_COMBINED");
+            match mode {
+                "SCALED" => {
+                    assert_eq!(n.attr_opt_bool("narrow_range"), Some(true));
+                    let axis = n.attr_opt_i64("axis").unwrap_or(-1);
+                    let scale = |c: usize| (lo[c] / -127.0f32).max(hi[c] / 127.0);
+                    let out = if axis < 0 {
+                        q.iter().map(|x| x * scale(0)).collect()
+                    } else {
+                        let a = axis as usize;
+                        let inner: i64 = shape[a + 1..].iter().product();
+                        let ch = shape[a];
+                        assert_eq!(lo.len() as i64, ch);
+                        q.iter()
+                            .enumerate()
+                            .map(|(i, x)| x * scale((i as i64 / inner % ch) as usize))
+                            .collect()
+                    };
+                    (shape, out)
+                }
+                "MIN_FIRST" => {
+                    let (min, max) = (lo[0], hi[0]);
+                    let range = (max - min) as f64 * (256.0 / 255.0);
+                    let step = range / 256.0;
+                    let min_rounded = ((min / step as f32).round() * step as f32) as f64;
+                    (shape, q.iter().map(|x| (min_rounded + *x as f64 * step) as f32).collect())
+                }
+                m => panic!("mode {m}"),
+            }
+        }
+        op => panic!("eval: op {op}"),
+    }
+}
+
+/// Checks |w − ŵ| ≤ scale/2 (plus an ulp) element by element, channel by channel.
+fn assert_within_half_step(w: &[f32], got: &[f32], scale_of: impl Fn(usize) -> f32) {
+    assert_eq!(w.len(), got.len());
+    for (i, (a, b)) in w.iter().zip(got).enumerate() {
+        let s = scale_of(i);
+        assert!(
+            (a - b).abs() <= s * 0.5 * (1.0 + 1e-5) + 1e-7,
+            "element {i}: {a} vs {b} (scale {s})"
+        );
+    }
+}
+
+fn max_abs_by(w: &[f32], channel: impl Fn(usize) -> usize, channels: usize) -> Vec<f32> {
+    let mut m = vec![0.0f32; channels];
+    for (i, v) in w.iter().enumerate() {
+        let c = channel(i);
+        m[c] = m[c].max(v.abs());
+    }
+    m
+}
+
+// ---------------------------------------------------------------------------------------------
+// modes and flags
+
+#[test]
+fn modes_parse() {
+    assert_eq!("int8".parse::<Mode>().unwrap(), Mode::Int8);
+    assert_eq!("uint8".parse::<Mode>().unwrap(), Mode::Uint8);
+    assert_eq!("fp16".parse::<Mode>().unwrap(), Mode::Float16);
+    assert_eq!("bfloat16".parse::<Mode>().unwrap(), Mode::Bfloat16);
+    assert_eq!("round".parse::<Mode>().unwrap(), Mode::Round(256));
+    assert_eq!("round:16".parse::<Mode>().unwrap(), Mode::Round(16));
+    assert_eq!(
+        "int4".parse::<Mode>().unwrap_err().to_string(),
+        "unknown mode 'int4' (expected int8, uint8, float16, bfloat16, round or round:N)"
+    );
+    assert!(matches!("round:0".parse::<Mode>(), Err(QuantError::RoundSteps(_))));
+    assert!(matches!("round:x".parse::<Mode>(), Err(QuantError::RoundSteps(_))));
+    assert_eq!("dequantize".parse::<Encoding>().unwrap(), Encoding::Dequantize);
+    assert!("qdq".parse::<Encoding>().is_err());
+}
+
+#[test]
+fn bad_regex_is_one_line_naming_the_flag() {
+    let e = compile_patterns("--include", &["conv[".into()]).unwrap_err().to_string();
+    assert!(e.starts_with("--include 'conv[': not a valid regular expression: "), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+    assert!(e.contains("unclosed"), "{e}");
+}
+
+#[test]
+fn int8_only_flags_are_rejected_with_other_modes() {
+    let mut c = cfg(Mode::Float16);
+    c.per_tensor = true;
+    let e = quantize_graph_def(graph(vec![]), &c).unwrap_err().to_string();
+    assert_eq!(e, "--per-tensor applies to int8 only, not float16");
+    let mut c = cfg(Mode::Uint8);
+    c.encoding = Encoding::Dequantize;
+    assert!(quantize_graph_def(graph(vec![]), &c).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8, per channel: the axis rules
+
+fn conv_graph() -> (GraphDef, Vec<f32>) {
+    let (w, v) = const_rand("conv/kernel", &[3, 3, 4, 8], 1);
+    let g = graph(vec![
+        placeholder("x"),
+        w,
+        node("conv/kernel/read", "Identity", &["conv/kernel"]),
+        with(node("conv", "Conv2D", &["x", "conv/kernel/read"]), "T", DataType::DtFloat),
+        const_f32("conv/bias", &[8], &[0.5; 8]),
+        node("out", "BiasAdd", &["conv", "conv/bias"]),
+    ]);
+    (g, v)
+}
+
+#[test]
+fn conv2d_filter_per_output_channel_cast_mul() {
+    let (g, w) = conv_graph();
+    let q = run(g, &cfg(Mode::Int8));
+    let names: Vec<&str> = q.graph.node.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "x",
+            "conv/kernel/quantized",
+            "conv/kernel/cast",
+            "conv/kernel/scale",
+            "conv/kernel",
+            "conv/kernel/read",
+            "conv",
+            "conv/bias",
+            "out"
+        ]
+    );
+    let qc = find(&q.graph, "conv/kernel/quantized");
+    assert_eq!(tensor_of(qc).dtype, dt::INT8);
+    assert_eq!(qc.attr_opt_type("dtype"), Some(DataType::DtInt8));
+    let cast = find(&q.graph, "conv/kernel/cast");
+    assert_eq!(cast.attr_opt_type("SrcT"), Some(DataType::DtInt8));
+    assert_eq!(cast.attr_opt_bool("Truncate"), Some(false));
+    let mul = find(&q.graph, "conv/kernel");
+    assert_eq!(
+        (mul.op.as_str(), mul.input.clone()),
+        ("Mul", vec!["conv/kernel/cast".into(), "conv/kernel/scale".into()])
+    );
+    let scale = tensor_of(find(&q.graph, "conv/kernel/scale"));
+    assert_eq!(scale.shape, [8]);
+    let m = max_abs_by(&w, |i| i % 8, 8);
+    let s = scale.values::<f32>().unwrap();
+    for c in 0..8 {
+        assert_eq!(s[c], m[c] / 127.0, "scale of channel {c} is max|w|/127");
+    }
+    // Narrow range: ±127, never -128; the channel's max hits ±127.
+    let qv: Vec<i8> = tensor_of(qc).raw().unwrap().iter().map(|b| *b as i8).collect();
+    assert!(qv.iter().all(|v| *v >= -127));
+    for c in 0..8 {
+        assert_eq!(qv.iter().skip(c).step_by(8).map(|v| v.unsigned_abs()).max(), Some(127));
+    }
+    let (shape, got) = eval(&q.graph, "conv/kernel");
+    assert_eq!(shape, [3, 3, 4, 8]);
+    assert_within_half_step(&w, &got, |i| s[i % 8]);
+    // The bias is read by BiasAdd: not a weight (and too small anyway).
+    assert_eq!(find(&q.graph, "conv/bias").op, "Const");
+    let r = &q.report.tensors[0];
+    assert_eq!(r.axis, Some(vec![3]));
+    assert_eq!(r.scales, Some(8));
+    assert_eq!((r.bytes_before, r.bytes_after), (4 * 288, 288 + 4 * 8));
+    assert_eq!(r.read_by, ["Conv2D input 1 of 'conv'"]);
+    assert!(r.snr_db.unwrap() > 35.0, "{:?}", r.snr_db);
+    assert!(r.max_abs_error <= (s.iter().fold(0.0f32, |a, b| a.max(*b)) * 0.5) as f64 + 1e-7);
+}
+
+#[test]
+fn matmul_axis_1_and_axis_0_with_transpose_b() {
+    for (transpose_b, shape, axis) in [(false, [32i64, 16], 1usize), (true, [16, 32], 0)] {
+        let (w, v) = const_rand("dense/kernel", &shape, 2);
+        let mm = with(node("mm", "MatMul", &["x", "dense/kernel"]), "transpose_b", transpose_b);
+        let q = run(graph(vec![placeholder("x"), w, mm]), &cfg(Mode::Int8));
+        let scale = tensor_of(find(&q.graph, "dense/kernel/scale"));
+        let chans = shape[axis] as usize;
+        let expect_shape: Vec<i64> = if axis == 1 { vec![16] } else { vec![16, 1] };
+        assert_eq!(scale.shape, expect_shape, "transpose_b={transpose_b}");
+        let channel = |i: usize| if axis == 1 { i % chans } else { i / shape[1] as usize };
+        let m = max_abs_by(&v, channel, chans);
+        let s = scale.values::<f32>().unwrap();
+        assert_eq!(s, m.iter().map(|x| x / 127.0).collect::<Vec<_>>());
+        let (_, got) = eval(&q.graph, "dense/kernel");
+        assert_within_half_step(&v, &got, |i| s[channel(i)]);
+        assert_eq!(q.report.tensors[0].axis, Some(vec![axis]));
+    }
+}
+
+#[test]
+fn matmul_constant_first_operand_is_a_weight_too() {
+    let (w, _) = const_rand("a", &[16, 32], 3);
+    let mm = node("mm", "MatMul", &["a", "x"]);
+    let q = run(graph(vec![placeholder("x"), w, mm]), &cfg(Mode::Int8));
+    assert_eq!(q.report.tensors[0].axis, Some(vec![0]));
+    assert_eq!(tensor_of(find(&q.graph, "a/scale")).shape, [16, 1]);
+}
+
+#[test]
+fn depthwise_per_input_channel_and_multiplier() {
+    let (w, v) = const_rand("dw/kernel", &[3, 3, 4, 2], 4);
+    let dw = node("dw", "DepthwiseConv2dNative", &["x", "dw/kernel"]);
+    let g = graph(vec![placeholder("x"), w, dw]);
+    let q = run(g.clone(), &cfg(Mode::Int8));
+    let scale = tensor_of(find(&q.graph, "dw/kernel/scale"));
+    assert_eq!(scale.shape, [4, 2]);
+    let m = max_abs_by(&v, |i| i % 8, 8);
+    let s = scale.values::<f32>().unwrap();
+    assert_eq!(s, m.iter().map(|x| x / 127.0).collect::<Vec<_>>());
+    let (_, got) = eval(&q.graph, "dw/kernel");
+    assert_within_half_step(&v, &got, |i| s[i % 8]);
+    assert_eq!(q.report.tensors[0].axis, Some(vec![2, 3]));
+
+    // Dequantize encoding: one axis only, so (I,M) is stored merged and reshaped back.
+    let mut c = cfg(Mode::Int8);
+    c.encoding = Encoding::Dequantize;
+    let d = run(g, &c);
+    let qn = find(&d.graph, "dw/kernel/quantized");
+    assert_eq!(tensor_of(qn).shape, [3, 3, 8]);
+    assert_eq!(tensor_of(qn).dtype, dt::QINT8);
+    let deq = find(&d.graph, "dw/kernel/dequantize");
+    assert_eq!(deq.attr_opt_i64("axis"), Some(2));
+    assert_eq!(deq.attr_opt_str("mode"), Some("SCALED"));
+    assert_eq!(find(&d.graph, "dw/kernel").op, "Reshape");
+    let (shape, got_d) = eval(&d.graph, "dw/kernel");
+    assert_eq!(shape, [3, 3, 4, 2]);
+    assert_eq!(got_d, got, "both encodings compute the same floats");
+}
+
+#[test]
+fn conv2d_backprop_input_filter_axis_2() {
+    let (w, v) = const_rand("deconv/kernel", &[3, 3, 6, 4], 5);
+    let sizes = with(
+        with(node("sizes", "Const", &[]), "dtype", DataType::DtInt32),
+        "value",
+        Tensor::from_values(dt::INT32, &[4], &[1i32, 8, 8, 6]).unwrap().to_proto(),
+    );
+    let d = node("deconv", "Conv2DBackpropInput", &["sizes", "deconv/kernel", "x"]);
+    let q = run(graph(vec![placeholder("x"), sizes, w, d]), &cfg(Mode::Int8));
+    assert_eq!(q.report.tensors.len(), 1, "the int32 sizes are not a weight");
+    assert_eq!(q.report.tensors[0].axis, Some(vec![2]));
+    let scale = tensor_of(find(&q.graph, "deconv/kernel/scale"));
+    assert_eq!(scale.shape, [6, 1]);
+    let s = scale.values::<f32>().unwrap();
+    let (_, got) = eval(&q.graph, "deconv/kernel");
+    assert_within_half_step(&v, &got, |i| s[i / 4 % 6]);
+}
+
+#[test]
+fn gather_params_per_row() {
+    let (w, v) = const_rand("emb", &[10, 8], 6);
+    let ids = placeholder("ids");
+    let axis = with(
+        with(node("axis", "Const", &[]), "dtype", DataType::DtInt32),
+        "value",
+        Tensor::from_values(dt::INT32, &[], &[0i32]).unwrap().to_proto(),
+    );
+    let g = node("lookup", "GatherV2", &["emb", "ids", "axis"]);
+    let mut c = cfg(Mode::Int8);
+    c.min_elements = 80;
+    let q = run(graph(vec![ids, axis, w, g]), &c);
+    assert_eq!(q.report.tensors[0].axis, Some(vec![0]));
+    let s = tensor_of(find(&q.graph, "emb/scale")).values::<f32>().unwrap();
+    assert_eq!(s.len(), 10);
+    let (_, got) = eval(&q.graph, "emb");
+    assert_within_half_step(&v, &got, |i| s[i / 8]);
+}
+
+#[test]
+fn gather_params_with_fewer_than_8_per_row_get_one_scale() {
+    let (w, _) = const_rand("emb", &[64, 1], 6);
+    let q = run(
+        graph(vec![placeholder("ids"), w, node("g", "Gather", &["emb", "ids"])]),
+        &cfg(Mode::Int8),
+    );
+    let r = &q.report.tensors[0];
+    assert_eq!((r.axis.clone(), r.scales), (Some(vec![]), Some(1)));
+    assert!(r.note.as_deref().unwrap().contains("per channel"), "{:?}", r.note);
+}
+
+#[test]
+fn einsum_channels_from_the_equation() {
+    // Keras EinsumDense / MultiHeadAttention: x[a,b,c] · w[c,d,e] → [a,b,d,e].
+    let (w, v) = const_rand("q/kernel", &[8, 2, 4], 7);
+    let e = with(node("q", "Einsum", &["x", "q/kernel"]), "equation", "abc,cde->abde");
+    let q = run(graph(vec![placeholder("x"), w, e]), &cfg(Mode::Int8));
+    assert_eq!(q.report.tensors[0].axis, Some(vec![1, 2]));
+    let s = tensor_of(find(&q.graph, "q/kernel/scale")).values::<f32>().unwrap();
+    assert_eq!(s.len(), 8);
+    let (_, got) = eval(&q.graph, "q/kernel");
+    assert_within_half_step(&v, &got, |i| s[i % 8]);
+    // Output projection: x[a,b,d,e] · w[d,e,f] → [a,b,f]: channel f only.
+    let r = |eq: &str, slot: usize, rank: usize| {
+        select::weight_axes(&with(node("e", "Einsum", &[]), "equation", eq), slot, rank)
+    };
+    assert_eq!(r("abde,def->abf", 1, 3), Some(vec![2]));
+    assert_eq!(r("ij,jk", 1, 2), Some(vec![1]), "implicit output ik");
+    assert_eq!(r("...c,cd->...d", 1, 2), Some(vec![1]));
+    assert_eq!(r("cd,...c->...d", 0, 2), Some(vec![1]));
+    assert_eq!(r("...c,cd->...d", 0, 2), Some(vec![]), "ellipsis operand: per tensor");
+    assert_eq!(r("ii,ij->j", 0, 2), Some(vec![]), "repeated label: per tensor");
+    assert_eq!(r("abc,cde->abde", 1, 2), Some(vec![]), "rank mismatch: per tensor");
+}
+
+#[test]
+fn the_axis_table() {
+    let ax = |op: &str, slot: usize, rank: usize, attrs: &[(&str, bool)]| {
+        let n = attrs.iter().fold(node("n", op, &[]), |n, (k, v)| with(n, k, *v));
+        select::weight_axes(&n, slot, rank)
+    };
+    assert_eq!(ax("Conv2D", 1, 4, &[]), Some(vec![3]));
+    assert_eq!(ax("Conv2D", 0, 4, &[]), None, "the input is not a weight");
+    assert_eq!(ax("Conv2D", 1, 2, &[]), None, "a filter has rank 4");
+    assert_eq!(ax("Conv3D", 1, 5, &[]), Some(vec![4]));
+    assert_eq!(ax("DepthwiseConv2dNative", 1, 4, &[]), Some(vec![2, 3]));
+    assert_eq!(ax("Conv2DBackpropInput", 1, 4, &[]), Some(vec![2]));
+    assert_eq!(ax("Conv2DBackpropInput", 0, 1, &[]), None, "input_sizes");
+    assert_eq!(ax("Conv3DBackpropInputV2", 1, 5, &[]), Some(vec![3]));
+    assert_eq!(ax("MatMul", 1, 2, &[]), Some(vec![1]));
+    assert_eq!(ax("MatMul", 1, 2, &[("transpose_b", true)]), Some(vec![0]));
+    assert_eq!(ax("MatMul", 0, 2, &[]), Some(vec![0]));
+    assert_eq!(ax("MatMul", 0, 2, &[("transpose_a", true)]), Some(vec![1]));
+    assert_eq!(ax("BatchMatMulV2", 1, 3, &[]), Some(vec![2]));
+    assert_eq!(ax("BatchMatMulV2", 1, 3, &[("adj_y", true)]), Some(vec![1]));
+    assert_eq!(ax("BatchMatMulV3", 0, 3, &[]), Some(vec![1]));
+    assert_eq!(ax("BatchMatMul", 0, 3, &[("adj_x", true)]), Some(vec![2]));
+    assert_eq!(ax("GatherV2", 0, 2, &[]), Some(vec![0]));
+    assert_eq!(ax("GatherV2", 1, 1, &[]), None, "indices");
+    assert_eq!(ax("Gather", 0, 1, &[]), Some(vec![]), "a rank-1 table: one scale");
+    assert_eq!(ax("SparseSegmentMean", 0, 2, &[]), Some(vec![0]));
+    for op in ["BiasAdd", "FusedBatchNormV3", "AddV2", "Mul", "Reshape", "While", "ConcatV2"] {
+        for slot in 0..3 {
+            assert_eq!(ax(op, slot, 4, &[]), None, "{op} input {slot}");
+        }
+    }
+}
+
+#[test]
+fn per_tensor_flag_gives_one_scalar_scale() {
+    let (g, w) = conv_graph();
+    let mut c = cfg(Mode::Int8);
+    c.per_tensor = true;
+    let q = run(g, &c);
+    let scale = tensor_of(find(&q.graph, "conv/kernel/scale"));
+    assert!(scale.shape.is_empty());
+    let m = w.iter().fold(0.0f32, |a, b| a.max(b.abs()));
+    assert_eq!(scale.values::<f32>().unwrap(), [m / 127.0]);
+    let (_, got) = eval(&q.graph, "conv/kernel");
+    assert_within_half_step(&w, &got, |_| m / 127.0);
+    assert_eq!(q.report.tensors[0].axis, Some(vec![]));
+    assert_eq!(q.report.granularity.as_deref(), Some("per_tensor"));
+}
+
+#[test]
+fn dequantize_encoding_single_axis() {
+    let (g, w) = conv_graph();
+    let mut c = cfg(Mode::Int8);
+    c.encoding = Encoding::Dequantize;
+    let q = run(g.clone(), &c);
+    let d = find(&q.graph, "conv/kernel");
+    assert_eq!(d.op, "Dequantize");
+    assert_eq!(d.input, ["conv/kernel/quantized", "conv/kernel/min", "conv/kernel/max"]);
+    assert_eq!(d.attr_opt_type("T"), Some(DataType::DtQint8));
+    assert_eq!(d.attr_opt_i64("axis"), Some(3));
+    assert_eq!(d.attr_opt_type("dtype"), Some(DataType::DtFloat));
+    let lo = tensor_of(find(&q.graph, "conv/kernel/min")).values::<f32>().unwrap();
+    let hi = tensor_of(find(&q.graph, "conv/kernel/max")).values::<f32>().unwrap();
+    assert_eq!(lo.len(), 8);
+    assert!(lo.iter().zip(&hi).all(|(a, b)| *a == -*b));
+    let (_, got) = eval(&q.graph, "conv/kernel");
+    let (_, cast_mul) = eval(&run(g, &cfg(Mode::Int8)).graph, "conv/kernel");
+    assert_eq!(got, cast_mul, "Dequantize(SCALED) computes the very floats Cast+Mul does");
+    let _ = w;
+    let r = &q.report.tensors[0];
+    assert_eq!(r.bytes_after, 288 + 8 * 8);
+}
+
+#[test]
+fn a_zero_channel_gets_a_usable_scale() {
+    let mut v = values(3 * 3 * 2 * 4, 9);
+    for (i, x) in v.iter_mut().enumerate() {
+        if i % 4 == 2 {
+            *x = 0.0;
+        }
+    }
+    let g = graph(vec![
+        placeholder("x"),
+        const_f32("k", &[3, 3, 2, 4], &v),
+        node("c", "Conv2D", &["x", "k"]),
+    ]);
+    let mut c = cfg(Mode::Int8);
+    c.encoding = Encoding::Dequantize;
+    let q = run(g, &c);
+    let hi = tensor_of(find(&q.graph, "k/max")).values::<f32>().unwrap();
+    assert_eq!(hi[2], 1.0);
+    let (_, got) = eval(&q.graph, "k");
+    assert!(got.iter().skip(2).step_by(4).all(|x| *x == 0.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// what is (not) a weight
+
+#[test]
+fn biases_batch_norm_and_shared_consts_are_not_weights() {
+    let (k, _) = const_rand("k", &[3, 3, 4, 8], 10);
+    let (gamma, _) = const_rand("gamma", &[64], 11);
+    let (bias, _) = const_rand("bias", &[64], 12);
+    let (shared, _) = const_rand("shared", &[8, 8], 13);
+    let g = graph(vec![
+        placeholder("x"),
+        k,
+        gamma,
+        bias,
+        shared,
+        node("conv", "Conv2D", &["x", "k"]),
+        node("bn", "FusedBatchNormV3", &["conv", "gamma", "bias", "bias", "gamma"]),
+        node("ba", "BiasAdd", &["x", "bias"]),
+        node("mm", "MatMul", &["x", "shared"]),
+        node("add", "AddV2", &["x", "shared"]),
+    ]);
+    let q = run(g, &cfg(Mode::Int8));
+    let quantized: Vec<&str> = q.report.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(quantized, ["k"]);
+    let why = |n: &str| q.report.skipped.iter().find(|s| s.name == n).unwrap().why.clone();
+    assert!(why("gamma").contains("FusedBatchNormV3"), "{}", why("gamma"));
+    assert!(why("bias").starts_with("not a weight"), "{}", why("bias"));
+    assert!(why("shared").contains("AddV2"), "{}", why("shared"));
+    for n in ["gamma", "bias", "shared"] {
+        assert_eq!(find(&q.graph, n).op, "Const");
+    }
+}
+
+#[test]
+fn a_weight_read_through_an_unread_identity_is_not_quantized() {
+    let (k, _) = const_rand("k", &[4, 4], 14);
+    let g = graph(vec![placeholder("x"), k, node("k/read", "Identity", &["k"])]);
+    let q = run(g.clone(), &cfg(Mode::Int8));
+    assert_eq!(q.graph, g, "passed through unchanged");
+    assert!(q.report.skipped[0].why.contains("'k/read', which nothing reads"));
+    assert!(
+        q.report.warnings[0].starts_with("no float weights to quantize"),
+        "{:?}",
+        q.report.warnings
+    );
+}
+
+#[test]
+fn readers_disagreeing_on_the_axis_give_one_scale() {
+    let (k, _) = const_rand("k", &[8, 8], 15);
+    let g = graph(vec![
+        placeholder("x"),
+        k,
+        node("a", "MatMul", &["x", "k"]),
+        with(node("b", "MatMul", &["x", "k"]), "transpose_b", true),
+    ]);
+    let q = run(g, &cfg(Mode::Int8));
+    let r = &q.report.tensors[0];
+    assert_eq!(r.axis, Some(vec![]));
+    assert!(r.note.as_deref().unwrap().contains("disagree"));
+    assert_eq!(r.read_by.len(), 2);
+}
+
+#[test]
+fn min_elements_include_and_exclude() {
+    let (g, _) = conv_graph(); // 288-element kernel
+    let mut c = cfg(Mode::Int8);
+    c.min_elements = 1024;
+    let q = run(g.clone(), &c);
+    assert!(q.report.tensors.is_empty());
+    assert_eq!(q.report.skipped[0].why, "fewer than 1024 elements (--min-elements)");
+    assert_eq!(q.graph, g);
+
+    let mut c = cfg(Mode::Int8);
+    c.exclude = compile_patterns("--exclude", &["^conv/".into()]).unwrap();
+    let q = run(g.clone(), &c);
+    assert!(q.report.tensors.is_empty());
+    assert_eq!(q.report.skipped[0].why, "matches --exclude '^conv/'");
+
+    let mut c = cfg(Mode::Int8);
+    c.include = compile_patterns("--include", &["dense".into()]).unwrap();
+    assert!(run(g.clone(), &c).report.tensors.is_empty());
+    c.include = compile_patterns("--include", &["dense".into(), "kernel$".into()]).unwrap();
+    assert_eq!(run(g, &c).report.tensors.len(), 1);
+}
+
+#[test]
+fn control_inputs_device_and_colocation_are_kept() {
+    let (mut k, w) = const_rand("k", &[4, 8], 16);
+    k.input.push("^frame_pivot".into());
+    k.device = "/device:CPU:0".into();
+    k.attr.insert("_class".into(), AttrValue::from(vec!["loc:@frame_pivot"]));
+    let g = graph(vec![
+        placeholder("x"),
+        node("frame_pivot", "Identity", &["x"]),
+        k,
+        node("mm", "MatMul", &["x", "k"]),
+        node("after", "Identity", &["x", "^k"]),
+    ]);
+    let q = run(g, &cfg(Mode::Int8));
+    for n in ["k/quantized", "k/scale"] {
+        assert_eq!(find(&q.graph, n).input, ["^frame_pivot"], "{n} waits for what k waited for");
+    }
+    for n in ["k/quantized", "k/cast", "k/scale", "k"] {
+        assert_eq!(find(&q.graph, n).device, "/device:CPU:0");
+    }
+    let last = find(&q.graph, "k");
+    assert!(last.attr.contains_key("_class"));
+    assert!(!last.attr.contains_key("value") && !last.attr.contains_key("dtype"));
+    let (_, got) = eval(&q.graph, "k");
+    assert_eq!(got.len(), w.len());
+}
+
+#[test]
+fn helper_names_never_collide() {
+    let (k, _) = const_rand("k", &[4, 8], 17);
+    let g = graph(vec![
+        placeholder("x"),
+        k,
+        node("k/scale", "Identity", &["x"]),
+        node("mm", "MatMul", &["x", "k"]),
+    ]);
+    let q = run(g, &cfg(Mode::Int8));
+    assert_eq!(find(&q.graph, "k").input, ["k/cast", "k/scale_1"]);
+    assert_eq!(find(&q.graph, "k/scale").op, "Identity");
+}
+
+#[test]
+fn non_finite_weights_stay_float_with_a_warning() {
+    let mut v = values(32, 18);
+    v[5] = f32::NAN;
+    let g = graph(vec![
+        placeholder("x"),
+        const_f32("k", &[4, 8], &v),
+        node("mm", "MatMul", &["x", "k"]),
+    ]);
+    let q = run(g, &cfg(Mode::Int8));
+    assert!(q.report.tensors.is_empty());
+    assert!(q.report.warnings[0].contains("NaN"), "{:?}", q.report.warnings);
+}
+
+#[test]
+fn quantizing_twice_changes_nothing_more() {
+    let (g, _) = conv_graph();
+    for mode in [Mode::Int8, Mode::Uint8, Mode::Float16, Mode::Bfloat16] {
+        let once = run(g.clone(), &cfg(mode)).graph;
+        let twice = run(once.clone(), &cfg(mode));
+        assert_eq!(twice.graph, once, "{mode}");
+        assert!(twice.report.tensors.is_empty());
+    }
+}
+
+#[test]
+fn versions_library_and_untouched_consts_pass_through() {
+    let (mut g, _) = conv_graph();
+    g.versions = Some(tf_proto::tensorflow::VersionDef {
+        producer: 2474,
+        min_consumer: 12,
+        bad_consumers: vec![],
+    });
+    let bias_before = find(&g, "conv/bias").clone();
+    let q = run(g, &cfg(Mode::Int8));
+    assert_eq!(q.graph.versions.as_ref().unwrap().producer, 2474);
+    assert_eq!(find(&q.graph, "conv/bias"), &bias_before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// uint8, float16, bfloat16, round
+
+#[test]
+fn uint8_is_gtt_quantize_weights() {
+    let (g, w) = conv_graph();
+    let q = run(g, &cfg(Mode::Uint8));
+    let d = find(&q.graph, "conv/kernel");
+    assert_eq!(d.op, "Dequantize");
+    assert_eq!(
+        d.input,
+        ["conv/kernel_quantized_const", "conv/kernel_quantized_min", "conv/kernel_quantized_max"]
+    );
+    assert_eq!(d.attr_opt_type("T"), Some(DataType::DtQuint8));
+    assert_eq!(d.attr_opt_str("mode"), Some("MIN_FIRST"));
+    assert!(!d.attr.contains_key("axis") && !d.attr.contains_key("narrow_range"));
+    let (min, max) = (
+        tensor_of(find(&q.graph, "conv/kernel_quantized_min")).values::<f32>().unwrap()[0],
+        tensor_of(find(&q.graph, "conv/kernel_quantized_max")).values::<f32>().unwrap()[0],
+    );
+    let lo = w.iter().fold(0.0f32, |a, b| a.min(*b));
+    let hi = w.iter().fold(0.0f32, |a, b| a.max(*b));
+    assert_eq!((min, max), (lo, hi));
+    // GTT's FloatToQuantized<quint8>, in double.
+    let range_scale = 256.0 / ((max - min) as f64 * (256.0 / 255.0));
+    let qv = tensor_of(find(&q.graph, "conv/kernel_quantized_const"));
+    assert_eq!(qv.dtype, dt::QUINT8);
+    for (x, got) in w.iter().zip(qv.raw().unwrap().iter()) {
+        let want = ((*x as f64 * range_scale).round() - (min as f64 * range_scale).round())
+            .clamp(0.0, 255.0);
+        assert_eq!(*got as f64, want);
+    }
+    let (_, deq) = eval(&q.graph, "conv/kernel");
+    let step = (max - min) / 255.0;
+    assert_within_half_step(&w, &deq, |_| step * 1.01);
+    assert!(q.report.tensors[0].axis.is_none());
+}
+
+#[test]
+fn uint8_zero_point_is_the_dequantizers_when_gtt_would_shift_every_value() {
+    // A range symmetric about 0: min·255/(max−min) = −127.5 exactly. GTT's quantizer rounds
+    // it to −128, TensorFlow's Dequantize to −127 (float division gives −127.49999...).
+    let m = 0.036084346f32;
+    let v: Vec<f32> = (0..64).map(|i| -m + 2.0 * m * i as f32 / 63.0).collect();
+    let data: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let (min, max) = kernels::gtt_range(&data);
+    assert_eq!((min, max), (-m, m));
+    let mut out = vec![0u8; 64];
+    let (st, fixed) = kernels::uint8_min_first(&data, min, max, &mut out);
+    assert!(fixed, "GTT's zero point differs for this range");
+    let (step, zero) = kernels::min_first_dequantizer(min, max);
+    assert_eq!(zero, -127.0);
+    assert!(st.max_abs_err <= step * 0.5 * 1.001, "{} vs step {step}", st.max_abs_err);
+    // What GTT writes: every value one step off.
+    let range_scale = 256.0 / ((max - min) as f64 * (256.0 / 255.0));
+    let gtt: Vec<f64> = v
+        .iter()
+        .map(|x| {
+            ((*x as f64 * range_scale).round() - (min as f64 * range_scale).round())
+                .clamp(0.0, 255.0)
+        })
+        .collect();
+    let gtt_err = v
+        .iter()
+        .zip(&gtt)
+        .map(|(x, q)| (x - (*q as f32 * step + zero * step)).abs())
+        .fold(0.0f32, f32::max);
+    assert!(gtt_err > step * 0.9, "GTT's bytes are a step off: {gtt_err} vs {step}");
+}
+
+#[test]
+fn uint8_range_fixups() {
+    let data = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    assert_eq!(kernels::gtt_range(&data(&[1.0, 3.0])), (0.0, 3.0), "range contains 0");
+    assert_eq!(kernels::gtt_range(&data(&[-2.0, -1.0])), (-2.0, 0.0));
+    assert_eq!(kernels::gtt_range(&data(&[0.0, 0.0])), (0.0, 1.0), "empty range");
+}
+
+#[test]
+fn float16_and_bfloat16_are_const_then_cast() {
+    let (g, w) = conv_graph();
+    for (mode, name, dtype) in [
+        (Mode::Float16, "conv/kernel/float16", dt::HALF),
+        (Mode::Bfloat16, "conv/kernel/bfloat16", dt::BFLOAT16),
+    ] {
+        let q = run(g.clone(), &cfg(mode));
+        let h = find(&q.graph, name);
+        assert_eq!(tensor_of(h).dtype, dtype);
+        let c = find(&q.graph, "conv/kernel");
+        assert_eq!((c.op.as_str(), c.input.clone()), ("Cast", vec![name.to_string()]));
+        let (_, got) = eval(&q.graph, "conv/kernel");
+        for (a, b) in w.iter().zip(&got) {
+            let want = if dtype == dt::HALF {
+                half::f16::from_f32(*a).to_f32()
+            } else {
+                half::bf16::from_f32(*a).to_f32()
+            };
+            assert_eq!(*b, want);
+        }
+        let r = &q.report.tensors[0];
+        assert_eq!(r.bytes_after, 2 * 288);
+        assert!(r.axis.is_none());
+    }
+}
+
+#[test]
+fn float16_overflow_stays_float() {
+    let mut v = values(32, 19);
+    v[3] = 70000.0;
+    let g = graph(vec![
+        placeholder("x"),
+        const_f32("k", &[4, 8], &v),
+        node("mm", "MatMul", &["x", "k"]),
+    ]);
+    let q = run(g, &cfg(Mode::Float16));
+    assert!(q.report.tensors.is_empty());
+    assert!(q.report.skipped[0].why.contains("65504"));
+}
+
+#[test]
+fn round_is_gtt_round_weights_without_the_flt_min_quirk() {
+    let (g, w) = conv_graph();
+    let q = run(g, &cfg(Mode::Round(16)));
+    let k = find(&q.graph, "conv/kernel");
+    assert_eq!(k.op, "Const");
+    let got = tensor_of(k).values::<f32>().unwrap();
+    let min = w.iter().fold(f32::INFINITY, |a, b| a.min(*b));
+    let max = w.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+    let width = (max - min) / 16.0;
+    for (a, b) in w.iter().zip(&got) {
+        let bucket = ((a - min) / width).floor() as i32;
+        assert_eq!(*b, min + width * (bucket as f32 + 0.5));
+    }
+    let mut distinct = got.clone();
+    distinct.sort_by(f32::total_cmp);
+    distinct.dedup();
+    assert!(distinct.len() <= 17, "{} levels", distinct.len());
+
+    // All negative: GTT's max starts at FLT_MIN (~0), stretching the range to [min, 0];
+    // ours is [min, max].
+    let neg: Vec<f32> = (0..32).map(|i| -1.0 - i as f32 / 31.0).collect();
+    let g = graph(vec![
+        placeholder("x"),
+        const_f32("k", &[4, 8], &neg),
+        node("mm", "MatMul", &["x", "k"]),
+    ]);
+    let q = run(g, &cfg(Mode::Round(4)));
+    let got = tensor_of(find(&q.graph, "k")).values::<f32>().unwrap();
+    let width = 1.0f32 / 4.0;
+    assert!(got.iter().all(|v| *v <= -1.0 + width), "{got:?}");
+    assert!(q.report.tensors[0].max_abs_error <= (width / 2.0) as f64 + 1e-6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernels
+
+#[test]
+fn rounding_is_half_away_from_zero() {
+    let q = |w: f32| kernels_q(w);
+    assert_eq!(q(2.5), 3);
+    assert_eq!(q(-2.5), -3);
+    assert_eq!(q(2.4999998), 2);
+    assert_eq!(q(0.49999997), 0);
+    assert_eq!(q(-0.5), -1);
+    assert_eq!(q(127.4), 127);
+    assert_eq!(q(-200.0), -127, "narrow range clamp");
+}
+
+fn kernels_q(x: f32) -> i8 {
+    let data = x.to_le_bytes();
+    let mut out = [0u8];
+    kernels::int8(&data, Layout::per_tensor(1), &[(1.0, 1.0)], &mut out);
+    out[0] as i8
+}
+
+#[test]
+fn int8_kernels_match_a_naive_reference_on_every_layout() {
+    let shape = [5i64, 3, 7, 9];
+    let n: usize = shape.iter().product::<i64>() as usize;
+    let v = values(n, 20);
+    let data: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    for axes in [vec![], vec![0], vec![1], vec![2], vec![3], vec![2, 3], vec![0, 1]] {
+        let l = Layout::of(&shape, &axes).unwrap();
+        let m = kernels::max_abs(&data, l).unwrap();
+        let scales: Vec<(f32, f32)> = m.iter().map(|x| kernels::int8_scale(*x)).collect();
+        let mut out = vec![0u8; n];
+        let st = kernels::int8(&data, l, &scales, &mut out);
+        let mut max_err = 0.0f32;
+        for i in 0..n {
+            let c = i / l.inner % l.channels;
+            let want_m = (0..n)
+                .filter(|j| j / l.inner % l.channels == c)
+                .map(|j| v[j].abs())
+                .fold(0.0, f32::max);
+            assert_eq!(m[c], want_m);
+            let (s, inv) = scales[c];
+            let want = (v[i] * inv).round().clamp(-127.0, 127.0) as i8;
+            assert_eq!(out[i] as i8, want, "axes {axes:?} element {i}");
+            max_err = max_err.max((v[i] - want as f32 * s).abs());
+        }
+        assert_eq!(st.max_abs_err, max_err);
+    }
+    assert_eq!(Layout::of(&shape, &[0, 2]), None, "non-contiguous axes");
+    assert_eq!(Layout::scale_shape(&shape, &[1]), [3, 1, 1]);
+    assert_eq!(Layout::scale_shape(&shape, &[2, 3]), [7, 9]);
+    assert_eq!(Layout::scale_shape(&shape, &[]), Vec::<i64>::new());
+}
+
+#[test]
+fn work_is_split_over_threads_with_the_same_result() {
+    let mut nodes = vec![placeholder("x")];
+    for i in 0..6 {
+        let (k, _) = const_rand(&format!("k{i}"), &[16 * (i + 1), 8], 30 + i as u32);
+        nodes.push(k);
+        nodes.push(node(&format!("mm{i}"), "MatMul", &["x", &format!("k{i}")]));
+    }
+    let g = graph(nodes);
+    let one = run(g.clone(), &cfg(Mode::Int8));
+    let mut c = cfg(Mode::Int8);
+    c.threads = 3;
+    let three = run(g, &c);
+    assert_eq!(one.graph, three.graph);
+    assert_eq!(three.report.totals.tensors, 6);
+    assert!(three.report.totals.ratio < 0.27);
+}
+
+#[test]
+fn splat_constants_in_typed_fields_are_read_too() {
+    let t = TensorProto {
+        dtype: dt::FLOAT,
+        tensor_shape: Some(tf_tensor::shape_proto(&[4, 8])),
+        float_val: vec![0.25, -0.5],
+        ..Default::default()
+    };
+    let k = with(with(node("k", "Const", &[]), "dtype", DataType::DtFloat), "value", t);
+    let q =
+        run(graph(vec![placeholder("x"), k, node("mm", "MatMul", &["x", "k"])]), &cfg(Mode::Int8));
+    let (_, got) = eval(&q.graph, "k");
+    let mut want = vec![-0.5f32; 32];
+    want[0] = 0.25;
+    assert_within_half_step(&want, &got, |_| 0.5 / 127.0);
+}

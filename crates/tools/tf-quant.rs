@@ -1,0 +1,100 @@
+//! tf-quant: store a graph's weights in int8, uint8, float16, bfloat16 or rounded floats, in a
+//! GraphDef stock TensorFlow still runs.
+
+use anyhow::Context;
+use clap::Parser;
+use tf_cli::{ExitStatus, InputArgs, OutputArgs, ReportArgs};
+use tf_quant::{compile_patterns, Mode, QuantConfig};
+
+const EXAMPLES: &str = "\
+Examples:
+  tf-quant int8 frozen.pb -o model.pb               per-channel int8 (Const → Cast → Mul)
+  tf-quant int8 --per-tensor frozen.pb -o model.pb  one scale per tensor
+  tf-quant int8 --encoding dequantize frozen.pb     Dequantize(SCALED) nodes (CPU only)
+  tf-quant uint8 frozen.pb -o model.pb              GTT quantize_weights (quint8, MIN_FIRST)
+  tf-quant float16 frozen.pb -o model.pb            half-precision weights
+  tf-quant round:256 frozen.pb | gzip > model.pb.gz GTT round_weights: float, compresses well
+  tf-quant int8 frozen.pb --exclude '^logits/' --report quant.json
+  tf-freeze model/ | tf-strip | tf-fold | tf-quant int8 > model.pb";
+
+/// Stores the weights of a TensorFlow graph in fewer bits, in a GraphDef stock TensorFlow
+/// still loads and runs: int8 (per-channel symmetric, as TFLite), uint8 (as the Graph
+/// Transform Tool's quantize_weights), float16, bfloat16, or round:N (rounded floats).
+/// Weights are the float constants read as convolution filters, matrix-product operands or
+/// embedding tables; biases and batch-norm parameters stay float. Each weight keeps its node
+/// name, so consumers and outputs are unchanged.
+#[derive(Debug, Parser)]
+#[command(name = "tf-quant", version, after_help = EXAMPLES)]
+struct Args {
+    /// int8 (default), uint8, float16, bfloat16, round or round:N
+    #[arg(value_name = "MODE")]
+    mode: Option<String>,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// int8: one scale per tensor instead of one per output channel
+    #[arg(long)]
+    per_tensor: bool,
+    /// int8: cast-mul (Const int8 → Cast → Mul; CPU, GPU, XLA) or dequantize (Dequantize
+    /// SCALED; CPU only)
+    #[arg(long, value_name = "ENC", default_value = "cast-mul")]
+    encoding: String,
+    /// Leave tensors with fewer elements float
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    min_elements: u64,
+    /// Quantize only weights whose node name matches REGEX (repeatable; unanchored)
+    #[arg(long, value_name = "REGEX")]
+    include: Vec<String>,
+    /// Leave weights whose node name matches REGEX float (repeatable; unanchored)
+    #[arg(long, value_name = "REGEX")]
+    exclude: Vec<String>,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+impl tf_cli::ToolArgs for Args {
+    fn report_args(&self) -> &ReportArgs {
+        &self.report
+    }
+}
+
+impl TryFrom<&Args> for QuantConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &Args) -> anyhow::Result<QuantConfig> {
+        let cfg = QuantConfig {
+            mode: a.mode.as_deref().unwrap_or("int8").parse()?,
+            per_tensor: a.per_tensor,
+            encoding: a.encoding.parse()?,
+            min_elements: a.min_elements,
+            include: compile_patterns("--include", &a.include)?,
+            exclude: compile_patterns("--exclude", &a.exclude)?,
+            ..QuantConfig::default()
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tf_cli::main("tf-quant", |session, mut args: Args| {
+        // `tf-quant model.pb`: a first argument that is no mode but an existing path is the
+        // input, and the mode is int8.
+        if let Some(m) = &args.mode {
+            let input_given = args.input.input.as_os_str() != "-";
+            if !input_given && !Mode::is_mode_name(m) && std::path::Path::new(m).exists() {
+                args.input.input = m.into();
+                args.mode = None;
+            }
+        }
+        let cfg = QuantConfig::try_from(&args)?;
+        let loaded = session.load(&args.input)?;
+        let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());
+        let q = tf_quant::quantize_graph_def(loaded.graph, &cfg).context(source)?;
+        q.report.warnings.iter().for_each(|w| session.warn(w.clone()));
+        session.report.change("quant", &q.report);
+        session.write_graph(&args.output, &q.graph, &[buffer, q.payload])?;
+        Ok(ExitStatus::Success)
+    })
+}
