@@ -76,7 +76,7 @@ lint:
 
 completions: build
 	mkdir -p build/completions build/man
-	for t in tf-convert tf-inspect tf-freeze tf-strip; do \
+	for t in tf-convert tf-inspect tf-freeze tf-strip tf-quant; do \
 	  $(BIN)/$$t --completions bash > build/completions/$$t.bash; \
 	  $(BIN)/$$t --man > build/man/$$t.1; \
 	done
