@@ -85,3 +85,25 @@ fn help_completions_and_man() {
     let bad = run("tf-convert", &["--no-such-flag"], None);
     assert_eq!(bad.code, 2);
 }
+
+#[test]
+fn output_to_a_device_or_a_symlink_keeps_it() {
+    let graph = sample_graph();
+    let out = run("tf-convert", &["-o", "/dev/null"], Some(&graph));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.pb");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.path().join("link.pb");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = run("tf-convert", &["-o", link.to_str().unwrap()], Some(&graph));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(link.is_symlink(), "the link stays a link");
+    assert_eq!(std::fs::read(&real).unwrap(), graph);
+    use std::os::unix::fs::PermissionsExt;
+    let fresh = dir.path().join("fresh.pb");
+    run("tf-convert", &["-o", fresh.to_str().unwrap()], Some(&graph));
+    assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o644);
+}
