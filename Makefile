@@ -12,7 +12,7 @@ TFENV := PKG_CONFIG_PATH=$(TFLIB) LD_LIBRARY_PATH=$(TFLIB)
 BIN := $(CURDIR)/target/release
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-tf test-tfrun venv tflib fixtures ops-registry \
+.PHONY: all build demo test test-rust test-tf test-tfrun venv tflib fixtures ops-registry xla-table \
         proto-check bench fmt lint completions clean
 
 all: build
@@ -60,6 +60,9 @@ fixtures: venv
 ops-registry: venv
 	$(VPY) scripts/gen_op_registry.py
 
+xla-table: venv
+	$(VPY) scripts/gen_xla_table.py
+
 proto-check: venv
 	$(CARGO) run -q -p tf-proto --example dump_descriptors -- build/descriptors.bin
 	$(VPY) scripts/check_proto_schema.py build/descriptors.bin
@@ -76,7 +79,7 @@ lint:
 
 completions: build
 	mkdir -p build/completions build/man
-	for t in tf-convert tf-inspect tf-freeze tf-strip tf-quant; do \
+	for t in tf-convert tf-inspect tf-freeze tf-strip tf-quant tf-xla-check; do \
 	  $(BIN)/$$t --completions bash > build/completions/$$t.bash; \
 	  $(BIN)/$$t --man > build/man/$$t.1; \
 	done
