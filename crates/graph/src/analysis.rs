@@ -1,4 +1,5 @@
-//! Questions several tools ask of a graph.
+//! Questions several tools ask of a graph: which nodes are training, saving or bookkeeping
+//! machinery, and which are the outputs a user most likely wants.
 
 use std::collections::HashSet;
 
@@ -6,18 +7,42 @@ use tf_proto::tensorflow::NodeDef;
 
 use crate::{Graph, Input, NodeId};
 
-/// Ops that end a graph without being one of its outputs: bookkeeping, saving and restoring,
-/// initialisation, variable updates, summaries.
-pub fn is_machinery(n: &NodeDef) -> bool {
-    let op = n.op.as_str();
-    matches!(
+/// The kinds of nodes that serve training, saving or bookkeeping rather than inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machinery {
+    /// Checkpoint saving or restoring.
+    SaveRestore,
+    /// Part of a gradient computation.
+    Gradient,
+    /// An optimizer update.
+    Optimizer,
+    /// A summary op.
+    Summary,
+    /// Variable initialization.
+    Initializer,
+    /// A variable assignment.
+    Assign,
+    /// The loss.
+    Training,
+    /// A variable.
+    Variable,
+    /// NoOp, Assert, Print, ControlTrigger: ends of control chains.
+    Bookkeeping,
+}
+
+/// Whether a node belongs to training, saving or bookkeeping rather than inference, and which
+/// kind: by op (optimizer `Apply*`, `Assign*`, `SaveV2`/`RestoreV2`, summaries, variable
+/// initialization) and by the scopes TF puts such nodes in (`gradients/`, `save/`).
+pub fn machinery(n: &NodeDef) -> Option<Machinery> {
+    let (op, name) = (n.op.as_str(), n.name.as_str());
+    // `scope` is the whole name or one of its enclosing scopes.
+    let in_scope = |scope: &str| {
+        name == scope
+            || name.rsplit_once('/').is_some_and(|(s, _)| s.split('/').any(|p| p == scope))
+    };
+    if matches!(
         op,
-        "NoOp"
-            | "Const"
-            | "Placeholder"
-            | "PlaceholderWithDefault"
-            | "Assert"
-            | "SaveV2"
+        "SaveV2"
             | "Save"
             | "SaveSlices"
             | "RestoreV2"
@@ -26,48 +51,109 @@ pub fn is_machinery(n: &NodeDef) -> bool {
             | "MergeV2Checkpoints"
             | "ShardedFilename"
             | "ShardedFilespec"
-            | "StringJoin"
+    ) || name.starts_with("save/")
+        || name.starts_with("saver_filename")
+    {
+        return Some(Machinery::SaveRestore);
+    }
+    if in_scope("gradients") || in_scope("gradient_tape") {
+        return Some(Machinery::Gradient);
+    }
+    let optimizer = ["Apply", "ResourceApply", "SparseApply", "ResourceSparseApply"];
+    if optimizer.iter().any(|p| op.starts_with(p) && op[p.len()..].starts_with(char::is_uppercase))
+    {
+        return Some(Machinery::Optimizer);
+    }
+    if op.contains("Summary") || matches!(op, "SummaryWriter" | "FlushSummaryWriter") {
+        return Some(Machinery::Summary);
+    }
+    if matches!(
+        op,
+        "IsVariableInitialized"
             | "VarIsInitializedOp"
-            | "IsVariableInitialized"
-            | "VariableV2"
-            | "Variable"
-            | "VarHandleOp"
-            | "MergeSummary"
-            | "Print"
-            | "PrintV2"
-            | "ControlTrigger"
-    ) || op.starts_with("Assign")
-        || op.starts_with("Apply")
-        || op.starts_with("ResourceApply")
-        || op.starts_with("Scatter")
-        || op.starts_with("ResourceScatter")
-        || op.ends_with("Summary")
-        || op.ends_with("SummaryV2")
-        || n.name.starts_with("save/")
-        || n.name.starts_with("saver_filename")
-        || n.name.starts_with("gradients/")
-        || (op == "ReadVariableOp" && n.name.ends_with("/Read/ReadVariableOp"))
+            | "InitializeTable"
+            | "InitializeTableV2"
+            | "InitializeTableFromTextFile"
+            | "InitializeTableFromTextFileV2"
+    ) || in_scope("Initializer")
+        || (op == "NoOp" && (name == "init" || name.starts_with("init_")))
+        || name.starts_with("report_uninitialized")
+    {
+        return Some(Machinery::Initializer);
+    }
+    if matches!(
+        op,
+        "Assign"
+            | "AssignAdd"
+            | "AssignSub"
+            | "AssignVariableOp"
+            | "AssignAddVariableOp"
+            | "AssignSubVariableOp"
+            | "ScatterUpdate"
+            | "ScatterAdd"
+            | "ScatterSub"
+            | "ResourceScatterUpdate"
+            | "ResourceScatterAdd"
+            | "ResourceScatterSub"
+    ) {
+        return Some(Machinery::Assign);
+    }
+    let last = name.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+    if last == "loss" || last.ends_with("_loss") || last.starts_with("loss_") {
+        return Some(Machinery::Training);
+    }
+    if matches!(op, "VariableV2" | "Variable" | "VarHandleOp" | "_VarHandlesOp") {
+        return Some(Machinery::Variable);
+    }
+    if matches!(op, "NoOp" | "Assert" | "Print" | "PrintV2" | "ControlTrigger") {
+        return Some(Machinery::Bookkeeping);
+    }
+    None
+}
+
+/// Whether nothing should treat this node as a graph output: [`machinery`], constants,
+/// placeholders, shape queries.
+pub fn is_machinery(n: &NodeDef) -> bool {
+    machinery(n).is_some()
+        || matches!(
+            n.op.as_str(),
+            "Const"
+                | "Placeholder"
+                | "PlaceholderWithDefault"
+                | "Shape"
+                | "ShapeN"
+                | "Size"
+                | "Rank"
+        )
+        || (n.op == "ReadVariableOp" && n.name.ends_with("/Read/ReadVariableOp"))
 }
 
 impl Graph {
-    /// Nodes nothing reads (by data or control edge) that are not [`is_machinery`]: what a
-    /// user most likely fetches. Used when no outputs are given.
+    /// Nodes nothing reads (by data or control edge) that are not [`is_machinery`] nor the
+    /// bookkeeping of TF1 control flow and variables (`cond/switch_t`, `cond/pred_id`, a loop
+    /// counter's `Exit`, an unused `var/read`), in graph order: what a user most likely
+    /// fetches. Used when no outputs are given.
     pub fn candidate_outputs(&self) -> Vec<NodeId> {
         let consumed: HashSet<&str> = self
             .nodes()
             .flat_map(|(_, n)| n.input.iter().map(|s| Input::parse(s).node()))
             .collect();
-        // TF1 conds leave their branch pivots (Identity of a Switch output) unread.
-        let is_pivot = |n: &NodeDef| {
-            n.op == "Identity"
-                && n.input
-                    .first()
-                    .and_then(|s| self.get(Input::parse(s).node()))
-                    .is_some_and(|p| p.op == "Switch")
+        let bookkeeping = |n: &NodeDef| {
+            let last = n.name.rsplit('/').next().unwrap_or("");
+            let producer = n.input.first().and_then(|s| self.get(Input::parse(s).node()));
+            matches!(n.op.as_str(), "Exit" | "RefExit")
+                || matches!(n.op.as_str(), "Identity" | "Snapshot")
+                    && (matches!(last, "switch_t" | "switch_f" | "pred_id")
+                        || producer.is_some_and(|p| {
+                            matches!(
+                                p.op.as_str(),
+                                "Switch" | "RefSwitch" | "VariableV2" | "Variable" | "VarHandleOp"
+                            ) || p.op == "ReadVariableOp"
+                        }))
         };
         self.nodes()
             .filter(|(_, n)| {
-                !consumed.contains(n.name.as_str()) && !is_machinery(n) && !is_pivot(n)
+                !consumed.contains(n.name.as_str()) && !is_machinery(n) && !bookkeeping(n)
             })
             .map(|(id, _)| id)
             .collect()

@@ -53,43 +53,12 @@ pub(crate) fn resolve(
     Ok((out, from))
 }
 
-/// Nodes nothing consumes that are not machinery, as `node:0`, in graph order. Besides
-/// [`machinery`], constants, placeholders, shape queries, and the bookkeeping of TF1 control
-/// flow and variables (`cond/switch_t`, `cond/pred_id`, a loop counter's `Exit`, an unused
-/// `var/read`) are never outputs.
+/// Nodes nothing consumes that are not machinery, as `node:0`, in graph order (see
+/// [`Graph::candidate_outputs`]).
 pub fn detect(g: &Graph) -> Vec<TensorName> {
-    let consumed: HashSet<&str> =
-        g.nodes().flat_map(|(_, n)| n.input.iter().map(|s| Input::parse(s).node())).collect();
-    let bookkeeping = |n: &NodeDef| {
-        let last = n.name.rsplit('/').next().unwrap_or("");
-        let producer = n.input.first().and_then(|s| g.get(Input::parse(s).node()));
-        matches!(n.op.as_str(), "Exit" | "RefExit")
-            || matches!(n.op.as_str(), "Identity" | "Snapshot")
-                && (matches!(last, "switch_t" | "switch_f" | "pred_id")
-                    || producer.is_some_and(|p| {
-                        matches!(
-                            p.op.as_str(),
-                            "Switch" | "RefSwitch" | "VariableV2" | "Variable" | "VarHandleOp"
-                        ) || p.op == "ReadVariableOp"
-                    }))
-    };
-    g.nodes()
-        .map(|(_, n)| n)
-        .filter(|n| !consumed.contains(n.name.as_str()) && machinery(n).is_none())
-        .filter(|n| {
-            !matches!(
-                n.op.as_str(),
-                "Const"
-                    | "Placeholder"
-                    | "PlaceholderWithDefault"
-                    | "Shape"
-                    | "ShapeN"
-                    | "Size"
-                    | "Rank"
-            )
-        })
-        .filter(|n| !bookkeeping(n))
-        .map(|n| TensorName { node: n.name.clone(), port: 0 })
+    g.candidate_outputs()
+        .into_iter()
+        .map(|id| TensorName { node: g.node(id).name.clone(), port: 0 })
         .collect()
 }
 
@@ -121,84 +90,20 @@ pub(crate) fn save_consumers(g: &Graph) -> HashSet<NodeId> {
 }
 
 /// Whether a node belongs to training, saving or bookkeeping rather than inference, and which
-/// kind: by op (optimizer `Apply*`, `Assign*`, `SaveV2`/`RestoreV2`, summaries, variable
-/// initialization) and by the scopes TF puts such nodes in (`gradients/`, `save/`).
+/// kind (see [`tf_graph::analysis::machinery`]).
 pub fn machinery(n: &NodeDef) -> Option<Why> {
-    let (op, name) = (n.op.as_str(), n.name.as_str());
-    // `scope` is the whole name or one of its enclosing scopes.
-    let in_scope = |scope: &str| {
-        name == scope
-            || name.rsplit_once('/').is_some_and(|(s, _)| s.split('/').any(|p| p == scope))
-    };
-    if matches!(
-        op,
-        "SaveV2"
-            | "Save"
-            | "SaveSlices"
-            | "RestoreV2"
-            | "Restore"
-            | "RestoreSlice"
-            | "MergeV2Checkpoints"
-            | "ShardedFilename"
-            | "ShardedFilespec"
-    ) || name.starts_with("save/")
-        || name.starts_with("saver_filename")
-    {
-        return Some(Why::SaveRestore);
-    }
-    if in_scope("gradients") || in_scope("gradient_tape") {
-        return Some(Why::Gradient);
-    }
-    let optimizer = ["Apply", "ResourceApply", "SparseApply", "ResourceSparseApply"];
-    if optimizer.iter().any(|p| op.starts_with(p) && op[p.len()..].starts_with(char::is_uppercase))
-    {
-        return Some(Why::Optimizer);
-    }
-    if op.contains("Summary") || matches!(op, "SummaryWriter" | "FlushSummaryWriter") {
-        return Some(Why::Summary);
-    }
-    if matches!(
-        op,
-        "IsVariableInitialized"
-            | "VarIsInitializedOp"
-            | "InitializeTable"
-            | "InitializeTableV2"
-            | "InitializeTableFromTextFile"
-            | "InitializeTableFromTextFileV2"
-    ) || in_scope("Initializer")
-        || (op == "NoOp" && (name == "init" || name.starts_with("init_")))
-        || name.starts_with("report_uninitialized")
-    {
-        return Some(Why::Initializer);
-    }
-    if matches!(
-        op,
-        "Assign"
-            | "AssignAdd"
-            | "AssignSub"
-            | "AssignVariableOp"
-            | "AssignAddVariableOp"
-            | "AssignSubVariableOp"
-            | "ScatterUpdate"
-            | "ScatterAdd"
-            | "ScatterSub"
-            | "ResourceScatterUpdate"
-            | "ResourceScatterAdd"
-            | "ResourceScatterSub"
-    ) {
-        return Some(Why::Assign);
-    }
-    let last = name.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
-    if last == "loss" || last.ends_with("_loss") || last.starts_with("loss_") {
-        return Some(Why::Training);
-    }
-    if matches!(op, "VariableV2" | "Variable" | "VarHandleOp" | "_VarHandlesOp") {
-        return Some(Why::Variable);
-    }
-    if matches!(op, "NoOp" | "Assert" | "Print" | "PrintV2" | "ControlTrigger") {
-        return Some(Why::Unused);
-    }
-    None
+    use tf_graph::analysis::Machinery as M;
+    Some(match tf_graph::analysis::machinery(n)? {
+        M::SaveRestore => Why::SaveRestore,
+        M::Gradient => Why::Gradient,
+        M::Optimizer => Why::Optimizer,
+        M::Summary => Why::Summary,
+        M::Initializer => Why::Initializer,
+        M::Assign => Why::Assign,
+        M::Training => Why::Training,
+        M::Variable => Why::Variable,
+        M::Bookkeeping => Why::Unused,
+    })
 }
 
 /// The graph tensors a signature outputs, in key order (sparse and composite outputs by their
