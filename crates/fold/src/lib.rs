@@ -1,0 +1,495 @@
+//! `tf-fold`: constant folding, batch-norm folding and algebraic simplification of TensorFlow
+//! graphs, without TensorFlow (issue 5).
+//!
+//! [`fold`] takes a [`Graph`] and a [`FoldConfig`] and runs the enabled [`Pass`]es, in the order
+//! below, again and again until none of them changes anything (a fixed point), pruning after each
+//! pass what the outputs no longer need:
+//!
+//! 1. **constant** ([`passes::constant`]): a stateless node whose data inputs are all constant is
+//!    evaluated by the native evaluator ([`eval`]) and becomes a `Const` of the same name;
+//!    `Shape`, `Size`, `Rank` and `ShapeN` of tensors whose shape is statically known
+//!    ([`shape`]) fold too, and a `Reshape` whose shape is known up to one dimension gets a
+//!    constant shape with `-1` there.
+//! 2. **control** ([`passes::control`]): `Switch` with a constant predicate loses its dead branch
+//!    (down to the `Merge`s, which become the live tensor), `If`/`StatelessIf` with a constant
+//!    condition is replaced by the taken branch, inlined; control edges that only order pure
+//!    computations are dropped once no TF1 control flow is left.
+//! 3. **batchnorm** ([`passes::batchnorm`]): `FusedBatchNorm`/`V2`/`V3` (inference),
+//!    `BatchNormWithGlobalNormalization` and decomposed batch norm (`Mul`/`Add` by per-channel
+//!    constants) after `Conv2D`, `DepthwiseConv2dNative`, `MatMul` (either `transpose_b`),
+//!    `Conv2DBackpropInput` and `Conv3D`, also through a constant `BiasAdd`/`Add` and an atrous
+//!    `BatchToSpaceND`, become scaled weights and one `BiasAdd`.
+//! 4. **algebra** ([`passes::algebra`]): `x*1`, `x+0`, `x-0`, `x/1`, pass-throughs, identity
+//!    transposes, `Transpose∘Transpose`, `Reshape∘Reshape`, reshapes and casts that change
+//!    nothing, and chains of constant `Mul`/`Add`/`BiasAdd` merged into one.
+//! 5. **dedupe** ([`passes::dedupe`]): nodes with the same op, inputs and attributes (constants
+//!    with the same value) are merged.
+//!
+//! Invariants: output nodes (`--outputs`, else the signature's, else every node nothing
+//! consumes) and placeholders are never removed or renamed; surviving nodes keep their names;
+//! stateful and random ops are never folded; an untouched `Const` keeps its `TensorProto` as it
+//! came (never decoded and re-encoded); no constant larger than `max_const_bytes` is created
+//! when it is larger than its inputs. Bad input (a cycle, a constant whose content disagrees
+//! with its shape, an op nobody knows) never panics: unknown ops stay and are listed in the
+//! report, a broken constant is left alone with a warning, a cycle is an error.
+
+#![deny(missing_docs)]
+
+pub mod eval;
+pub mod passes;
+mod report;
+pub mod shape;
+
+use std::collections::{BTreeMap, HashSet};
+
+pub use report::{FoldReport, FoldedTensor, NodeOp};
+use tf_graph::{Graph, GraphError, Input, NodeId, TensorName};
+use tf_ops::{signature, Registry};
+use tf_proto::tensorflow::{attr_value, AttrValue, FunctionDefLibrary, GraphDef, NodeDef, OpDef};
+use tf_tensor::{Data, Tensor};
+
+/// The passes, in the order they run within one iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pass {
+    /// Constant folding with the native evaluator and static shapes.
+    Constant,
+    /// Dead branches of constant predicates; pure control edges.
+    Control,
+    /// Batch-norm folding into convolution and matmul weights.
+    BatchNorm,
+    /// Algebraic simplification.
+    Algebra,
+    /// Merging of duplicate nodes.
+    Dedupe,
+}
+
+impl Pass {
+    /// Every pass, in run order.
+    pub const ALL: [Pass; 5] =
+        [Pass::Constant, Pass::Control, Pass::BatchNorm, Pass::Algebra, Pass::Dedupe];
+
+    /// The name used by `--passes`, `--no-PASS` and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Constant => "constant",
+            Pass::Control => "control",
+            Pass::BatchNorm => "batchnorm",
+            Pass::Algebra => "algebra",
+            Pass::Dedupe => "dedupe",
+        }
+    }
+
+    /// Parses a pass name.
+    pub fn parse(s: &str) -> Option<Pass> {
+        Pass::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// What to fold: the validated form of tf-fold's flags.
+#[derive(Debug, Clone)]
+pub struct FoldConfig {
+    /// Output tensors to preserve (`--outputs`); empty: the signature's, else every node
+    /// nothing consumes.
+    pub outputs: Vec<String>,
+    /// The outputs of the SavedModel signature that was loaded, used when `outputs` is empty.
+    pub signature_outputs: Vec<String>,
+    /// Nodes never to fold, rewrite or remove (`--keep`).
+    pub keep: Vec<String>,
+    /// The passes to run.
+    pub passes: Vec<Pass>,
+    /// Largest constant created when it is larger than its inputs (`--max-const-bytes`).
+    pub max_const_bytes: u64,
+    /// Upper bound on fixed-point iterations.
+    pub max_iterations: usize,
+}
+
+impl Default for FoldConfig {
+    fn default() -> FoldConfig {
+        FoldConfig {
+            outputs: Vec::new(),
+            signature_outputs: Vec::new(),
+            keep: Vec::new(),
+            passes: Pass::ALL.to_vec(),
+            max_const_bytes: 10 << 20,
+            max_iterations: 20,
+        }
+    }
+}
+
+/// Why folding failed; the message names the node or tensor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FoldError {
+    /// The input graph is broken (duplicate names, a cycle, a dangling input).
+    #[error("invalid graph: {0}")]
+    InvalidInput(#[from] GraphError),
+    /// An `--outputs` tensor does not exist.
+    #[error("output '{0}': no such node in the graph")]
+    UnknownOutput(String),
+    /// A `--keep` node does not exist.
+    #[error("--keep '{0}': no such node in the graph")]
+    UnknownKeep(String),
+    /// A pass broke an invariant (a bug).
+    #[error("internal error in pass {pass}: {detail}")]
+    Internal {
+        /// The pass.
+        pass: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// Op signatures for one graph: its library's functions first, then TensorFlow's registry.
+pub(crate) struct Ops {
+    registry: &'static Registry,
+    functions: std::collections::HashMap<String, OpDef>,
+}
+
+impl Ops {
+    pub(crate) fn new(library: Option<&FunctionDefLibrary>) -> Ops {
+        let functions = library
+            .into_iter()
+            .flat_map(|l| &l.function)
+            .filter_map(|f| f.signature.clone())
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        Ops { registry: Registry::global(), functions }
+    }
+
+    pub(crate) fn op_def(&self, op: &str) -> Option<&OpDef> {
+        self.functions.get(op).or_else(|| self.registry.get(op))
+    }
+
+    /// `None` for an op nobody knows.
+    pub(crate) fn is_stateful(&self, op: &str) -> Option<bool> {
+        self.op_def(op).map(|d| d.is_stateful)
+    }
+
+    pub(crate) fn output_types(&self, node: &NodeDef) -> Option<Vec<i32>> {
+        signature::output_types(self.op_def(&node.op)?, node).ok()
+    }
+
+    pub(crate) fn is_function(&self, op: &str) -> bool {
+        self.functions.contains_key(op)
+    }
+}
+
+/// State shared by the passes of one run.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a FoldConfig,
+    pub ops: Ops,
+    /// Output node names (never removed, never renamed).
+    pub roots: Vec<String>,
+    /// Node names no pass may rewrite or remove: outputs and `--keep`.
+    pub protected: HashSet<String>,
+    /// `--keep` nodes: not even folded in place.
+    pub keep: HashSet<String>,
+    /// Nodes already counted in `report.unsupported_ops`.
+    pub unsupported_seen: HashSet<String>,
+    pub report: FoldReport,
+}
+
+impl Ctx<'_> {
+    /// Records a node whose value would exceed `--max-const-bytes`.
+    pub(crate) fn skipped_large(&mut self, node: &NodeDef) {
+        let e = NodeOp { node: node.name.clone(), op: node.op.clone() };
+        if !self.report.skipped_large.contains(&e) {
+            self.report.skipped_large.push(e);
+        }
+    }
+
+    /// Counts one change of `what` in `pass`.
+    pub(crate) fn count(&mut self, pass: Pass, what: &str, n: usize) {
+        if n > 0 {
+            *self
+                .report
+                .passes
+                .entry(pass.name().to_string())
+                .or_default()
+                .entry(what.to_string())
+                .or_default() += n;
+        }
+    }
+}
+
+/// Folds a GraphDef; see [`fold`].
+pub fn fold_graph_def(
+    graph: GraphDef,
+    cfg: &FoldConfig,
+) -> Result<(GraphDef, FoldReport), FoldError> {
+    let (g, report) = fold(Graph::from_graph_def(graph)?, cfg)?;
+    Ok((g.into_graph_def(), report))
+}
+
+/// Runs the configured passes on `g` to a fixed point.
+pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldError> {
+    g.topo_order()?;
+    let input_check = g.check(Some(Registry::global()));
+    let ops = Ops::new(g.library.as_ref());
+    let mut report = FoldReport { nodes_before: g.len(), ..Default::default() };
+    let names = if !cfg.outputs.is_empty() { &cfg.outputs } else { &cfg.signature_outputs };
+    let mut roots: Vec<String> = Vec::new();
+    for name in names {
+        let t = TensorName::parse(name.trim());
+        if g.id(&t.node).is_none() {
+            return Err(FoldError::UnknownOutput(name.clone()));
+        }
+        if !roots.contains(&t.node) {
+            roots.push(t.node.clone());
+        }
+        report.outputs.push(t.to_string());
+    }
+    if roots.is_empty() {
+        let consumed: HashSet<&str> =
+            g.nodes().flat_map(|(_, n)| n.input.iter().map(|s| Input::parse(s).node())).collect();
+        for (_, n) in g.nodes() {
+            if !consumed.contains(n.name.as_str()) {
+                roots.push(n.name.clone());
+                report.outputs.push(format!("{}:0", n.name));
+            }
+        }
+    }
+    let mut protected: HashSet<String> = roots.iter().cloned().collect();
+    let mut keep = HashSet::new();
+    for k in &cfg.keep {
+        if g.id(k).is_none() {
+            return Err(FoldError::UnknownKeep(k.clone()));
+        }
+        protected.insert(k.clone());
+        keep.insert(k.clone());
+        roots.push(k.clone());
+    }
+    let mut ctx =
+        Ctx { cfg, ops, roots, protected, keep, unsupported_seen: HashSet::new(), report };
+    prune(&mut g, &mut ctx);
+
+    let mut passes = cfg.passes.clone();
+    passes.sort();
+    passes.dedup();
+    let mut iterations = 0;
+    for _ in 0..cfg.max_iterations.max(1) {
+        iterations += 1;
+        let mut changed = false;
+        for &p in &passes {
+            let n = match p {
+                Pass::Constant => passes::constant::run(&mut g, &mut ctx)?,
+                Pass::Control => passes::control::run(&mut g, &mut ctx)?,
+                Pass::BatchNorm => passes::batchnorm::run(&mut g, &mut ctx)?,
+                Pass::Algebra => passes::algebra::run(&mut g, &mut ctx)?,
+                Pass::Dedupe => passes::dedupe::run(&mut g, &mut ctx)?,
+            };
+            if n > 0 {
+                changed = true;
+                prune(&mut g, &mut ctx);
+                if let Err(e) = g.check(None) {
+                    return Err(FoldError::Internal { pass: p.name(), detail: e.to_string() });
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    ctx.report.iterations = iterations;
+    if let Err(e) = g.check(Some(Registry::global())) {
+        return Err(match input_check {
+            Err(input) => FoldError::InvalidInput(input),
+            Ok(()) => FoldError::Internal { pass: "check", detail: e.to_string() },
+        });
+    }
+    ctx.report.folded.retain(|f| g.id(&f.node).is_some());
+    ctx.report.nodes_after = g.len();
+    Ok((g, ctx.report))
+}
+
+/// The large constant payloads of `g` that are not slices of `input` (the constants folding
+/// created): pass them with the input buffer to the writer so that they are written without
+/// another copy.
+pub fn new_payloads(g: &GraphDef, input: &bytes::Bytes) -> Vec<bytes::Bytes> {
+    let (base, end) = (input.as_ptr() as usize, input.as_ptr() as usize + input.len());
+    g.node
+        .iter()
+        .filter(|n| n.op == "Const")
+        .filter_map(|n| n.attr_opt_tensor("value"))
+        .map(|t| &t.tensor_content)
+        .filter(|c| c.len() >= 4096)
+        .filter(|c| {
+            let p = c.as_ptr() as usize;
+            p < base || p + c.len() > end
+        })
+        .cloned()
+        .collect()
+}
+
+/// Removes every node the outputs (and placeholders, and `--keep`) do not depend on.
+pub(crate) fn prune(g: &mut Graph, ctx: &mut Ctx) {
+    let mut roots: Vec<NodeId> = ctx.roots.iter().filter_map(|n| g.id(n)).collect();
+    roots.extend(
+        g.nodes()
+            .filter(|(_, n)| matches!(n.op.as_str(), "Placeholder" | "PlaceholderWithDefault"))
+            .map(|(id, _)| id),
+    );
+    let reach = g.reachable(&roots, false);
+    let dead: Vec<NodeId> = g.ids().into_iter().filter(|id| !reach[id.0]).collect();
+    ctx.report.removed += dead.len();
+    let any = !dead.is_empty();
+    for id in dead {
+        g.remove_node(id);
+    }
+    if any {
+        drop_dangling_colocations(g);
+    }
+}
+
+/// Removes `_class` colocation entries (`loc:@name`) naming nodes that no longer exist: they
+/// would make the graph fail to import.
+fn drop_dangling_colocations(g: &mut Graph) {
+    let stale: Vec<NodeId> = g
+        .nodes()
+        .filter(|(_, n)| tf_graph::colocation_targets(n).any(|t| g.id(t).is_none()))
+        .map(|(id, _)| id)
+        .collect();
+    for id in stale {
+        let keep: Vec<Vec<u8>> = {
+            let n = g.node(id);
+            let Some(attr_value::Value::List(l)) =
+                n.attr.get("_class").and_then(|a| a.value.as_ref())
+            else {
+                continue;
+            };
+            l.s.iter()
+                .filter(|s| {
+                    std::str::from_utf8(s)
+                        .ok()
+                        .and_then(|s| s.strip_prefix("loc:@"))
+                        .is_none_or(|t| g.id(t).is_some())
+                })
+                .cloned()
+                .collect()
+        };
+        let n = g.node_mut(id);
+        if keep.is_empty() {
+            n.attr.remove("_class");
+        } else if let Some(attr_value::Value::List(l)) =
+            n.attr.get_mut("_class").and_then(|a| a.value.as_mut())
+        {
+            l.s = keep;
+        }
+    }
+}
+
+// ---- helpers shared by the passes ---------------------------------------------------------
+
+/// The value of a `Const` node, or `None` (not a Const, or a broken one).
+pub(crate) fn const_value(node: &NodeDef) -> Option<Tensor> {
+    if node.op != "Const" {
+        return None;
+    }
+    Tensor::from_proto(node.attr_opt_tensor("value")?).ok()
+}
+
+/// The Const producing a data input string, if any.
+pub(crate) fn const_input(g: &Graph, input: &str) -> Option<(NodeId, Tensor)> {
+    let Input::Data { node, port: 0 } = Input::parse(input) else { return None };
+    let id = g.id(node)?;
+    const_value(g.node(id)).map(|t| (id, t))
+}
+
+/// Encodes a tensor compactly: a splat (every element equal) as one typed value (TensorFlow's
+/// fill rule), anything else as `tensor_content`.
+pub(crate) fn encode_tensor(t: &Tensor) -> tf_proto::tensorflow::TensorProto {
+    let n = t.len();
+    let splat = n > 1
+        && match &t.data {
+            Data::Raw(b) => {
+                let size = tf_tensor::dtype::element_size(t.dtype).unwrap_or(1);
+                !b.is_empty() && b.chunks_exact(size).all(|c| c == &b[..size])
+            }
+            Data::Strings(s) => s.iter().all(|x| x == &s[0]),
+            _ => false,
+        };
+    if splat {
+        let one = match &t.data {
+            Data::Raw(b) => {
+                let size = tf_tensor::dtype::element_size(t.dtype).unwrap_or(1);
+                Tensor { dtype: t.dtype, shape: vec![1], data: Data::Raw(b.slice(..size)) }
+            }
+            Data::Strings(s) => {
+                Tensor { dtype: t.dtype, shape: vec![1], data: Data::Strings(vec![s[0].clone()]) }
+            }
+            _ => unreachable!("checked above"),
+        };
+        let mut p = one.to_proto_typed();
+        p.tensor_shape = Some(tf_tensor::shape_proto(&t.shape));
+        return p;
+    }
+    t.to_proto()
+}
+
+/// A `Const` node holding `t`, with the given control inputs (names without `^`).
+pub(crate) fn const_node(name: String, t: &Tensor, control: &[String], device: &str) -> NodeDef {
+    let mut attr = BTreeMap::new();
+    attr.insert("dtype".to_string(), AttrValue { value: Some(attr_value::Value::Type(t.dtype)) });
+    attr.insert(
+        "value".to_string(),
+        AttrValue { value: Some(attr_value::Value::Tensor(Box::new(encode_tensor(t)))) },
+    );
+    NodeDef {
+        name,
+        op: "Const".into(),
+        input: control.iter().map(|c| format!("^{c}")).collect(),
+        device: device.to_string(),
+        attr,
+        ..Default::default()
+    }
+}
+
+/// Turns node `id` into a `Const` holding `t` in place (same name), with the given control
+/// inputs.
+pub(crate) fn replace_with_const(g: &mut Graph, id: NodeId, t: &Tensor, control: &[String]) {
+    let n = g.node_mut(id);
+    let device = std::mem::take(&mut n.device);
+    let name = std::mem::take(&mut n.name);
+    let debug = n.experimental_debug_info.take();
+    *n = const_node(name, t, control, &device);
+    n.experimental_debug_info = debug;
+}
+
+/// The control-input names of a node.
+pub(crate) fn control_inputs(n: &NodeDef) -> Vec<String> {
+    n.input
+        .iter()
+        .filter_map(|s| match Input::parse(s) {
+            Input::Control(c) => Some(c.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The data-input strings of a node.
+pub(crate) fn data_inputs(n: &NodeDef) -> impl Iterator<Item = &String> {
+    n.input.iter().filter(|s| !Input::parse(s).is_control())
+}
+
+/// Ops of TF1 control flow (frames and deadness).
+pub(crate) fn is_tf1_control_flow(op: &str) -> bool {
+    matches!(
+        op,
+        "Switch"
+            | "RefSwitch"
+            | "Merge"
+            | "RefMerge"
+            | "Enter"
+            | "RefEnter"
+            | "Exit"
+            | "RefExit"
+            | "NextIteration"
+            | "RefNextIteration"
+            | "LoopCond"
+            | "ControlTrigger"
+            | "_SwitchN"
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,268 @@
+//! The passes of tf-fold, and the analysis they share.
+//!
+//! Each pass takes the graph and the run's context and returns how many changes it made; the
+//! runner ([`crate::fold`]) prunes what became unused after every pass that changed something
+//! and repeats until nothing changes.
+
+pub mod algebra;
+pub mod batchnorm;
+pub mod constant;
+pub mod control;
+pub mod dedupe;
+
+use std::sync::Arc;
+
+use tf_graph::{Graph, Input, NodeId};
+use tf_proto::tensorflow::NodeDef;
+use tf_tensor::Tensor;
+
+use crate::eval::{self, EvalError};
+use crate::shape::{self, Facts};
+use crate::{data_inputs, is_tf1_control_flow, Ctx, FoldError};
+
+/// Splats stored in a typed field larger than this are not expanded to be analysed.
+const MAX_DECODED_SPLAT: u64 = 64 << 20;
+
+/// How a node's value became known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// Evaluated by a native kernel.
+    Evaluated,
+    /// From statically known shapes (Shape, Size, Rank, and integer arithmetic on them).
+    Shape,
+}
+
+impl Known {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Known::Evaluated => "evaluated",
+            Known::Shape => "shape",
+        }
+    }
+}
+
+/// Facts about every output of every node, in topological order.
+pub(crate) struct Analysis {
+    pub order: Vec<NodeId>,
+    pub facts: Vec<Vec<Facts>>,
+    /// For nodes that are not `Const`: whether all their outputs are known.
+    pub known: Vec<Option<Known>>,
+}
+
+impl Analysis {
+    /// Facts of a data input string.
+    pub(crate) fn input(&self, g: &Graph, s: &str) -> Option<&Facts> {
+        let Input::Data { node, port } = Input::parse(s) else { return None };
+        self.facts.get(g.id(node)?.0)?.get(port as usize)
+    }
+}
+
+/// Whether an op may be replaced by its value: stateless, known, not control flow, not an
+/// input, not a function call.
+pub(crate) fn is_pure(ctx: &Ctx, node: &NodeDef) -> bool {
+    ctx.ops.is_stateful(&node.op) == Some(false)
+        && !is_tf1_control_flow(&node.op)
+        && !ctx.ops.is_function(&node.op)
+        && !matches!(
+            node.op.as_str(),
+            "Placeholder"
+                | "PlaceholderWithDefault"
+                | "PlaceholderV2"
+                | "_Arg"
+                | "_Retval"
+                | "Const"
+        )
+        && !node.op.starts_with('_')
+}
+
+fn const_facts(node: &NodeDef, ctx: &mut Ctx) -> Facts {
+    let dtype = node.attr_opt_type("dtype").map(|d| d as i32);
+    let Some(p) = node.attr_opt_tensor("value") else {
+        ctx.report.warn(format!("constant '{}' has no value; left as it is", node.name));
+        return Facts { dtype, ..Default::default() };
+    };
+    let shape: Option<Vec<i64>> =
+        p.tensor_shape.as_ref().map(|s| s.dim.iter().map(|d| d.size).collect()).or(Some(vec![]));
+    if p.tensor_content.is_empty() {
+        let n = shape.as_deref().and_then(tf_tensor::num_elements).unwrap_or(0);
+        let size = tf_tensor::dtype::element_size(p.dtype).unwrap_or(1) as u64;
+        if n.saturating_mul(size) > MAX_DECODED_SPLAT {
+            return Facts { dtype, shape, ..Default::default() };
+        }
+    }
+    match Tensor::from_proto(p) {
+        Ok(t) if Some(t.dtype) == dtype || dtype.is_none() => Facts::of_value(Arc::new(t)),
+        Ok(t) => {
+            ctx.report.warn(format!(
+                "constant '{}': attribute dtype {} but value of dtype {}; left as it is",
+                node.name,
+                tf_tensor::dtype::short_name(dtype.unwrap_or(0)),
+                tf_tensor::dtype::short_name(t.dtype)
+            ));
+            Facts { dtype, ..Default::default() }
+        }
+        Err(e) => {
+            ctx.report.warn(format!("constant '{}': {e}; left as it is", node.name));
+            Facts { dtype, ..Default::default() }
+        }
+    }
+}
+
+fn predicted_bytes(f: &Facts) -> Option<u64> {
+    let n = tf_tensor::num_elements(f.known_shape()?)?;
+    Some(n.saturating_mul(tf_tensor::dtype::element_size(f.dtype?).unwrap_or(1) as u64))
+}
+
+/// Runs shape inference over the graph in topological order; with `evaluate`, also evaluates
+/// every pure node whose inputs are all known with the native evaluator (recording what it
+/// could not do in the report).
+pub(crate) fn analyze(g: &Graph, ctx: &mut Ctx, evaluate: bool) -> Result<Analysis, FoldError> {
+    let order = g.topo_order()?;
+    let cap = g.ids().last().map_or(0, |i| i.0 + 1);
+    let mut facts: Vec<Vec<Facts>> = vec![Vec::new(); cap];
+    let mut known: Vec<Option<Known>> = vec![None; cap];
+    for &id in &order {
+        let node = g.node(id);
+        let ins: Vec<Facts> = data_inputs(node)
+            .map(|s| match Input::parse(s) {
+                Input::Data { node: p, port } => g
+                    .id(p)
+                    .and_then(|pid| facts[pid.0].get(port as usize).cloned())
+                    .unwrap_or_default(),
+                Input::Control(_) => Facts::default(),
+            })
+            .collect();
+        if node.op == "Const" {
+            facts[id.0] = vec![const_facts(node, ctx)];
+            continue;
+        }
+        let stateful = ctx.ops.is_stateful(&node.op);
+        if stateful.is_none() {
+            ctx.report.unknown(&node.name, &node.op);
+        }
+        // Without output types (a required attribute missing) the node is invalid: left alone.
+        let typed = ctx.ops.output_types(node);
+        let pure = is_pure(ctx, node) && !ctx.keep.contains(&node.name) && typed.is_some();
+        let out_types = typed.unwrap_or_default();
+        let all_const = !ins.is_empty() && ins.iter().all(|f| f.value.is_some());
+        if evaluate && pure && all_const {
+            if let Some(outs) = try_evaluate(node, &ins, &out_types, ctx) {
+                facts[id.0] = outs.into_iter().map(|t| Facts::of_value(Arc::new(t))).collect();
+                known[id.0] = Some(Known::Evaluated);
+                continue;
+            }
+        }
+        let mut outs = shape::infer(node, &ins, &out_types);
+        if !pure {
+            for o in &mut outs {
+                o.value = None;
+            }
+        }
+        if pure
+            && !out_types.is_empty()
+            && outs.len() == out_types.len()
+            && outs.iter().all(|o| o.value.is_some())
+        {
+            known[id.0] = Some(Known::Shape);
+        }
+        facts[id.0] = outs;
+    }
+    Ok(Analysis { order, facts, known })
+}
+
+fn try_evaluate(
+    node: &NodeDef,
+    ins: &[Facts],
+    out_types: &[i32],
+    ctx: &mut Ctx,
+) -> Option<Vec<Tensor>> {
+    let Some(k) = eval::kernel(&node.op) else {
+        if ctx.unsupported_seen.insert(node.name.clone()) {
+            *ctx.report.unsupported_ops.entry(node.op.clone()).or_default() += 1;
+        }
+        return None;
+    };
+    let in_bytes: u64 = ins.iter().filter_map(|f| f.value.as_ref()).map(|t| t.byte_size()).sum();
+    let max = ctx.cfg.max_const_bytes;
+    let too_big = |b: u64| b > max && b > in_bytes;
+    let predicted = shape::infer(node, ins, out_types);
+    if predicted.iter().filter_map(predicted_bytes).any(too_big) {
+        ctx.skipped_large(node);
+        return None;
+    }
+    let values: Vec<Tensor> = ins.iter().filter_map(|f| f.value.as_deref().cloned()).collect();
+    match k(node, &values) {
+        Ok(outs) => {
+            let types_ok = out_types.is_empty()
+                || (outs.len() == out_types.len()
+                    && outs
+                        .iter()
+                        .zip(out_types)
+                        .all(|(t, &d)| t.dtype == tf_tensor::dtype::base(d)));
+            if !types_ok {
+                ctx.report.warn(format!(
+                    "node '{}' ({}): the native kernel produced unexpected dtypes; not folded",
+                    node.name, node.op
+                ));
+                return None;
+            }
+            if outs.iter().any(|t| too_big(t.byte_size())) {
+                ctx.skipped_large(node);
+                return None;
+            }
+            Some(outs)
+        }
+        Err(EvalError::Unsupported(_)) => {
+            if ctx.unsupported_seen.insert(node.name.clone()) {
+                *ctx.report.unsupported_ops.entry(node.op.clone()).or_default() += 1;
+            }
+            None
+        }
+        Err(e) => {
+            let msg = format!("node '{}' ({}): {e}", node.name, node.op);
+            if !ctx.report.eval_errors.contains(&msg) {
+                ctx.report.eval_errors.push(msg);
+            }
+            None
+        }
+    }
+}
+
+/// For graphs with TF1 control flow: the nodes downstream of a `Switch` or `Enter` (inside a
+/// conditional branch or a loop frame), whose constants must keep a control edge into that
+/// context. Empty when the graph has no TF1 control flow.
+pub(crate) fn control_flow_context(g: &Graph) -> Vec<bool> {
+    let cap = g.ids().last().map_or(0, |i| i.0 + 1);
+    let mut in_cf = vec![false; cap];
+    let starts: Vec<NodeId> = g
+        .nodes()
+        .filter(|(_, n)| matches!(n.op.as_str(), "Switch" | "RefSwitch" | "Enter" | "RefEnter"))
+        .map(|(id, _)| id)
+        .collect();
+    if starts.is_empty() {
+        return in_cf;
+    }
+    let consumers = g.consumers();
+    let mut stack = starts;
+    while let Some(id) = stack.pop() {
+        if std::mem::replace(&mut in_cf[id.0], true) {
+            continue;
+        }
+        stack.extend(consumers.of_node(id).iter().chain(consumers.control_of(id)).copied());
+    }
+    in_cf
+}
+
+/// Whether a tensor of shape `c` broadcast against a tensor of shape `x` leaves `x`'s shape
+/// unchanged (so `x op c` has `x`'s shape).
+pub(crate) fn broadcasts_into(c: &[i64], x: Option<&[i64]>) -> bool {
+    if c.iter().all(|&d| d == 1) && c.is_empty() {
+        return true;
+    }
+    let Some(x) = x else { return false };
+    if c.len() > x.len() {
+        return false;
+    }
+    let off = x.len() - c.len();
+    c.iter().enumerate().all(|(i, &d)| d == 1 || d == x[off + i] && d >= 0)
+}

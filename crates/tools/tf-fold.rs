@@ -1,0 +1,148 @@
+//! tf-fold: constant folding, batch-norm folding and algebraic simplification, without TF.
+
+use anyhow::Context;
+use clap::Parser;
+use tf_cli::{ExitStatus, InputArgs, OutputArgs, ReportArgs};
+use tf_fold::{FoldConfig, Pass};
+
+const EXAMPLES: &str = "\
+Examples:
+  tf-freeze model/ | tf-strip | tf-fold > model.pb    the pipeline
+  tf-fold frozen.pb -o folded.pb --report fold.json  counts per pass in the report
+  tf-fold frozen.pb --outputs logits                 keep these tensors (default: signature/sinks)
+  tf-fold frozen.pb --passes constant,algebra        run only these passes
+  tf-fold frozen.pb --no-batchnorm                   everything but batch-norm folding
+  tf-fold frozen.pb --max-const-bytes 1MiB           never create a constant above 1 MiB
+  tf-fold frozen.pb --dry-run                        what would change, instead of the graph";
+
+/// Folds what can be computed ahead of time into a TensorFlow graph: constant subgraphs
+/// (native evaluator, no TensorFlow), shapes known statically, dead branches of constant
+/// predicates, batch norms into convolution and matmul weights, algebraic identities and
+/// duplicate nodes; repeated until nothing changes. Outputs and placeholders keep their names.
+#[derive(Debug, Parser)]
+#[command(name = "tf-fold", version, after_help = EXAMPLES)]
+struct Args {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Output tensors to preserve, comma-separated [default: the signature's, else every node
+    /// nothing reads]
+    #[arg(long, value_name = "T1,T2", value_delimiter = ',')]
+    outputs: Vec<String>,
+    /// Nodes never to fold, rewrite or remove, comma-separated
+    #[arg(long, value_name = "N1,N2", value_delimiter = ',')]
+    keep: Vec<String>,
+    /// Run only these passes: constant, control, batchnorm, algebra, dedupe [default: all]
+    #[arg(long, value_name = "P1,P2", value_delimiter = ',')]
+    passes: Vec<String>,
+    /// Skip constant folding
+    #[arg(long)]
+    no_constant: bool,
+    /// Skip dead-branch removal and pure control-edge removal
+    #[arg(long)]
+    no_control: bool,
+    /// Skip batch-norm folding
+    #[arg(long)]
+    no_batchnorm: bool,
+    /// Skip algebraic simplification
+    #[arg(long)]
+    no_algebra: bool,
+    /// Skip merging of duplicate nodes
+    #[arg(long)]
+    no_dedupe: bool,
+    /// Never create a constant larger than this (when larger than its inputs): bytes, or with
+    /// a K/M/G (KiB/MiB/GiB) suffix
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    max_const_bytes: u64,
+    /// Upper bound on fixed-point iterations
+    #[arg(long, value_name = "N", default_value_t = 20, hide_short_help = true)]
+    max_iterations: usize,
+    /// Print a summary of what would change instead of the graph
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+impl tf_cli::ToolArgs for Args {
+    fn report_args(&self) -> &ReportArgs {
+        &self.report
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 =
+        num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1048576, 64K, 10MiB)"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use K, M or G)")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+impl TryFrom<&Args> for FoldConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &Args) -> anyhow::Result<FoldConfig> {
+        let list = |v: &[String]| {
+            v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        };
+        let mut passes: Vec<Pass> = Vec::new();
+        for p in a.passes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            passes.push(Pass::parse(p).with_context(|| {
+                format!(
+                    "--passes: unknown pass '{p}' (constant, control, batchnorm, algebra, dedupe)"
+                )
+            })?);
+        }
+        if passes.is_empty() {
+            passes = Pass::ALL.to_vec();
+        }
+        let off = [
+            (a.no_constant, Pass::Constant),
+            (a.no_control, Pass::Control),
+            (a.no_batchnorm, Pass::BatchNorm),
+            (a.no_algebra, Pass::Algebra),
+            (a.no_dedupe, Pass::Dedupe),
+        ];
+        passes.retain(|p| !off.iter().any(|(no, q)| *no && q == p));
+        Ok(FoldConfig {
+            outputs: list(&a.outputs),
+            keep: list(&a.keep),
+            passes,
+            max_const_bytes: a.max_const_bytes,
+            max_iterations: a.max_iterations,
+            ..FoldConfig::default()
+        })
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tf_cli::main("tf-fold", |session, args: Args| {
+        let mut cfg = FoldConfig::try_from(&args)?;
+        let loaded = session.load(&args.input)?;
+        if let Some((_, sig)) = &loaded.signature {
+            cfg.signature_outputs = tf_strip::outputs::signature_outputs(sig);
+        }
+        let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());
+        let (graph, report) = tf_fold::fold_graph_def(loaded.graph, &cfg).context(source)?;
+        report.warnings.iter().for_each(|w| session.warn(w.clone()));
+        session.report.change("fold", &report);
+        if args.dry_run {
+            session.write_text(args.output.output.as_deref(), &report.render_text())?;
+        } else {
+            // Weights folding rewrote are new buffers: referenced too, not copied again.
+            let mut sources = vec![buffer.clone()];
+            sources.extend(tf_fold::new_payloads(&graph, &buffer));
+            session.write_graph(&args.output, &graph, &sources)?;
+        }
+        Ok(ExitStatus::Success)
+    })
+}
