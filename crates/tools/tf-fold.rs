@@ -58,6 +58,10 @@ struct Args {
     /// Upper bound on fixed-point iterations
     #[arg(long, value_name = "N", default_value_t = 20, hide_short_help = true)]
     max_iterations: usize,
+    /// Evaluate constant ops the native evaluator lacks with TensorFlow's runtime (only in a
+    /// build with `--features tf-fold/tf-eval`, which links TensorFlow)
+    #[arg(long)]
+    tf_eval: bool,
     /// Print a summary of what would change instead of the graph
     #[arg(long)]
     dry_run: bool,
@@ -113,12 +117,20 @@ impl TryFrom<&Args> for FoldConfig {
             (a.no_dedupe, Pass::Dedupe),
         ];
         passes.retain(|p| !off.iter().any(|(no, q)| *no && q == p));
+        let fallback = match a.tf_eval {
+            false => None,
+            true => Some(tf_fold::tf_eval::evaluator().context(
+                "--tf-eval: this tf-fold was built without TensorFlow; build it with \
+                 `cargo build --release --features tf-fold/tf-eval` (needs build/tflib, see tf-run)",
+            )?),
+        };
         Ok(FoldConfig {
             outputs: list(&a.outputs),
             keep: list(&a.keep),
             passes,
             max_const_bytes: a.max_const_bytes,
             max_iterations: a.max_iterations,
+            fallback,
             ..FoldConfig::default()
         })
     }

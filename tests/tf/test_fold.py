@@ -865,3 +865,38 @@ def test_batch_norm_folding_variants(name):
           f"relative error {e:.2g}")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(np.max(np.abs(want))))
     assert ops.count("BiasAdd") <= 1 and not {"Mul", "Add", "AddV2"} & set(ops), ops
+
+
+# -----------------------------------------------------------------------------
+# --tf-eval (optional build: cargo build --release --features tf-fold/tf-eval --target-dir ...)
+
+TF_EVAL_BIN = os.environ.get("TF_FOLD_TF_EVAL_BIN")
+
+
+@pytest.mark.skipif(not TF_EVAL_BIN, reason="set TF_FOLD_TF_EVAL_BIN to a tf-fold built with "
+                    "--features tf-fold/tf-eval (links TensorFlow; not part of the default build)")
+def test_tf_eval_folds_ops_without_native_kernel():
+    """Conv2D of constants has no native kernel: with --tf-eval TF's runtime computes it, and the
+    folded constant is the value TF computes for the node in the original graph."""
+    src = FIXTURES / "dtypes" / "attrs.pb"
+    outs = "case,call,poly,conv,mm,lrelu,ident"
+    lib = str(REPO / "build" / "tflib")
+    env = dict(os.environ, LD_LIBRARY_PATH=lib, TF_CPP_MIN_LOG_LEVEL="3")
+    import subprocess
+    r = subprocess.run([TF_EVAL_BIN, str(src), "--outputs", outs, "--tf-eval", "--report", "-"],
+                       capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    err = r.stderr.decode()
+    report = json.loads(err[err.index('{\n  "tool"'):])["changes"]["fold"]
+    folded = parse_graphdef_bytes(r.stdout)
+    assert any(e["how"] == "tf-eval" and e["op"] == "Conv2D" for e in report["folded"])
+    original = parse_graphdef_bytes(src.read_bytes())
+    feeds = {"x:0": np.float32(1.5), "sel:0": np.int32(0)}
+    n, _ = check_folded_against_tf(original, folded, report, feeds, "tf-eval")
+    assert n >= 2
+
+
+@pytest.mark.needs_bin("tf-fold")
+def test_tf_eval_without_tensorflow_is_a_clear_error():
+    r = run_tool(TOOL, "--tf-eval", input=_bn_graph().SerializeToString(), check=False)
+    assert r.returncode == 2 and b"built without TensorFlow" in r.stderr

@@ -39,6 +39,7 @@ pub mod eval;
 pub mod passes;
 mod report;
 pub mod shape;
+pub mod tf_eval;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -85,6 +86,21 @@ impl Pass {
     }
 }
 
+/// The signature of a [`Fallback`] evaluator: a native [`eval::Kernel`]'s, as a closure.
+pub type FallbackFn =
+    dyn Fn(&NodeDef, &[Tensor]) -> Result<Vec<Tensor>, eval::EvalError> + Send + Sync;
+
+/// An evaluator for ops the native one does not implement (`--tf-eval`: TensorFlow's runtime,
+/// see [`tf_eval`]). Same contract as a native [`eval::Kernel`].
+#[derive(Clone)]
+pub struct Fallback(pub std::sync::Arc<FallbackFn>);
+
+impl std::fmt::Debug for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fallback(..)")
+    }
+}
+
 /// What to fold: the validated form of tf-fold's flags.
 #[derive(Debug, Clone)]
 pub struct FoldConfig {
@@ -101,6 +117,8 @@ pub struct FoldConfig {
     pub max_const_bytes: u64,
     /// Upper bound on fixed-point iterations.
     pub max_iterations: usize,
+    /// Evaluator for ops without a native kernel (`--tf-eval`).
+    pub fallback: Option<Fallback>,
 }
 
 impl Default for FoldConfig {
@@ -112,6 +130,7 @@ impl Default for FoldConfig {
             passes: Pass::ALL.to_vec(),
             max_const_bytes: 10 << 20,
             max_iterations: 20,
+            fallback: None,
         }
     }
 }

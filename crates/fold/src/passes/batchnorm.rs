@@ -280,7 +280,11 @@ fn scale_weights(w: &Tensor, kind: Kind, scale: &[f64]) -> Option<Tensor> {
                 s.spawn(move || scale_runs(o, x, i * per / run_bytes));
             }
         });
-        return Some(Tensor { dtype: dt::FLOAT, shape: w.shape.clone(), data: Data::Raw(out.into()) });
+        return Some(Tensor {
+            dtype: dt::FLOAT,
+            shape: w.shape.clone(),
+            data: Data::Raw(out.into()),
+        });
     }
     let v = floats(w)?;
     let scaled: Vec<f64> = v.iter().enumerate().map(|(i, x)| x * scale[channel(i)]).collect();

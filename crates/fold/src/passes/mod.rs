@@ -30,6 +30,8 @@ pub(crate) enum Known {
     Evaluated,
     /// From statically known shapes (Shape, Size, Rank, and integer arithmetic on them).
     Shape,
+    /// Computed by TensorFlow's runtime (`--tf-eval`).
+    TfRuntime,
 }
 
 impl Known {
@@ -37,6 +39,7 @@ impl Known {
         match self {
             Known::Evaluated => "evaluated",
             Known::Shape => "shape",
+            Known::TfRuntime => "tf-eval",
         }
     }
 }
@@ -146,9 +149,9 @@ pub(crate) fn analyze(g: &Graph, ctx: &mut Ctx, evaluate: bool) -> Result<Analys
         let out_types = typed.unwrap_or_default();
         let all_const = !ins.is_empty() && ins.iter().all(|f| f.value.is_some());
         if evaluate && pure && all_const {
-            if let Some(outs) = try_evaluate(node, &ins, &out_types, ctx) {
+            if let Some((outs, how)) = try_evaluate(node, &ins, &out_types, ctx) {
                 facts[id.0] = outs.into_iter().map(|t| Facts::of_value(Arc::new(t))).collect();
-                known[id.0] = Some(Known::Evaluated);
+                known[id.0] = Some(how);
                 continue;
             }
         }
@@ -175,13 +178,7 @@ fn try_evaluate(
     ins: &[Facts],
     out_types: &[i32],
     ctx: &mut Ctx,
-) -> Option<Vec<Tensor>> {
-    let Some(k) = eval::kernel(&node.op) else {
-        if ctx.unsupported_seen.insert(node.name.clone()) {
-            *ctx.report.unsupported_ops.entry(node.op.clone()).or_default() += 1;
-        }
-        return None;
-    };
+) -> Option<(Vec<Tensor>, Known)> {
     let in_bytes: u64 = ins.iter().filter_map(|f| f.value.as_ref()).map(|t| t.byte_size()).sum();
     let max = ctx.cfg.max_const_bytes;
     let too_big = |b: u64| b > max && b > in_bytes;
@@ -191,7 +188,19 @@ fn try_evaluate(
         return None;
     }
     let values: Vec<Tensor> = ins.iter().filter_map(|f| f.value.as_deref().cloned()).collect();
-    match k(node, &values) {
+    let native = match eval::kernel(&node.op) {
+        Some(k) => k(node, &values),
+        None => Err(EvalError::Unsupported(node.op.clone())),
+    };
+    let (result, how) = match native {
+        Err(EvalError::Unsupported(_)) => match ctx.cfg.fallback.clone() {
+            // Function calls need the library; the runtime evaluator gets single ops only.
+            Some(fb) if !ctx.ops.is_function(&node.op) => ((fb.0)(node, &values), Known::TfRuntime),
+            _ => (native, Known::Evaluated),
+        },
+        other => (other, Known::Evaluated),
+    };
+    match result {
         Ok(outs) => {
             let types_ok = out_types.is_empty()
                 || (outs.len() == out_types.len()
@@ -201,7 +210,7 @@ fn try_evaluate(
                         .all(|(t, &d)| t.dtype == tf_tensor::dtype::base(d)));
             if !types_ok {
                 ctx.report.warn(format!(
-                    "node '{}' ({}): the native kernel produced unexpected dtypes; not folded",
+                    "node '{}' ({}): the evaluator produced unexpected dtypes; not folded",
                     node.name, node.op
                 ));
                 return None;
@@ -210,7 +219,7 @@ fn try_evaluate(
                 ctx.skipped_large(node);
                 return None;
             }
-            Some(outs)
+            Some((outs, how))
         }
         Err(EvalError::Unsupported(_)) => {
             if ctx.unsupported_seen.insert(node.name.clone()) {
