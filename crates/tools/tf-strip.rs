@@ -125,9 +125,7 @@ fn main() -> std::process::ExitCode {
     tf_cli::main("tf-strip", |session, args: Args| {
         let mut cfg = StripConfig::try_from(&args)?;
         let loaded = session.load(&args.input)?;
-        if let Some((_, sig)) = &loaded.signature {
-            cfg.signature_outputs = tf_strip::outputs::signature_outputs(sig);
-        }
+        cfg.signature_outputs = loaded.signature_outputs();
         let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());
         let (graph, report) = tf_strip::strip_graph_def(loaded.graph, &cfg).context(source)?;
         report.warnings.iter().for_each(|w| session.warn(w.clone()));

@@ -54,8 +54,8 @@ fn main() -> std::process::ExitCode {
             args.outputs.iter().filter(|s| !s.trim().is_empty()).cloned().collect();
         let loaded = session.load(&args.input)?;
         let saved_model = loaded.kind == tf_io::MessageKind::SavedModel;
-        if let (true, Some((_, sig))) = (outputs.is_empty(), &loaded.signature) {
-            outputs = tf_strip::outputs::signature_outputs(sig);
+        if outputs.is_empty() {
+            outputs = loaded.signature_outputs();
         }
         let cfg = CheckConfig { device, outputs, variables_as_args: saved_model };
         let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());

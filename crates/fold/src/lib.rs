@@ -490,25 +490,7 @@ pub(crate) fn data_inputs(n: &NodeDef) -> impl Iterator<Item = &String> {
     n.input.iter().filter(|s| !Input::parse(s).is_control())
 }
 
-/// Ops of TF1 control flow (frames and deadness).
-pub(crate) fn is_tf1_control_flow(op: &str) -> bool {
-    matches!(
-        op,
-        "Switch"
-            | "RefSwitch"
-            | "Merge"
-            | "RefMerge"
-            | "Enter"
-            | "RefEnter"
-            | "Exit"
-            | "RefExit"
-            | "NextIteration"
-            | "RefNextIteration"
-            | "LoopCond"
-            | "ControlTrigger"
-            | "_SwitchN"
-    )
-}
+pub(crate) use tf_graph::analysis::is_v1_control_flow as is_tf1_control_flow;
 
 #[cfg(test)]
 mod tests;

@@ -111,6 +111,27 @@ pub fn machinery(n: &NodeDef) -> Option<Machinery> {
     None
 }
 
+/// TF1 control-flow ops (frames and deadness): control edges around them carry meaning beyond
+/// ordering, and they have no XLA or folding semantics of their own.
+pub fn is_v1_control_flow(op: &str) -> bool {
+    matches!(
+        op,
+        "Switch"
+            | "RefSwitch"
+            | "_SwitchN"
+            | "Merge"
+            | "RefMerge"
+            | "Enter"
+            | "RefEnter"
+            | "Exit"
+            | "RefExit"
+            | "NextIteration"
+            | "RefNextIteration"
+            | "LoopCond"
+            | "ControlTrigger"
+    )
+}
+
 /// Whether nothing should treat this node as a graph output: [`machinery`], constants,
 /// placeholders, shape queries.
 pub fn is_machinery(n: &NodeDef) -> bool {

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use tf_graph::{Graph, Input, NodeId, TensorName};
-use tf_proto::tensorflow::{tensor_info, NodeDef, SignatureDef, TensorInfo};
+use tf_proto::tensorflow::NodeDef;
 
 use crate::ops::Ops;
 use crate::{OutputsFrom, StripConfig, StripError, Why};
@@ -104,24 +104,4 @@ pub fn machinery(n: &NodeDef) -> Option<Why> {
         M::Variable => Why::Variable,
         M::Bookkeeping => Why::Unused,
     })
-}
-
-/// The graph tensors a signature outputs, in key order (sparse and composite outputs by their
-/// component tensors).
-pub fn signature_outputs(sig: &SignatureDef) -> Vec<String> {
-    fn names(info: &TensorInfo) -> Vec<String> {
-        match &info.encoding {
-            Some(tensor_info::Encoding::Name(n)) => vec![n.clone()],
-            Some(tensor_info::Encoding::CooSparse(c)) => vec![
-                c.values_tensor_name.clone(),
-                c.indices_tensor_name.clone(),
-                c.dense_shape_tensor_name.clone(),
-            ],
-            Some(tensor_info::Encoding::CompositeTensor(c)) => {
-                c.components.iter().flat_map(names).collect()
-            }
-            None => Vec::new(),
-        }
-    }
-    sig.outputs.values().flat_map(names).filter(|n| !n.is_empty()).collect()
 }

@@ -62,25 +62,7 @@ fn is_pass_through(op: &str) -> bool {
     matches!(op, "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" | "IdentityN")
 }
 
-/// TF1 control-flow ops: they give control edges a meaning beyond ordering.
-pub(crate) fn is_v1_control_flow(op: &str) -> bool {
-    matches!(
-        op,
-        "Switch"
-            | "RefSwitch"
-            | "_SwitchN"
-            | "Merge"
-            | "RefMerge"
-            | "Enter"
-            | "RefEnter"
-            | "Exit"
-            | "RefExit"
-            | "NextIteration"
-            | "RefNextIteration"
-            | "LoopCond"
-            | "ControlTrigger"
-    )
-}
+pub(crate) use tf_graph::analysis::is_v1_control_flow;
 
 fn is_switch(op: &str) -> bool {
     matches!(op, "Switch" | "RefSwitch" | "_SwitchN")
