@@ -35,8 +35,8 @@ KNOWN_GAPS = {
         "a signature input that is not a Placeholder (Identity after ParseExample) is lost",
     "tf1_serving/predict_x":
         "a signature input that is not a Placeholder (Identity after ParseExample) is lost",
-    "tf1_ref_variables": "a ref variable created from a numpy value is looked up as 'w_orig', "
-                         "which is not in the checkpoint",
+    "tf1_ref_variables": "signature output key 'w' equals the variable's node name: the variable "
+                         "is renamed 'w_orig' and then not found in the checkpoint",
     "tf1_ref_counter": "a signature that assigns a ref variable is frozen silently",
     "tf1_two_outputs": "an output consumed by another output is dropped by later stages",
     "tf1_v1_checkpoint": "V1 checkpoints are not read",
