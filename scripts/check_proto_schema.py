@@ -48,6 +48,7 @@ MODULES = [
     "tensorflow.core.protobuf.saved_object_graph_pb2",
     "tensorflow.core.protobuf.saver_pb2",
     "tensorflow.core.protobuf.struct_pb2",
+    "tensorflow.core.util.saved_tensor_slice_pb2",
     "tensorflow.core.protobuf.tensor_bundle_pb2",
     "tensorflow.core.protobuf.trackable_object_graph_pb2",
     "tensorflow.python.training.checkpoint_state_pb2",

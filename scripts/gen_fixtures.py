@@ -58,6 +58,7 @@ CASES = [
     "keras_mha_savedmodel",
     "control_flow",
     "dtypes",
+    "tf1_v1_checkpoint",
 ]
 
 WORKER_ENV = {
@@ -1605,6 +1606,115 @@ debug_info {
 '''
 
 
+# -----------------------------------------------------------------------------
+# case: tf1_v1_checkpoint
+
+V1_VARIABLES = {
+    # name: (dtype, value maker)
+    "dense/kernel": ("float32", lambda r: r.standard_normal((5, 4)).astype(np.float32)),
+    "dense/bias": ("float32", lambda r: r.standard_normal(4).astype(np.float32)),
+    "stats/f64": ("float64", lambda r: r.standard_normal((2, 3))),
+    "stats/i32": ("int32", lambda r: r.integers(-1000, 1000, (2, 2)).astype(np.int32)),
+    "stats/i64": ("int64", lambda r: r.integers(-2**40, 2**40, 3).astype(np.int64)),
+    "stats/flag": ("bool", lambda r: np.array([True, False, True])),
+    "stats/step": ("int64", lambda r: np.array(7, dtype=np.int64)),
+    "meta/label": ("string", lambda r: np.array([b"a", b"\x00\xffbin", b""], dtype=object)),
+}
+
+
+def build_tf1_v1_checkpoint(c: Case):
+    tf.compat.v1.disable_eager_execution()
+    tf.compat.v1.disable_v2_behavior()
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(SEED)
+    g = tf.Graph()
+    with g.as_default():
+        v1.set_random_seed(SEED)
+        x = v1.placeholder(tf.float32, [None, 5], name="x")
+        made = {}
+        for name, (dt, make) in V1_VARIABLES.items():
+            value = make(rng)
+            made[name] = value
+            v1.get_variable(name, initializer=tf.constant(value, dtype=dt),
+                            use_resource=False)
+        emb = v1.get_variable("emb", [6, 4], tf.float32,
+                              initializer=v1.random_normal_initializer(seed=5),
+                              partitioner=v1.fixed_size_partitioner(2))
+        kernel = g.get_tensor_by_name("dense/kernel:0")
+        bias = g.get_tensor_by_name("dense/bias:0")
+        logits = tf.identity(tf.nn.bias_add(tf.matmul(x, kernel), bias), name="logits")
+        probs = tf.nn.softmax(logits + tf.reduce_sum(tf.concat(list(emb), 0), 0), name="probs")
+        init = v1.global_variables_initializer()
+        saver = v1.train.Saver(name="save", write_version=v1.train.SaverDef.V1)
+        xb = rng.standard_normal((3, 5)).astype(np.float32)
+        with v1.Session(graph=g, config=sess_config()) as s:
+            s.run(init)
+            lo, pr, embv = s.run([logits, probs, tf.concat(list(emb), 0)], {x: xb})
+            cwd = os.getcwd()
+            os.chdir(c.dir)
+            try:
+                saver.save(s, "model.ckpt", write_meta_graph=True, write_state=True)
+            finally:
+                os.chdir(cwd)
+            gd = g.as_graph_def()
+    rewrite_checkpoint_state(c.dir, "model.ckpt", "checkpoint")
+    c.add_file("model.ckpt", "checkpoint-v1",
+               "V1 checkpoint: one SSTable of SavedTensorSlices (key '' holds the "
+               "SavedTensorSliceMeta, then one OrderedCode-keyed SavedSlice per saved slice), "
+               "written by TF's C++ TensorSliceWriter (not re-serialized)")
+    c.add_file("checkpoint", "CheckpointState (text)",
+               "checkpoint state; rewritten with the relative prefix only")
+    meta = c.canonicalize("model.ckpt.meta", "MetaGraphDef", "MetaGraphDef written by Saver.save")
+    check_meta_vs_graph(meta, gd)
+    # What TF's own reader sees in the V1 file: the reference for tf-ckpt's V1 reader.
+    reader = v1.train.NewCheckpointReader(str(c.dir / "model.ckpt"))
+    shapes = reader.get_variable_to_shape_map()
+    expected = {"logits__0": lo, "probs__0": pr, "x__0": xb}
+    for name in sorted(shapes):
+        if name == "emb":
+            continue  # TF's reader refuses sliced V1 entries; Saver.restore is checked below
+        try:
+            value = reader.get_tensor(name)
+        except Exception as e:
+            raise AssertionError(f"NewCheckpointReader on {name}: {e}")
+        want = made.get(name)
+        if want is None:
+            raise AssertionError(f"unexpected variable {name} in the V1 checkpoint")
+        if np.asarray(want).dtype == object:
+            if np.asarray(value).tolist() != np.asarray(want).tolist():
+                raise AssertionError(f"V1 checkpoint variable {name}: strings differ")
+        else:
+            assert_same(np.asarray(value), np.asarray(want), f"V1 checkpoint variable {name}")
+    for k, v in expected.items():
+        c.add_io(k, v)
+    c.meta["checkpoint_values"] = {
+        name: {"dtype": V1_VARIABLES[name][0] if name in V1_VARIABLES else "float32",
+               "shape": list(np.asarray(made.get(name, embv)).shape),
+               "value": np.asarray(made.get(name, embv)).tolist()
+               if V1_VARIABLES.get(name, ("",))[0] != "string"
+               else [b.hex() for b in made[name]]}
+        for name in sorted(shapes)}
+    inputs = spec_of("x:0", "float32", [None, 5])
+    outputs = {**spec_of("logits:0", "float32", [None, 4]),
+               **spec_of("probs:0", "float32", [None, 4])}
+    verify_meta_restore(c, "model.ckpt.meta", "model.ckpt", {"x:0": xb},
+                        ["logits:0", "probs:0"], [lo, pr])
+    c.add_model({"name": "graph", "file": "model.ckpt.meta", "format": "meta",
+                 "checkpoint": "model.ckpt", "inputs": inputs, "outputs": outputs})
+    c.finish(
+        "meta",
+        {"inputs": inputs, "outputs": list(outputs), "checkpoint": "model.ckpt",
+         "variables": sorted(shapes)},
+        "TF1 graph saved by tf.compat.v1.train.Saver(write_version=V1): the pre-2017 "
+        "checkpoint format TF 2.21 still restores. Ref variables of float32/float64/"
+        "int32/int64/bool/string, a scalar, and emb [6,4] partitioned in two (two slices of "
+        "one tensor in the table). logits = x @ dense/kernel + dense/bias (an Identity), "
+        "probs = softmax(logits + sum(emb, 0)). 'checkpoint_values' lists every variable as "
+        "tf.compat.v1.train.NewCheckpointReader reads it (strings hex-encoded), and emb as the "
+        "session computed it (TF's reader refuses sliced V1 entries; Saver.restore reads them). "
+        + PRODUCER_NOTE)
+
+
 BUILDERS = {
     "tf1_cnn_train": build_tf1_cnn_train,
     "tf1_partitioned": build_tf1_partitioned,
@@ -1613,6 +1723,7 @@ BUILDERS = {
     "keras_mha_savedmodel": build_keras_mha,
     "control_flow": build_control_flow,
     "dtypes": build_dtypes,
+    "tf1_v1_checkpoint": build_tf1_v1_checkpoint,
 }
 
 

@@ -9,6 +9,18 @@ use tf_proto::tensorflow::{attr_value, MetaGraphDef};
 use crate::util::{fixtures, run};
 
 /// A scratch copy of the TF1 CNN checkpoint and its .meta.
+/// A V1 checkpoint (tensor slices) written by TF freezes like a V2 one.
+#[test]
+fn v1_checkpoint_freezes() {
+    let prefix = fixtures().join("tf1_v1_checkpoint/model.ckpt");
+    let out = run("tf-freeze", &[prefix.to_str().unwrap(), "--outputs", "logits,probs"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let g = tf_proto::tensorflow::GraphDef::decode(out.stdout.as_slice()).unwrap();
+    let ops: Vec<&str> = g.node.iter().map(|n| n.op.as_str()).collect();
+    assert!(!ops.iter().any(|o| *o == "VariableV2"), "{ops:?}");
+    assert!(g.node.iter().any(|n| n.name == "dense/kernel" && n.op == "Const"));
+}
+
 fn tf1_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let src = fixtures().join("tf1_cnn_train");
@@ -98,11 +110,14 @@ fn graph_and_checkpoint_disagree() {
 }
 
 #[test]
-fn v1_checkpoint_and_missing_things() {
+fn not_a_checkpoint_and_missing_things() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("model.ckpt");
-    std::fs::write(&old, b"an old V1 checkpoint").unwrap();
-    expect_error(freeze(&old, &[]), "v1", "V1");
+    std::fs::write(&old, b"neither a V2 prefix nor a V1 table").unwrap();
+    expect_error(freeze(&old, &[]), "garbage", "not a checkpoint (unrecognised data)");
+    let frozen = fixtures().join("keras_cnn_savedmodel/frozen.pb");
+    let out = run("tf-freeze", &[frozen.to_str().unwrap()], None);
+    expect_error(out, "graphdef", "frozen.pb: not a checkpoint (a GraphDef)");
 
     let sm = fixtures().join("keras_cnn_savedmodel/saved_model");
     let out = run("tf-freeze", &[sm.to_str().unwrap(), "--tag", "train"], None);

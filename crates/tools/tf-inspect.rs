@@ -64,10 +64,14 @@ fn main() -> std::process::ExitCode {
 }
 
 /// The checkpoint a path names, if it names one rather than a graph: a `.index` file, a prefix
-/// with a `.index` beside it, or a directory with a `checkpoint` file and no SavedModel.
+/// with a `.index` beside it, a V1 checkpoint file, or a directory with a `checkpoint` file and
+/// no SavedModel.
 fn checkpoint_at(path: &std::path::Path) -> Option<std::path::PathBuf> {
     let s = path.to_string_lossy();
-    if s.ends_with(".index") || std::path::Path::new(&format!("{s}.index")).is_file() {
+    if s.ends_with(".index")
+        || std::path::Path::new(&format!("{s}.index")).is_file()
+        || tf_ckpt::is_v1_table(path)
+    {
         return Some(path.to_path_buf());
     }
     let saved_model =

@@ -25,7 +25,7 @@ from conftest import (FIXTURES, HERE, all_cases, assert_bitwise, assert_close, f
                       load_io, read_message, run_graphdef, serve_meta_graph, session, tf)
 
 CASES = all_cases()
-REQUIRED_CASES = ["tf1_cnn_train", "tf1_partitioned", "keras_cnn_savedmodel",
+REQUIRED_CASES = ["tf1_cnn_train", "tf1_partitioned", "tf1_v1_checkpoint", "keras_cnn_savedmodel",
                   "keras_seq_savedmodel", "keras_mha_savedmodel", "control_flow", "dtypes"]
 PB_FORMATS = {"GraphDef", "MetaGraphDef", "SavedModel", "FingerprintDef"}
 PB_FILES = sorted(f"{c}/{rel}" for c, d in CASES.items()

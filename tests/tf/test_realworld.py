@@ -39,7 +39,6 @@ KNOWN_GAPS = {
                          "is renamed 'w_orig' and then not found in the checkpoint",
     "tf1_ref_counter": "a signature that assigns a ref variable is frozen silently",
     "tf1_two_outputs": "an output consumed by another output is dropped by later stages",
-    "tf1_v1_checkpoint": "V1 checkpoints are not read",
 }
 
 

@@ -1,6 +1,7 @@
-//! A pure-Rust reader of TensorFlow V2 checkpoints ("tensor bundles", tf-facts §2).
+//! A pure-Rust reader of TensorFlow checkpoints: V2 ("tensor bundles") and the older V1
+//! ("tensor slices", see [`v1`](crate::v1)).
 //!
-//! A checkpoint is `<prefix>.index` (a sorted table of `BundleEntryProto`s, see [`table`]) and
+//! A V2 checkpoint is `<prefix>.index` (a sorted table of `BundleEntryProto`s, see [`table`]) and
 //! `<prefix>.data-NNNNN-of-MMMMM` shards holding the raw tensor bytes. [`Checkpoint::open`]
 //! reads and verifies the index (every block's masked CRC-32C); the data shards are
 //! memory-mapped on first use, and [`Checkpoint::read`] verifies each tensor's CRC-32C before
@@ -15,6 +16,7 @@
 mod crc;
 mod slice_key;
 mod table;
+mod v1;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,11 +50,14 @@ pub enum CkptError {
         /// What is wrong.
         msg: String,
     },
-    /// A TF1 V1 checkpoint (no `.index` file), which this reader does not support.
-    #[error(
-        "{0}: a V1 (pre-2017) checkpoint; re-save it in the V2 format (tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V2))"
-    )]
-    V1Format(String),
+    /// A file where a checkpoint was expected that is neither a V2 prefix nor a V1 table.
+    #[error("{path}: not a checkpoint ({what}); expected PREFIX.index with PREFIX.data-* shards, or a V1 checkpoint file")]
+    NotACheckpoint {
+        /// The file.
+        path: String,
+        /// What it looks like instead.
+        what: String,
+    },
     /// No checkpoint at the path.
     #[error(
         "{0}: no checkpoint here (expected PREFIX.index, or a directory with a 'checkpoint' file)"
@@ -85,6 +90,8 @@ pub struct Checkpoint {
     header: BundleHeaderProto,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
     shards: Vec<OnceLock<Bytes>>,
+    /// The tensors of a V1 checkpoint (then `entries` only lists them and `shards` is empty).
+    v1: Option<v1::V1Store>,
 }
 
 /// One tensor listed in a checkpoint.
@@ -129,6 +136,20 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf, CkptError> {
     Ok(path.to_path_buf())
 }
 
+/// Whether `path` is a file laid out as a V1 checkpoint table (the sorted-table footer magic,
+/// read from the last 8 bytes only; [`Checkpoint::open`] verifies the rest).
+pub fn is_v1_table(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    if !f.metadata().is_ok_and(|m| m.is_file() && m.len() >= 48) {
+        return false;
+    }
+    let mut magic = [0u8; 8];
+    f.seek(SeekFrom::End(-8)).is_ok()
+        && f.read_exact(&mut magic).is_ok()
+        && u64::from_le_bytes(magic) == table::MAGIC
+}
+
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     let mut s = prefix.as_os_str().to_owned();
     s.push(suffix);
@@ -146,11 +167,11 @@ impl Checkpoint {
         let prefix = resolve_prefix(path)?;
         let index_path = with_suffix(&prefix, ".index");
         if !index_path.is_file() {
-            return Err(if prefix.is_file() {
-                CkptError::V1Format(prefix.display().to_string())
-            } else {
-                CkptError::NotFound(prefix.display().to_string())
-            });
+            let files = v1::files(&prefix);
+            if files.is_empty() {
+                return Err(CkptError::NotFound(prefix.display().to_string()));
+            }
+            return Self::open_v1(prefix, files);
         }
         let index_name = index_path.display().to_string();
         let bad = |msg: String| CkptError::Index { path: index_name.clone(), msg };
@@ -189,7 +210,37 @@ impl Checkpoint {
             header,
             entries,
             shards: (0..n).map(|_| OnceLock::new()).collect(),
+            v1: None,
         })
+    }
+
+    fn open_v1(prefix: PathBuf, files: Vec<PathBuf>) -> Result<Checkpoint, CkptError> {
+        let store = v1::open(files).map_err(|e| match e {
+            // A single file that is not a table: say what it is instead.
+            CkptError::Index { path, msg } if msg.starts_with("not a V1 checkpoint table") => {
+                let what = describe(Path::new(&path));
+                CkptError::NotACheckpoint { path, what }
+            }
+            e => e,
+        })?;
+        let mut entries = BTreeMap::new();
+        for (key, dtype, shape) in store.list() {
+            let entry = BundleEntryProto {
+                dtype,
+                shape: Some(tf_tensor::shape_proto(shape)),
+                size: store.stored_bytes(key) as i64,
+                ..Default::default()
+            };
+            entries.insert(key.as_bytes().to_vec(), entry);
+        }
+        let header =
+            BundleHeaderProto { num_shards: store.num_files() as i32, ..Default::default() };
+        Ok(Checkpoint { prefix, header, entries, shards: Vec::new(), v1: Some(store) })
+    }
+
+    /// Whether this is a V1 (tensor slice) checkpoint.
+    pub fn is_v1(&self) -> bool {
+        self.v1.is_some()
     }
 
     /// The checkpoint prefix.
@@ -253,6 +304,9 @@ impl Checkpoint {
     /// Reads the tensor stored under `key`, verifying its checksum; partitioned variables are
     /// reassembled from their slices.
     pub fn read(&self, key: &str) -> Result<Tensor, CkptError> {
+        if let Some(v1) = &self.v1 {
+            return v1.read(&self.prefix, key);
+        }
         let entry = self.entry(key).ok_or_else(|| CkptError::MissingKey {
             path: self.prefix.display().to_string(),
             key: key.to_string(),
@@ -386,6 +440,24 @@ impl Checkpoint {
             key: OBJECT_GRAPH_KEY.into(),
             msg: format!("not a TrackableObjectGraph: {e}"),
         })
+    }
+}
+
+/// What a file that is not a checkpoint holds, for messages: "a GraphDef", "a TFLite model" ...
+fn describe(path: &Path) -> String {
+    let head = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut b = [0u8; 8];
+            let n = std::io::Read::read(&mut f, &mut b)?;
+            Ok(b[..n].to_vec())
+        })
+        .unwrap_or_default();
+    if head.get(4..8) == Some(b"TFL3") {
+        return "a TensorFlow Lite flatbuffer".into();
+    }
+    match tf_io::read_path(path, &tf_io::ReadOptions::default()) {
+        Ok(l) => format!("a {:?}", l.kind),
+        Err(_) => "unrecognised data".into(),
     }
 }
 

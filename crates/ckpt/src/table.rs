@@ -8,7 +8,7 @@
 use crate::crc::masked_crc32c;
 
 const FOOTER_LEN: usize = 48;
-const MAGIC: u64 = 0xdb47_7524_8b80_fb57;
+pub(crate) const MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 
 /// Why the table could not be read: a message for `CkptError::Index`.
 pub(crate) type TableError = String;

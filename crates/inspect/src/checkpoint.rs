@@ -30,6 +30,8 @@ pub struct CheckpointSummary {
     pub shards: i32,
     /// Whether it is a TF2 object-based checkpoint.
     pub object_based: bool,
+    /// The format: "V2" (tensor bundle) or "V1" (tensor slices, one table per shard).
+    pub format: &'static str,
     /// Every tensor, sorted by key.
     pub tensors: Vec<CheckpointTensor>,
     /// Total bytes stored.
@@ -53,6 +55,7 @@ pub fn summarize_checkpoint(c: &Checkpoint) -> CheckpointSummary {
         prefix: c.prefix().display().to_string(),
         shards: c.header().num_shards,
         object_based: c.contains(tf_ckpt::OBJECT_GRAPH_KEY),
+        format: if c.is_v1() { "V1" } else { "V2" },
         bytes: tensors.iter().map(|t| t.bytes).sum(),
         tensors,
     }
@@ -64,8 +67,9 @@ pub fn render_checkpoint(s: &CheckpointSummary) -> String {
     let kind = if s.object_based { "object-based (TF2)" } else { "name-based (TF1)" };
     let _ = writeln!(
         o,
-        "{}: checkpoint, {kind}, {} shard(s), {} tensors, {} bytes",
+        "{}: {} checkpoint, {kind}, {} shard(s), {} tensors, {} bytes",
         s.prefix,
+        s.format,
         s.shards,
         s.tensors.len(),
         s.bytes
