@@ -63,6 +63,14 @@ pub enum CkptError {
         "{0}: no checkpoint here (expected PREFIX.index, or a directory with a 'checkpoint' file)"
     )]
     NotFound(String),
+    /// A `checkpoint` state file names a checkpoint that is not there.
+    #[error("{state} names checkpoint '{prefix}', which does not exist (no {prefix}.index)")]
+    StaleState {
+        /// The state file.
+        state: String,
+        /// The prefix it names.
+        prefix: String,
+    },
     /// The key is not in the checkpoint.
     #[error("{path}: no tensor '{key}' in the checkpoint")]
     MissingKey {
@@ -129,7 +137,14 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf, CkptError> {
                 msg: format!("cannot parse the checkpoint state file: {e}"),
             })?;
             let p = Path::new(&latest);
-            return Ok(if p.is_absolute() { p.to_path_buf() } else { path.join(p) });
+            let prefix = if p.is_absolute() { p.to_path_buf() } else { path.join(p) };
+            if !with_suffix(&prefix, ".index").is_file() && v1::files(&prefix).is_empty() {
+                return Err(CkptError::StaleState {
+                    state: state.display().to_string(),
+                    prefix: prefix.display().to_string(),
+                });
+            }
+            return Ok(prefix);
         }
         return Err(CkptError::NotFound(s.into_owned()));
     }

@@ -163,3 +163,14 @@ fn a_file_that_is_not_a_checkpoint_is_named() {
     assert!(e.contains("TensorFlow Lite"), "{e}");
     assert!(!e.contains('\n'), "{e}");
 }
+
+/// A `checkpoint` state file naming a prefix that is gone: both are named.
+#[test]
+fn stale_checkpoint_state_names_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("checkpoint"), "model_checkpoint_path: \"model.ckpt-9\"\n")
+        .unwrap();
+    let e = Checkpoint::open(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("checkpoint names checkpoint"), "{e}");
+    assert!(e.contains("model.ckpt-9"), "{e}");
+}
