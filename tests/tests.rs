@@ -5,6 +5,7 @@
 mod convert;
 mod freeze;
 mod inspect;
+mod output;
 mod robustness;
 mod roundtrip;
 mod util;
