@@ -8,4 +8,5 @@ mod inspect;
 mod output;
 mod robustness;
 mod roundtrip;
+mod snapshot;
 mod util;
