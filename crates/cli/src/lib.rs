@@ -3,15 +3,18 @@
 //! - Input: `[INPUT]` (a file, a SavedModel directory, or `-`/nothing for stdin), any format
 //!   `tf_io` detects; `--tag`/`--signature` pick from a SavedModel.
 //! - Output: stdout by default, or `-o FILE` written atomically (temporary file in the same
-//!   directory, renamed on success, nothing left behind on failure). Nothing reaches stdout
-//!   unless the whole run succeeded, and binary output is never written to a terminal without
-//!   `--force`. `--text` writes pbtxt.
+//!   directory, renamed on success, nothing left behind on failure or on SIGINT/SIGTERM/SIGHUP,
+//!   see `output` and `signals`). `-o` and `--report` are opened before the run; nothing is
+//!   committed unless the whole run, its report included, succeeded. Binary output is never
+//!   written to a terminal (stdout or behind `-o`) without `--force`. `--text` writes pbtxt.
 //! - `--report FILE` writes a JSON report (tool, version, input and output sizes, what changed,
-//!   warnings, wall time); `--report -` prints it on stderr.
+//!   warnings, wall time, exit code, the error of a failed run); `--report -` prints it on
+//!   stderr.
 //! - Exit codes ([`ExitStatus`]): 0 success, 1 check failed or findings, 2 error. A broken pipe
 //!   on stdout ends the run quietly with 0, as ripgrep does.
-//! - Errors are one line on stderr, `tool: error: ...`, naming the file, node or field; a panic
-//!   becomes such a line too, never a backtrace.
+//! - Errors are one line on stderr, `tool: error: ...`, naming the file, node or field, with
+//!   control characters escaped ([`escape`]); a panic becomes such a line too, never a
+//!   backtrace. Warnings are printed when the run succeeds.
 //! - `--completions SHELL` and `--man` print shell completions and a man page generated from the
 //!   same clap definitions as `--help`.
 
