@@ -101,7 +101,10 @@ fn graph_and_checkpoint_disagree() {
 fn v1_checkpoint_and_missing_things() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("model.ckpt");
-    std::fs::write(&old, b"an old V1 checkpoint").unwrap();
+    // A V1 checkpoint is one LevelDB-format table: it ends with the table magic.
+    let mut v1 = b"an old V1 checkpoint".to_vec();
+    v1.extend(0xdb4775248b80fb57u64.to_le_bytes());
+    std::fs::write(&old, v1).unwrap();
     expect_error(freeze(&old, &[]), "v1", "V1");
 
     let sm = fixtures().join("keras_cnn_savedmodel/saved_model");
