@@ -177,9 +177,12 @@ impl Session {
         self.report.warnings.push(msg);
     }
 
-    /// Text for stderr (a tool's human report), printed as it is when the run succeeds.
+    /// Text for stderr (a tool's human report), printed when the run succeeds; control
+    /// characters other than newlines and tabs are escaped.
     pub fn print_stderr(&mut self, text: impl Into<String>) {
-        self.deferred.push(text.into());
+        let text: String = text.into();
+        let escaped = text.split('\n').map(escape_keeping_tabs).collect::<Vec<_>>();
+        self.deferred.push(escaped.join("\n"));
     }
 
     /// The destination for `path`: the one opened before the run, or a new one.
@@ -235,6 +238,10 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
         .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
         .collect::<String>()
         .into()
+}
+
+fn escape_keeping_tabs(line: &str) -> String {
+    line.split('\t').map(|part| escape(part).into_owned()).collect::<Vec<_>>().join("\t")
 }
 
 /// Where the report goes.
@@ -422,4 +429,24 @@ fn finish_error(tool: &str, e: &anyhow::Error) -> ExitStatus {
     }
     eprintln!("{tool}: error: {}", error_line(e));
     ExitStatus::Error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_makes_one_harmless_line() {
+        assert_eq!(escape("plain 'name' \\ é"), "plain 'name' \\ é");
+        assert_eq!(escape("a\nb\0c\x1b[31m\r\t"), "a\\nb\\u{0}c\\u{1b}[31m\\r\\t");
+        assert_eq!(escape_keeping_tabs("x\ty\x07"), "x\ty\\u{7}");
+    }
+
+    #[test]
+    fn error_lines_join_causes_once() {
+        let e = anyhow::anyhow!("inner\nline").context("outer");
+        assert_eq!(error_line(&e), "outer: inner\\nline");
+        let e = anyhow::anyhow!("x").context("f: x");
+        assert_eq!(error_line(&e), "f: x");
+    }
 }
