@@ -128,17 +128,39 @@ fn signals_remove_temporary_files() {
         let report = dir.path().join("r.json");
         // stdin is a pipe kept open: the tool has opened -o and --report (temporary files)
         // and waits for its input when the signal comes.
-        let mut child = command("tf-convert")
-            .args(["-o", out.to_str().unwrap(), "--report", report.to_str().unwrap()])
+        let mut c = command("tf-convert");
+        c.args(["-o", out.to_str().unwrap(), "--report", report.to_str().unwrap()])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        // The test may run where these signals are ignored (a background job, nohup), and the
+        // tools keep an ignored signal ignored: give the child the default dispositions.
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only async-signal-safe calls (signal) between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::signal(s, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
+        let mut child = c.spawn().unwrap();
         wait_for_temp_files(dir.path(), 2);
         // SAFETY: kill on the pid of our own child.
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        let status = child.wait().unwrap();
+        let mut status = None;
+        for _ in 0..1000 {
+            status = child.try_wait().unwrap();
+            if status.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("SIG{name}: the tool did not end within 10 s");
+        };
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(sig), "SIG{name}: the process ends by the signal");
         drop(child.stdin.take());
@@ -287,4 +309,35 @@ fn names_with_control_characters_are_escaped_in_messages() {
     let out = run("tf-strip", &["--outputs", "a"], Some(&g.encode_to_vec()));
     out.assert_clean_error("dangling evil input");
     assert!(!out.stderr.contains('\0') && !out.stderr.contains('\x1b'), "{:?}", out.stderr);
+}
+
+#[test]
+fn an_ignored_signal_stays_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.pb");
+    let mut c = command("tf-convert");
+    c.args(["-o", out.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (signal) between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().unwrap();
+    wait_for_temp_files(dir.path(), 1);
+    // SAFETY: kill on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(child.try_wait().unwrap().is_none(), "nohup: SIGHUP must not end the run");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&graph()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), graph());
+    assert!(temp_files(dir.path()).is_empty());
 }
