@@ -309,6 +309,33 @@ fn names_with_control_characters_are_escaped_in_messages() {
     let out = run("tf-strip", &["--outputs", "a"], Some(&g.encode_to_vec()));
     out.assert_clean_error("dangling evil input");
     assert!(!out.stderr.contains('\0') && !out.stderr.contains('\x1b'), "{:?}", out.stderr);
+    // Text a tool prints for people (tf-inspect's summary names the placeholder).
+    let mut placeholder =
+        NodeDef { name: evil.into(), op: "Placeholder".into(), ..Default::default() };
+    placeholder.attr.insert(
+        "dtype".into(),
+        tf_proto::tensorflow::AttrValue {
+            value: Some(tf_proto::tensorflow::attr_value::Value::Type(1)),
+        },
+    );
+    let g = GraphDef {
+        node: vec![
+            placeholder,
+            NodeDef {
+                name: "y".into(),
+                op: "Identity".into(),
+                input: vec![evil.into()],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let out = run("tf-inspect", &[], Some(&g.encode_to_vec()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Newlines stay in multi-line text; everything else that could drive a terminal is escaped.
+    assert!(text.contains(r"name\u{0}with\u{1b}[31mescape\r"), "{text}");
+    assert!(!text.contains('\0') && !text.contains('\x1b') && !text.contains('\r'), "{text:?}");
 }
 
 #[test]

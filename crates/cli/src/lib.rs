@@ -180,9 +180,7 @@ impl Session {
     /// Text for stderr (a tool's human report), printed when the run succeeds; control
     /// characters other than newlines and tabs are escaped.
     pub fn print_stderr(&mut self, text: impl Into<String>) {
-        let text: String = text.into();
-        let escaped = text.split('\n').map(escape_keeping_tabs).collect::<Vec<_>>();
-        self.deferred.push(escaped.join("\n"));
+        self.deferred.push(escape_text(&text.into()));
     }
 
     /// The destination for `path`: the one opened before the run, or a new one.
@@ -219,9 +217,11 @@ impl Session {
     }
 
     /// Writes text (a human report, JSON) to `output` (stdout for `None`), committed like a
-    /// graph.
+    /// graph. Control characters other than newlines and tabs (from names in the input) are
+    /// escaped, so the text cannot drive a terminal.
     pub fn write_text(&mut self, output: Option<&Path>, text: &str) -> anyhow::Result<()> {
-        let encoded = tf_io::Encoded::from_bytes(bytes::Bytes::copy_from_slice(text.as_bytes()));
+        let text = escape_text(text);
+        let encoded = tf_io::Encoded::from_bytes(bytes::Bytes::from(text.into_bytes()));
         let sink = self.sink(output)?;
         self.pending.push(sink.fill(encoded, false)?);
         Ok(())
@@ -240,8 +240,18 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-fn escape_keeping_tabs(line: &str) -> String {
-    line.split('\t').map(|part| escape(part).into_owned()).collect::<Vec<_>>().join("\t")
+/// [`escape`] for multi-line text: newlines and tabs are kept.
+fn escape_text(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Where the report goes.
@@ -439,7 +449,7 @@ mod tests {
     fn escape_makes_one_harmless_line() {
         assert_eq!(escape("plain 'name' \\ é"), "plain 'name' \\ é");
         assert_eq!(escape("a\nb\0c\x1b[31m\r\t"), "a\\nb\\u{0}c\\u{1b}[31m\\r\\t");
-        assert_eq!(escape_keeping_tabs("x\ty\x07"), "x\ty\\u{7}");
+        assert_eq!(escape_text("x\ty\x07\nz\r"), "x\ty\\u{7}\nz\\r");
     }
 
     #[test]
