@@ -171,10 +171,10 @@ fn signals_remove_temporary_files() {
 #[test]
 fn stale_temporary_files_of_dead_processes_are_removed() {
     let dir = tempfile::tempdir().unwrap();
-    // A pid that has certainly exited: a child we waited for.
-    let mut dead = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = dead.id();
-    dead.wait().unwrap();
+    // A pid no process can have: above the kernel's limit.
+    let pid_max: u64 =
+        std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let dead_pid = pid_max + 1;
     let stale = dir.path().join(format!(".tf-tmp-{dead_pid}-AbC123"));
     let live = dir.path().join(format!(".tf-tmp-{}-XyZ789", std::process::id()));
     let foreign = dir.path().join(".tf-tmp-notapid");
