@@ -368,3 +368,23 @@ fn an_ignored_signal_stays_ignored() {
     assert_eq!(std::fs::read(&out).unwrap(), graph());
     assert!(temp_files(dir.path()).is_empty());
 }
+
+#[test]
+fn a_failed_commit_of_stdout_is_recorded_in_the_report() {
+    if !Path::new("/dev/full").exists() {
+        panic!("/dev/full is needed for this test");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let mut c = command("tf-convert");
+    c.args([graph_path().to_str().unwrap(), "--report", report.to_str().unwrap()]);
+    let o = c.stdin(Stdio::null()).stdout(full).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["exit_code"], 2, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("stdout"), "{r}");
+    assert_eq!(names(dir.path()), ["r.json"]);
+}
