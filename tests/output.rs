@@ -44,11 +44,12 @@ fn an_unusable_report_path_commits_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("out.pb");
     let o = out_file.to_str().unwrap();
-    let mut reports = vec!["/nonexistent-dir/r.json".to_string()];
-    if Path::new("/dev/full").exists() {
-        reports.push("/dev/full".into());
-    }
-    reports.push(dir.path().to_str().unwrap().to_string()); // a directory
+    assert!(Path::new("/dev/full").exists(), "/dev/full is needed for this test");
+    let reports = [
+        "/nonexistent-dir/r.json".to_string(),
+        "/dev/full".into(),
+        dir.path().to_str().unwrap().to_string(), // a directory
+    ];
     for report in &reports {
         let to_stdout = run("tf-convert", &["--report", report], Some(&graph()));
         to_stdout.assert_clean_error(&format!("--report {report} to stdout"));
@@ -371,9 +372,7 @@ fn an_ignored_signal_stays_ignored() {
 
 #[test]
 fn a_failed_commit_of_stdout_is_recorded_in_the_report() {
-    if !Path::new("/dev/full").exists() {
-        panic!("/dev/full is needed for this test");
-    }
+    assert!(Path::new("/dev/full").exists(), "/dev/full is needed for this test");
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("r.json");
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
