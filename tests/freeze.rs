@@ -114,10 +114,16 @@ fn not_a_checkpoint_and_missing_things() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("model.ckpt");
     std::fs::write(&old, b"neither a V2 prefix nor a V1 table").unwrap();
-    expect_error(freeze(&old, &[]), "garbage", "not a checkpoint (unrecognised data)");
+    expect_error(freeze(&old, &[]), "garbage", "(expected a SavedModel, a checkpoint prefix");
     let frozen = fixtures().join("keras_cnn_savedmodel/frozen.pb");
     let out = run("tf-freeze", &[frozen.to_str().unwrap()], None);
-    expect_error(out, "graphdef", "frozen.pb: not a checkpoint (a GraphDef)");
+    expect_error(out, "graphdef", "frozen.pb: a GraphDef without variables");
+    // A V1 checkpoint is one LevelDB-format table: it ends with the table magic. A file that
+    // only ends like one is read as a table and refused as not a checkpoint.
+    let mut v1 = b"an old V1 checkpoint".to_vec();
+    v1.extend(0xdb4775248b80fb57u64.to_le_bytes());
+    std::fs::write(&old, v1).unwrap();
+    expect_error(freeze(&old, &[]), "v1", "not a checkpoint");
 
     let sm = fixtures().join("keras_cnn_savedmodel/saved_model");
     let out = run("tf-freeze", &[sm.to_str().unwrap(), "--tag", "train"], None);

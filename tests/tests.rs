@@ -5,6 +5,8 @@
 mod convert;
 mod freeze;
 mod inspect;
+mod output;
 mod robustness;
 mod roundtrip;
+mod snapshot;
 mod util;

@@ -18,6 +18,8 @@ pub fn fixtures() -> PathBuf {
 #[derive(Debug)]
 pub struct Outcome {
     pub code: i32,
+    /// The signal that ended the process, if one did.
+    pub signal: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: String,
 }
@@ -37,17 +39,50 @@ impl Outcome {
     }
 }
 
-/// Runs a tool of this package.
-pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
-    let exe = match tool {
+/// The eight tools, in the order the snapshots list them.
+pub const TOOLS: [&str; 8] = [
+    "tf-convert",
+    "tf-inspect",
+    "tf-freeze",
+    "tf-strip",
+    "tf-fold",
+    "tf-quant",
+    "tf-prune",
+    "tf-xla-check",
+];
+
+/// The built binary of a tool of this package.
+pub fn exe(tool: &str) -> &'static str {
+    match tool {
         "tf-convert" => env!("CARGO_BIN_EXE_tf-convert"),
         "tf-inspect" => env!("CARGO_BIN_EXE_tf-inspect"),
         "tf-freeze" => env!("CARGO_BIN_EXE_tf-freeze"),
+        "tf-strip" => env!("CARGO_BIN_EXE_tf-strip"),
+        "tf-fold" => env!("CARGO_BIN_EXE_tf-fold"),
+        "tf-quant" => env!("CARGO_BIN_EXE_tf-quant"),
+        "tf-prune" => env!("CARGO_BIN_EXE_tf-prune"),
+        "tf-xla-check" => env!("CARGO_BIN_EXE_tf-xla-check"),
         other => panic!("unknown tool {other}"),
-    };
-    let mut child = Command::new(exe)
-        .args(args)
-        .env_clear()
+    }
+}
+
+/// A command for a tool with a cleared environment.
+pub fn command(tool: &str) -> Command {
+    let mut c = Command::new(exe(tool));
+    c.env_clear();
+    c
+}
+
+/// Runs a tool of this package.
+pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
+    let mut c = command(tool);
+    c.args(args);
+    run_command(c, stdin)
+}
+
+/// Runs a prepared command, feeding `stdin` (closed when `None`).
+pub fn run_command(mut c: Command, stdin: Option<&[u8]>) -> Outcome {
+    let mut child = c
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -61,8 +96,10 @@ pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
         });
     }
     let out = child.wait_with_output().expect("wait for tool");
+    use std::os::unix::process::ExitStatusExt;
     Outcome {
         code: out.status.code().unwrap_or(-1),
+        signal: out.status.signal(),
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }

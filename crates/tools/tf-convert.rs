@@ -34,7 +34,7 @@ impl tf_cli::ToolArgs for Args {
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-convert", |session, args: Args| {
         let loaded = session.load(&args.input)?;
-        session.write_graph(&args.output, &loaded.graph, &[loaded.buffer.clone()])?;
+        session.write_graph(&args.output, &loaded.graph, std::slice::from_ref(&loaded.buffer))?;
         Ok(ExitStatus::Success)
     })
 }

@@ -63,7 +63,7 @@ fn main() -> std::process::ExitCode {
         let (graph, report, marked) =
             tf_xla_check::check_graph_def(loaded.graph, &cfg, annotate).context(source)?;
         if !args.report.quiet || !report.compilable {
-            eprint!("{}", report.render_text());
+            session.print_stderr(report.render_text());
         }
         session.report.change("xla", &report);
         if args.annotate {

@@ -48,6 +48,9 @@ pub struct Report {
     pub wall_time_ms: f64,
     /// 0, 1 or 2.
     pub exit_code: u8,
+    /// The error line of a run that ended with exit code 2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 fn encoding_name(e: Encoding) -> String {
@@ -69,6 +72,7 @@ impl Report {
             warnings: Vec::new(),
             wall_time_ms: 0.0,
             exit_code: 0,
+            error: None,
         }
     }
 
@@ -114,14 +118,17 @@ impl Report {
         };
     }
 
-    pub(crate) fn write(&self, path: &Path) -> anyhow::Result<()> {
+    /// The report as pretty JSON with a final newline.
+    pub(crate) fn encode(&self) -> anyhow::Result<tf_io::Encoded> {
         let mut json = serde_json::to_string_pretty(self)?;
         json.push('\n');
-        if path.as_os_str() == "-" {
-            eprint!("{json}");
-            return Ok(());
+        Ok(tf_io::Encoded::from_bytes(json.into_bytes().into()))
+    }
+
+    /// Prints the report on stderr (`--report -`).
+    pub(crate) fn print_stderr(&self) {
+        if let Ok(json) = serde_json::to_string_pretty(self) {
+            eprintln!("{json}");
         }
-        let encoded = tf_io::Encoded::from_bytes(json.into_bytes().into());
-        crate::output::write_atomically(Some(path), &encoded)
     }
 }

@@ -22,6 +22,34 @@ fn with_suffix(p: &Path, s: &str) -> PathBuf {
     PathBuf::from(o)
 }
 
+/// A V1 checkpoint is one LevelDB-format table, which ends with this magic number.
+const TABLE_MAGIC: [u8; 8] = 0xdb4775248b80fb57u64.to_le_bytes();
+
+/// A file given as the checkpoint with no `.index` beside it: unless it is a V1 checkpoint (which
+/// the checkpoint reader names), say what it is instead.
+fn not_a_checkpoint(path: &Path) -> Result<(), FreezeError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut tail = [0u8; 8];
+    let is_table = std::fs::File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::End(-8))?;
+            f.read_exact(&mut tail)
+        })
+        .is_ok_and(|()| tail == TABLE_MAGIC);
+    if is_table {
+        return Ok(());
+    }
+    let name = path.display();
+    Err(FreezeError::Input(match tf_io::read_path(path, &ReadOptions::default()) {
+        Ok(l) => format!(
+            "{name}: a {} without variables, not a SavedModel or checkpoint; give the SavedModel \
+             directory or the checkpoint prefix (this file can be its --graph)",
+            l.kind.full_name().trim_start_matches("tensorflow.")
+        ),
+        Err(e) => format!("{e} (expected a SavedModel, a checkpoint prefix or a .meta file)"),
+    }))
+}
+
 impl Source {
     /// Resolves `path`: a SavedModel directory (or its `saved_model.pb`), a checkpoint prefix
     /// with its `.meta`, a `.meta` file, a checkpoint directory (its `checkpoint` file names the
@@ -64,6 +92,9 @@ impl Source {
             Some(prefix) => PathBuf::from(prefix),
             None => path.to_path_buf(),
         };
+        if ckpt_path.is_file() && !with_suffix(&ckpt_path, ".index").is_file() {
+            not_a_checkpoint(&ckpt_path)?;
+        }
         let checkpoint = Checkpoint::open(&ckpt_path)?;
         let loaded = match graph {
             Some(g) => tf_io::read_path(g, opts)?,

@@ -163,7 +163,14 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Loaded, ReadError> {
         loaded.saved_model_dir = Some(path.to_path_buf());
         return Ok(loaded);
     }
-    let buffer = crate::mapped::map_file(path).map_err(|e| err(e.into()))?;
+    // A FIFO, `/dev/fd/N` of a process substitution, a character device or a file whose size
+    // the kernel does not know (procfs) is read as a stream; a regular file is mapped.
+    let buffer = if meta.is_file() && meta.len() > 0 {
+        crate::mapped::map_file(path)
+    } else {
+        read_stream(path)
+    }
+    .map_err(|e| err(e.into()))?;
     let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let hint = if file_name.starts_with("saved_model.pb") {
         Some(MessageKind::SavedModel)
@@ -177,6 +184,13 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Loaded, ReadError> {
         loaded.saved_model_dir = path.parent().map(Path::to_path_buf);
     }
     Ok(loaded)
+}
+
+/// Reads a file that is not a regular file (or reports size 0) to its end.
+fn read_stream(path: &Path) -> std::io::Result<Bytes> {
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
 }
 
 /// Reads all of stdin.

@@ -1,0 +1,215 @@
+//! Snapshots of what users see, for all eight tools, without TensorFlow: `--help`, the
+//! `--report` JSON of a good run, and the error line of each class of bad input.
+//!
+//! Each snapshot is a file in `tests/snapshots/`; a difference fails the test with the first
+//! lines that differ. After an intended change, re-bless every snapshot with
+//!
+//! ```sh
+//! TF_TOOLS_BLESS=1 cargo test --test integration snapshot
+//! ```
+//!
+//! and review the diff with `git diff tests/snapshots`. What varies from run to run is
+//! redacted: wall times, the scratch directory (`[TMP]`), the version (`[VERSION]`) and gzip
+//! sizes (they depend on the compressor's version).
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use tf_proto::tensorflow::{GraphDef, NodeDef};
+
+use crate::util::{command, root, run_command, Outcome, TOOLS};
+
+const BLESS: &str = "TF_TOOLS_BLESS";
+
+fn snapshot_dir() -> PathBuf {
+    root().join("tests/snapshots")
+}
+
+/// Compares `actual` with the stored snapshot `name` (or stores it when blessing). Returns a
+/// description of the mismatch, so that one test can report every stale snapshot at once.
+fn check(name: &str, actual: &str) -> Option<String> {
+    let path = snapshot_dir().join(format!("{name}.txt"));
+    if std::env::var_os(BLESS).is_some_and(|v| !v.is_empty() && v != "0") {
+        std::fs::create_dir_all(snapshot_dir()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return None;
+    }
+    let expected = match std::fs::read_to_string(&path) {
+        Ok(e) => e,
+        Err(_) => return Some(format!("{name}: no snapshot at {}", path.display())),
+    };
+    if expected == actual {
+        return None;
+    }
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let first = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
+    let from = first.saturating_sub(2);
+    let mut msg = format!("{name}: differs from {} at line {}\n", path.display(), first + 1);
+    for l in e.iter().skip(from).take(6) {
+        msg.push_str(&format!("  - {l}\n"));
+    }
+    for l in a.iter().skip(from).take(6) {
+        msg.push_str(&format!("  + {l}\n"));
+    }
+    Some(msg)
+}
+
+fn assert_snapshots(failures: Vec<String>) {
+    assert!(
+        failures.is_empty(),
+        "{} snapshot(s) differ; if the change is intended, re-bless with \
+         `{BLESS}=1 cargo test --test integration snapshot` and review `git diff tests/snapshots`:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Replaces what varies between runs and machines.
+fn redact(text: &str, tmp: &Path) -> String {
+    let mut out = text.replace(tmp.to_str().unwrap(), "[TMP]");
+    out = out.replace(root().to_str().unwrap(), "[ROOT]");
+    out = out.replace(env!("CARGO_PKG_VERSION"), "[VERSION]");
+    let mut lines = Vec::new();
+    for line in out.lines() {
+        let key = line.trim_start().split(':').next().unwrap_or("").trim_matches('"');
+        let redacted = matches!(key, "wall_time_ms" | "gzip_bytes_before" | "gzip_bytes_after")
+            || key.ends_with("_ms");
+        if redacted && line.contains(':') {
+            let (k, v) = line.split_once(':').unwrap();
+            let comma = if v.trim_end().ends_with(',') { "," } else { "" };
+            lines.push(format!("{k}: \"[REDACTED]\"{comma}"));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Runs a tool from the repository root (so fixture paths are relative and stable).
+fn run_tool(tool: &str, args: &[&str]) -> Outcome {
+    let mut c = command(tool);
+    c.current_dir(root()).args(args);
+    run_command(c, None)
+}
+
+fn describe(out: &Outcome) -> String {
+    let stdout = if out.stdout.is_empty() {
+        "stdout: empty".to_string()
+    } else {
+        format!("stdout: {} bytes", out.stdout.len())
+    };
+    let status = match out.signal {
+        Some(s) => format!("killed by signal {s}"),
+        None => format!("exit {}", out.code),
+    };
+    format!("{status}, {stdout}\n{}", out.stderr)
+}
+
+/// The arguments that make a tool do its default job.
+fn tool_args(tool: &str) -> &'static [&'static str] {
+    match tool {
+        "tf-quant" => &["int8"],
+        "tf-prune" => &["--sparsity", "0.5"],
+        _ => &[],
+    }
+}
+
+const FROZEN: &str = "tests/fixtures/keras_cnn_savedmodel/frozen.pb";
+const SAVED_MODEL: &str = "tests/fixtures/keras_cnn_savedmodel/saved_model";
+
+#[test]
+fn snapshot_help() {
+    let mut failures = Vec::new();
+    for tool in TOOLS {
+        let out = run_tool(tool, &["--help"]);
+        assert_eq!(out.code, 0, "{tool} --help: {}", out.stderr);
+        let text = String::from_utf8(out.stdout).unwrap();
+        failures.extend(check(&format!("{tool}-help"), &redact(&text, Path::new("/nonexistent"))));
+    }
+    assert_snapshots(failures);
+}
+
+#[test]
+fn snapshot_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for tool in TOOLS {
+        let report = tmp.path().join(format!("{tool}.json"));
+        let output = tmp.path().join(format!("{tool}.out"));
+        let input = if tool == "tf-freeze" { SAVED_MODEL } else { FROZEN };
+        let mut args: Vec<&str> = tool_args(tool).to_vec();
+        args.extend([input, "-o", output.to_str().unwrap(), "--report", report.to_str().unwrap()]);
+        let out = run_tool(tool, &args);
+        assert!(out.code == 0 || out.code == 1, "{tool}: {}", describe(&out));
+        let json = std::fs::read_to_string(&report).unwrap();
+        let text = format!("$ {tool} {}\n{}\n{json}", args.join(" "), describe(&out));
+        failures.extend(check(&format!("{tool}-report"), &redact(&text, tmp.path())));
+    }
+    assert_snapshots(failures);
+}
+
+/// A GraphDef whose node reads a tensor no node produces.
+fn dangling_graph() -> Vec<u8> {
+    let node = |name: &str, op: &str, input: &[&str]| NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: input.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    GraphDef {
+        node: vec![
+            node("x", "Placeholder", &[]),
+            node("y", "AddV2", &["x", "missing_node:0"]),
+            node("z", "Identity", &["y"]),
+        ],
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn snapshot_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frozen = std::fs::read(root().join(FROZEN)).unwrap();
+    let file = |name: &str, data: &[u8]| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let classes: Vec<(&str, String)> = vec![
+        ("missing file", "tests/fixtures/no-such-model.pb".into()),
+        ("empty input", file("empty.pb", b"")),
+        ("garbage bytes", file("garbage.pb", &garbage)),
+        ("truncated protobuf", file("truncated.pb", &frozen[..frozen.len() * 2 / 3])),
+        ("dangling input", file("dangling.pb", &dangling_graph())),
+        (
+            "wrong format: a fingerprint",
+            "tests/fixtures/keras_cnn_savedmodel/saved_model/fingerprint.pb".into(),
+        ),
+        ("wrong format: a GraphDef", FROZEN.into()),
+    ];
+    let mut failures = Vec::new();
+    for tool in TOOLS {
+        let mut text = String::new();
+        for (class, input) in &classes {
+            if class.ends_with("a GraphDef") && tool != "tf-freeze" {
+                continue; // a GraphDef is wrong only for tf-freeze
+            }
+            let mut args: Vec<&str> = tool_args(tool).to_vec();
+            args.push(input);
+            let out = run_tool(tool, &args);
+            assert!(out.signal.is_none(), "{tool} on {class}: {}", describe(&out));
+            if out.code == 2 {
+                out.assert_clean_error(&format!("{tool} on {class}"));
+            }
+            text.push_str(&format!(
+                "## {class}\n$ {tool} {}\n{}\n",
+                args.join(" "),
+                describe(&out)
+            ));
+        }
+        failures.extend(check(&format!("{tool}-errors"), &redact(&text, tmp.path())));
+    }
+    assert_snapshots(failures);
+}
