@@ -185,6 +185,15 @@ impl Session {
         let encoded = tf_io::Encoded::from_bytes(bytes::Bytes::copy_from_slice(text.as_bytes()));
         output::write_atomically(output, &encoded)
     }
+
+    /// Writes bytes (an npz, ...) to the output arguments' destination, atomically.
+    pub fn write_bytes(
+        &mut self,
+        output: Option<&std::path::Path>,
+        data: bytes::Bytes,
+    ) -> anyhow::Result<()> {
+        output::write_atomically(output, &tf_io::Encoded::from_bytes(data))
+    }
 }
 
 /// Parses the arguments and runs a tool with the shared conventions; returns its exit code.
