@@ -211,20 +211,13 @@ impl Graph {
     }
 }
 
-/// Split `node:port` (port defaults to 0). A leading `^` (control input) is rejected.
+/// Split `node:port` (port defaults to 0), spelled as tf-graph parses node inputs. A control
+/// input (`^x`) or an empty node name is rejected.
 pub fn split_tensor_name(name: &str) -> Result<(&str, usize)> {
-    if name.is_empty() || name.starts_with('^') {
-        return Err(Error::invalid(format!("bad tensor name {name:?}")));
+    match tf_graph::Input::parse(name) {
+        tf_graph::Input::Data { node, port } if !node.is_empty() => Ok((node, port as usize)),
+        _ => Err(Error::invalid(format!("bad tensor name {name:?}"))),
     }
-    if let Some((node, port)) = name.rsplit_once(':') {
-        if let Ok(p) = port.parse::<usize>() {
-            if node.is_empty() {
-                return Err(Error::invalid(format!("bad tensor name {name:?}")));
-            }
-            return Ok((node, p));
-        }
-    }
-    Ok((name, 0))
 }
 
 /// Canonical `node:port` form.
