@@ -107,7 +107,7 @@ fn main() -> std::process::ExitCode {
         // The report's input is A; B is named under changes.diff.
         let input_a = session.report.input.clone();
         let gb = LoadedGraph::open(session, &input(&path_b), |s| format!("graph B ({s})"))?;
-        session.report.input = input_a;
+        session.report.input.clone_from(&input_a);
         let opts = DiffOptions {
             input: InputOptions {
                 inputs: a.feed,
