@@ -12,7 +12,7 @@ TFENV := PKG_CONFIG_PATH=$(TFLIB) LD_LIBRARY_PATH=$(TFLIB)
 BIN := $(CURDIR)/target/release
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-tf test-tfrun venv tflib fixtures ops-registry xla-table \
+.PHONY: all build demo test test-rust test-tf test-tfrun tf-eval test-tfeval venv tflib fixtures ops-registry xla-table \
         proto-check bench fmt lint completions clean
 
 all: build
@@ -45,10 +45,20 @@ test: venv tflib
 test-rust: build
 	$(CARGO) test --release --locked
 
-# Real TensorFlow through tensorflow-sys: tf-run and tf-diff.
+# Real TensorFlow through tensorflow-sys: tf-run and tf-diff, and tf-fold's --tf-eval evaluator.
 test-tfrun: tflib
 	$(TFENV) $(CARGO) build --release --locked -p tf-run
 	$(TFENV) $(CARGO) test --release --locked -p tf-run
+
+# tf-fold with --tf-eval (root feature tf-eval, links TensorFlow), in its own target directory so
+# that target/release/tf-fold stays TensorFlow-free; then its TF-judged test.
+TFEVAL_BIN := $(CURDIR)/target/tf-eval/release/tf-fold
+tf-eval: tflib
+	$(TFENV) $(CARGO) build --release --locked --features tf-eval --bin tf-fold --target-dir target/tf-eval
+
+test-tfeval: tf-eval
+	$(TFENV) TF_FOLD_TF_EVAL_BIN=$(TFEVAL_BIN) TF_TOOLS_BIN=$(BIN) TF_CPP_MIN_LOG_LEVEL=2 \
+	    $(VPY) -m pytest -q tests/tf/test_fold.py -k tf_eval_folds
 
 # Real TensorFlow in Python judges the tools' outputs.
 test-tf: build tflib

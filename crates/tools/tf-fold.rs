@@ -59,7 +59,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 20, hide_short_help = true)]
     max_iterations: usize,
     /// Evaluate constant ops the native evaluator lacks with TensorFlow's runtime (only in a
-    /// build with `--features tf-fold/tf-eval`, which links TensorFlow)
+    /// build with `--features tf-eval`, which links TensorFlow)
     #[arg(long)]
     tf_eval: bool,
     /// Print a summary of what would change instead of the graph
@@ -119,9 +119,9 @@ impl TryFrom<&Args> for FoldConfig {
         passes.retain(|p| !off.iter().any(|(no, q)| *no && q == p));
         let fallback = match a.tf_eval {
             false => None,
-            true => Some(tf_fold::tf_eval::evaluator().context(
+            true => Some(tf_evaluator().context(
                 "--tf-eval: this tf-fold was built without TensorFlow; build it with \
-                 `cargo build --release --features tf-fold/tf-eval` (needs build/tflib, see tf-run)",
+                 `cargo build --release --features tf-eval` (needs build/tflib, see tf-run)",
             )?),
         };
         Ok(FoldConfig {
@@ -134,6 +134,17 @@ impl TryFrom<&Args> for FoldConfig {
             ..FoldConfig::default()
         })
     }
+}
+
+/// TensorFlow's runtime as the fallback evaluator, in a build with `--features tf-eval`.
+#[cfg(feature = "tf-eval")]
+fn tf_evaluator() -> Option<tf_fold::Fallback> {
+    Some(tf_run::fold_eval::evaluator())
+}
+
+#[cfg(not(feature = "tf-eval"))]
+fn tf_evaluator() -> Option<tf_fold::Fallback> {
+    None
 }
 
 fn main() -> std::process::ExitCode {

@@ -868,13 +868,13 @@ def test_batch_norm_folding_variants(name):
 
 
 # -----------------------------------------------------------------------------
-# --tf-eval (optional build: cargo build --release --features tf-fold/tf-eval --target-dir ...)
+# --tf-eval (optional build: `make tf-eval`: cargo build --release --features tf-eval ...)
 
 TF_EVAL_BIN = os.environ.get("TF_FOLD_TF_EVAL_BIN")
 
 
 @pytest.mark.skipif(not TF_EVAL_BIN, reason="set TF_FOLD_TF_EVAL_BIN to a tf-fold built with "
-                    "--features tf-fold/tf-eval (links TensorFlow; not part of the default build)")
+                    "--features tf-eval (make tf-eval; links TensorFlow; not in the default build)")
 def test_tf_eval_folds_ops_without_native_kernel():
     """Conv2D of constants has no native kernel: with --tf-eval TF's runtime computes it, and the
     folded constant is the value TF computes for the node in the original graph."""

@@ -226,6 +226,15 @@ impl Session {
         self.pending.push(sink.fill(encoded, false)?);
         Ok(())
     }
+
+    /// Writes bytes (an npz, ...) to the output arguments' destination, atomically.
+    pub fn write_bytes(
+        &mut self,
+        output: Option<&std::path::Path>,
+        data: bytes::Bytes,
+    ) -> anyhow::Result<()> {
+        output::write_atomically(output, &tf_io::Encoded::from_bytes(data))
+    }
 }
 
 /// Escapes control characters (newlines, NUL, escape sequences...) so that a message with a

@@ -39,7 +39,6 @@ pub mod eval;
 pub mod passes;
 mod report;
 pub mod shape;
-pub mod tf_eval;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -86,14 +85,18 @@ impl Pass {
     }
 }
 
-/// The signature of a [`Fallback`] evaluator: a native [`eval::Kernel`]'s, as a closure.
-pub type FallbackFn =
-    dyn Fn(&NodeDef, &[Tensor]) -> Result<Vec<Tensor>, eval::EvalError> + Send + Sync;
+/// An evaluator for ops the native one does not implement, supplied by the caller: tf-fold's
+/// `--tf-eval` plugs in TensorFlow's runtime (`tf_run::fold_eval`), so that this crate never
+/// links TensorFlow. Same contract as a native [`eval::Kernel`]: the node and the values of its
+/// data inputs in, one tensor per output out; [`eval::EvalError::Unsupported`] leaves the node.
+pub trait Evaluator: Send + Sync {
+    /// Evaluates `node` on `inputs`.
+    fn eval(&self, node: &NodeDef, inputs: &[Tensor]) -> Result<Vec<Tensor>, eval::EvalError>;
+}
 
-/// An evaluator for ops the native one does not implement (`--tf-eval`: TensorFlow's runtime,
-/// see [`tf_eval`]). Same contract as a native [`eval::Kernel`].
+/// A shared [`Evaluator`], as [`FoldConfig::fallback`] holds it.
 #[derive(Clone)]
-pub struct Fallback(pub std::sync::Arc<FallbackFn>);
+pub struct Fallback(pub std::sync::Arc<dyn Evaluator>);
 
 impl std::fmt::Debug for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

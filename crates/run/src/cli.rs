@@ -1,26 +1,22 @@
-//! The logic behind the `tf-run` and `tf-diff` binaries (which only parse arguments).
+//! The logic behind the `tf-run` and `tf-diff` binaries, which parse arguments with tf-cli's
+//! shared flags and conventions (input, `-o`, `--report`, exit codes, one-line errors) and call
+//! [`run_graph`] and [`diff_graphs`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
+use serde_json::json;
+use tf_cli::{InputArgs, Session};
 use tf_proto::tensorflow::GraphDef;
 
-use crate::compare::{compare, format_table, Comparison, Tolerance};
-use crate::error::{one_line, Error, Result};
-use crate::graph::{
-    candidate_outputs, encode_graph_def, feedable_inputs, load_graph_def, InputSpec,
-};
-use crate::npy::{read_npy, read_npz, write_npz, write_npz_to};
+use crate::compare::{compare, Comparison, Tolerance};
+use crate::error::{Error, Result};
+use crate::graph::{candidate_outputs, encode_graph_def, feedable_inputs, InputSpec};
+use crate::npy::{read_npy, read_npz, write_npz_to};
 use crate::random::{random_tensor, Rng};
 use crate::tensor::{fmt_shape, HostTensor};
 use crate::tf::{canonical_tensor_name, split_tensor_name, Model};
-
-/// Exit code for "ran, but outputs differ beyond tolerance".
-pub const EXIT_DIFFERENT: u8 = 1;
-/// Exit code for errors (bad arguments, unreadable files, TensorFlow errors).
-pub const EXIT_ERROR: u8 = 2;
 
 /// Where the values of the graph inputs come from.
 #[derive(Debug, Clone, Default)]
@@ -37,29 +33,23 @@ pub struct InputOptions {
     pub batch: u64,
 }
 
-/// Options of `tf-run`.
-#[derive(Debug, Clone)]
+/// Options of `tf-run` (the graph itself comes from tf-cli's input arguments).
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    pub graph: PathBuf,
     pub input: InputOptions,
-    /// Tensors to fetch; empty: the graph's candidate outputs.
+    /// Tensors to fetch; empty: the signature's outputs, else the graph's candidate outputs.
     pub outputs: Vec<String>,
-    /// `-o FILE.npz` (`-` for standard output).
-    pub out: Option<PathBuf>,
-    /// Also write the fed inputs into the output npz.
+    /// Also return the fed inputs with the outputs (for the npz).
     pub save_inputs: bool,
 }
 
-/// Options of `tf-diff`.
-#[derive(Debug, Clone)]
+/// Options of `tf-diff` (the graphs come from tf-cli's input arguments).
+#[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
-    pub a: PathBuf,
-    pub b: PathBuf,
     pub input: InputOptions,
-    /// `(name in A, name in B)`; empty: A's candidate outputs, same names in B.
+    /// `(name in A, name in B)`; empty: A's outputs (as for tf-run), same names in B.
     pub outputs: Vec<(String, String)>,
     pub tolerance: Tolerance,
-    pub json: bool,
 }
 
 /// Split `NAME=VALUE` (the name is everything before the first `=`).
@@ -103,17 +93,49 @@ pub fn parse_output_pair(s: &str) -> Result<(String, String)> {
     }
 }
 
-/// A graph loaded from disk and opened in TensorFlow.
+/// A graph read through tf-cli (so in any format the other tools accept) and opened in
+/// TensorFlow.
 pub struct LoadedGraph {
     pub def: GraphDef,
     pub model: Model,
+    /// The outputs of the SavedModel signature it came from (empty for a GraphDef).
+    pub signature_outputs: Vec<String>,
+    /// The file it came from, for messages.
+    pub source: String,
 }
 
 impl LoadedGraph {
-    pub fn open(path: &Path, label: &str) -> Result<LoadedGraph> {
-        let def = load_graph_def(path)?;
-        let model = Model::load(&encode_graph_def(&def), label)?;
-        Ok(LoadedGraph { def, model })
+    /// Reads the graph the arguments name (recording it in the session's report) and imports it
+    /// into TensorFlow; `label` names the graph in TensorFlow errors ("graph A (a.pb)", ...).
+    ///
+    /// Only frozen graphs run as they are: variables of a SavedModel or checkpoint are not
+    /// restored, so a warning is given when the graph has variable ops and did not come from a
+    /// GraphDef.
+    pub fn open(
+        session: &mut Session,
+        args: &InputArgs,
+        label: impl FnOnce(&str) -> String,
+    ) -> anyhow::Result<LoadedGraph> {
+        let loaded = session.load(args)?;
+        let source = loaded.source_name.clone();
+        if loaded.kind != tf_io::MessageKind::GraphDef {
+            let vars = loaded
+                .graph
+                .node
+                .iter()
+                .filter(|n| matches!(n.op.as_str(), "VarHandleOp" | "VariableV2" | "Variable"))
+                .count();
+            if vars > 0 {
+                session.warn(format!(
+                    "{source}: {vars} variable(s) will not be restored; freeze the graph \
+                     (variables to constants) to run it"
+                ));
+            }
+        }
+        let signature_outputs = loaded.signature_outputs();
+        let def = loaded.graph;
+        let model = Model::load(&encode_graph_def(&def), &label(&source))?;
+        Ok(LoadedGraph { def, model, signature_outputs, source })
     }
 
     /// Placeholders and placeholders-with-default.
@@ -121,8 +143,21 @@ impl LoadedGraph {
         feedable_inputs(&self.def)
     }
 
-    pub fn candidate_outputs(&self) -> Vec<String> {
-        candidate_outputs(&self.def, self.model.graph())
+    /// What to fetch when no outputs are named: the signature's outputs, else every output
+    /// tensor of the nodes tf-graph detects as outputs.
+    pub fn default_outputs(&self) -> Result<Vec<String>> {
+        let outs = if self.signature_outputs.is_empty() {
+            candidate_outputs(&self.def, self.model.graph())?
+        } else {
+            self.signature_outputs.clone()
+        };
+        if outs.is_empty() {
+            return Err(Error::invalid(format!(
+                "{}: no outputs found; name them with --outputs",
+                self.source
+            )));
+        }
+        Ok(outs)
     }
 }
 
@@ -144,7 +179,11 @@ fn node_name(tensor: &str) -> &str {
 /// Compute the feeds for the union of the placeholders of `graphs` (first graph wins on
 /// conflicting specs): explicit `--input` files first, then npz arrays naming a placeholder,
 /// then seeded random values.
-pub fn prepare_feeds(opts: &InputOptions, graphs: &[&LoadedGraph]) -> Result<Vec<Feed>> {
+pub fn prepare_feeds(
+    session: &mut Session,
+    opts: &InputOptions,
+    graphs: &[&LoadedGraph],
+) -> Result<Vec<Feed>> {
     // Placeholders by node name, in graph order.
     let mut specs: Vec<InputSpec> = Vec::new();
     for g in graphs {
@@ -199,11 +238,11 @@ pub fn prepare_feeds(opts: &InputOptions, graphs: &[&LoadedGraph]) -> Result<Vec
             add(&mut feeds, name, t, npz.display().to_string())?;
         }
         if used == 0 && !specs.is_empty() {
-            eprintln!(
-                "warning: {}: no array is named after a placeholder ({}); generating inputs",
+            session.warn(format!(
+                "{}: no array is named after a placeholder ({}); generating inputs",
                 npz.display(),
                 specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-            );
+            ));
         }
     }
 
@@ -297,65 +336,92 @@ fn feeds_for<'a>(g: &LoadedGraph, feeds: &'a [Feed]) -> Vec<(&'a str, &'a HostTe
         .collect()
 }
 
-fn report_inputs(feeds: &[Feed]) {
+/// The summary lines on stderr (unless `--quiet`) and the report entry of the inputs.
+fn report_inputs(quiet: bool, feeds: &[Feed]) -> serde_json::Value {
+    let mut entries = Vec::new();
     for f in feeds {
-        eprintln!("input  {}: {} <- {}", f.name, f.value.summary(), f.source);
+        if !quiet {
+            eprintln!("input  {}: {} <- {}", f.name, f.value.summary(), f.source);
+        }
+        entries.push(json!({
+            "name": f.name,
+            "dtype": f.value.dtype().name(),
+            "shape": f.value.shape,
+            "source": f.source,
+        }));
+    }
+    serde_json::Value::Array(entries)
+}
+
+/// What `tf-run` computed.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Fetched outputs by canonical tensor name, then (with `save_inputs`) the fed inputs.
+    pub arrays: Vec<(String, HostTensor)>,
+}
+
+impl RunResult {
+    /// The arrays as an npz file.
+    pub fn to_npz(&self) -> Result<Vec<u8>> {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        write_npz_to(&mut buf, &self.arrays).map_err(|e| Error::io("<npz>", e))?;
+        Ok(buf.into_inner())
     }
 }
 
-/// `tf-run`: run a graph and return the fetched outputs (name, value), after printing a summary
-/// line per input and output to stderr and writing the npz if asked.
-pub fn run_graph(opts: &RunOptions) -> Result<Vec<(String, HostTensor)>> {
-    let g = LoadedGraph::open(&opts.graph, &opts.graph.display().to_string())?;
-    let feeds = prepare_feeds(&opts.input, &[&g])?;
-    let outputs: Vec<String> = if opts.outputs.is_empty() {
-        let c = g.candidate_outputs();
-        if c.is_empty() {
-            return Err(Error::invalid(format!(
-                "{}: no candidate outputs found; name them with --output",
-                opts.graph.display()
-            )));
-        }
-        c
-    } else {
-        opts.outputs.clone()
-    };
+/// `tf-run`: run a graph on the prepared feeds; prints a summary line per input and output on
+/// stderr (unless `quiet`) and records them in the report under `changes.run`.
+pub fn run_graph(
+    session: &mut Session,
+    quiet: bool,
+    g: &LoadedGraph,
+    opts: &RunOptions,
+) -> Result<RunResult> {
+    let feeds = prepare_feeds(session, &opts.input, &[g])?;
+    let outputs = if opts.outputs.is_empty() { g.default_outputs()? } else { opts.outputs.clone() };
     let fetch: Vec<&str> = outputs.iter().map(String::as_str).collect();
-    let values = g.model.run(&feeds_for(&g, &feeds), &fetch)?;
-    report_inputs(&feeds);
-    let mut result: Vec<(String, HostTensor)> = Vec::new();
+    let values = g.model.run(&feeds_for(g, &feeds), &fetch)?;
+    let inputs = report_inputs(quiet, &feeds);
+    let mut arrays: Vec<(String, HostTensor)> = Vec::new();
+    let mut entries = Vec::new();
     for (name, v) in outputs.iter().zip(values) {
-        eprintln!("output {}: {}", name, v.summary());
-        result.push((canonical_tensor_name(name), v));
+        if !quiet {
+            eprintln!("output {}: {}", name, v.summary());
+        }
+        let key = canonical_tensor_name(name);
+        entries.push(json!({"name": key, "dtype": v.dtype().name(), "shape": v.shape}));
+        arrays.push((key, v));
     }
-    if let Some(out) = &opts.out {
-        let mut arrays = result.clone();
-        if opts.save_inputs {
-            for f in &feeds {
-                let key = canonical_tensor_name(&f.name);
-                if !arrays.iter().any(|(k, _)| *k == key) {
-                    arrays.push((key, f.value.clone()));
-                }
+    session.report.change("run", json!({"inputs": inputs, "outputs": entries}));
+    if opts.save_inputs {
+        for f in &feeds {
+            let key = canonical_tensor_name(&f.name);
+            if !arrays.iter().any(|(k, _)| *k == key) {
+                arrays.push((key, f.value.clone()));
             }
         }
-        if out.as_os_str() == "-" {
-            let mut buf = std::io::Cursor::new(Vec::new());
-            write_npz_to(&mut buf, &arrays).map_err(|e| Error::io("<stdout>", e))?;
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(buf.get_ref())
-                .and_then(|_| stdout.flush())
-                .map_err(|e| Error::io("<stdout>", e))?;
-        } else {
-            write_npz(out, &arrays)?;
-        }
     }
-    Ok(result)
+    Ok(RunResult { arrays })
+}
+
+/// Refuses to write binary data to a terminal (stdout, or `-o` naming one) without `--force`,
+/// as the other tools do for binary GraphDefs.
+pub fn check_binary_destination(output: Option<&std::path::Path>, force: bool) -> Result<()> {
+    let to_stdout = output.is_none_or(|p| p.as_os_str() == "-");
+    if !force && to_stdout && std::io::stdout().is_terminal() {
+        return Err(Error::invalid(
+            "refusing to write an npz file to a terminal; use -o FILE or --force",
+        ));
+    }
+    Ok(())
 }
 
 /// Result of `tf-diff`.
 #[derive(Debug, Clone)]
 pub struct DiffReport {
+    /// Where graphs A and B came from.
+    pub a: String,
+    pub b: String,
     pub comparisons: Vec<Comparison>,
 }
 
@@ -364,45 +430,41 @@ impl DiffReport {
         self.comparisons.iter().all(Comparison::ok)
     }
 
-    pub fn to_json(&self, opts: &DiffOptions) -> serde_json::Value {
-        serde_json::json!({
-            "a": opts.a.display().to_string(),
-            "b": opts.b.display().to_string(),
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "a": self.a,
+            "b": self.b,
             "ok": self.ok(),
             "outputs": self.comparisons.iter().map(Comparison::to_json).collect::<Vec<_>>(),
         })
     }
 }
 
-/// `tf-diff`: run both graphs on the same inputs and compare the outputs.
-pub fn diff_graphs(opts: &DiffOptions) -> Result<DiffReport> {
-    let a = LoadedGraph::open(&opts.a, &format!("graph A ({})", opts.a.display()))?;
-    let b = LoadedGraph::open(&opts.b, &format!("graph B ({})", opts.b.display()))?;
+/// `tf-diff`: run both graphs on the same inputs and compare the outputs; records the
+/// comparison in the report under `changes.diff`.
+pub fn diff_graphs(
+    session: &mut Session,
+    quiet: bool,
+    a: &LoadedGraph,
+    b: &LoadedGraph,
+    opts: &DiffOptions,
+) -> Result<DiffReport> {
     let pairs: Vec<(String, String)> = if opts.outputs.is_empty() {
-        let c = a.candidate_outputs();
-        if c.is_empty() {
-            return Err(Error::invalid(format!(
-                "{}: no candidate outputs found; name them with --output",
-                opts.a.display()
-            )));
-        }
-        c.into_iter().map(|n| (n.clone(), n)).collect()
+        a.default_outputs()?.into_iter().map(|n| (n.clone(), n)).collect()
     } else {
         opts.outputs.clone()
     };
     // Check the names up front so the error names the graph that lacks the tensor.
     for (na, nb) in &pairs {
-        check_tensor(&a, na)?;
-        check_tensor(&b, nb)?;
+        check_tensor(a, na)?;
+        check_tensor(b, nb)?;
     }
-    let feeds = prepare_feeds(&opts.input, &[&a, &b])?;
+    let feeds = prepare_feeds(session, &opts.input, &[a, b])?;
     let fetch_a: Vec<&str> = pairs.iter().map(|(x, _)| x.as_str()).collect();
     let fetch_b: Vec<&str> = pairs.iter().map(|(_, y)| y.as_str()).collect();
-    let va = a.model.run(&feeds_for(&a, &feeds), &fetch_a)?;
-    let vb = b.model.run(&feeds_for(&b, &feeds), &fetch_b)?;
-    if !opts.json {
-        report_inputs(&feeds);
-    }
+    let va = a.model.run(&feeds_for(a, &feeds), &fetch_a)?;
+    let vb = b.model.run(&feeds_for(b, &feeds), &fetch_b)?;
+    report_inputs(quiet, &feeds);
     let comparisons = pairs
         .iter()
         .zip(va.iter().zip(&vb))
@@ -410,7 +472,9 @@ pub fn diff_graphs(opts: &DiffOptions) -> Result<DiffReport> {
             compare(&canonical_tensor_name(na), &canonical_tensor_name(nb), x, y, opts.tolerance)
         })
         .collect();
-    Ok(DiffReport { comparisons })
+    let report = DiffReport { a: a.source.clone(), b: b.source.clone(), comparisons };
+    session.report.change("diff", report.to_json());
+    Ok(report)
 }
 
 fn check_tensor(g: &LoadedGraph, name: &str) -> Result<()> {
@@ -426,58 +490,4 @@ fn check_tensor(g: &LoadedGraph, name: &str) -> Result<()> {
         ))),
         Some(_) => Ok(()),
     }
-}
-
-/// Run a tool body: print errors (and panics) as one line on stderr and map them to exit 2.
-pub fn main_guard(tool: &str, body: impl FnOnce() -> Result<ExitCode>) -> ExitCode {
-    let tool_name = tool.to_string();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
-            s.to_string()
-        } else if let Some(s) = info.payload().downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "panic".to_string()
-        };
-        let loc =
-            info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("{tool_name}: internal error: {}{loc}", one_line(&msg));
-    }));
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) => {
-            eprintln!("{tool}: error: {}", one_line(&e.to_string()));
-            ExitCode::from(EXIT_ERROR)
-        }
-        Err(_) => ExitCode::from(EXIT_ERROR),
-    }
-}
-
-/// Entry point of `tf-run` after argument parsing.
-pub fn tf_run_main(opts: RunOptions) -> ExitCode {
-    main_guard("tf-run", || {
-        run_graph(&opts)?;
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// Entry point of `tf-diff` after argument parsing: 0 all within tolerance, 1 beyond, 2 error.
-pub fn tf_diff_main(opts: DiffOptions) -> ExitCode {
-    main_guard("tf-diff", || {
-        let report = diff_graphs(&opts)?;
-        let mut stdout = std::io::stdout().lock();
-        let text = if opts.json {
-            let mut s = serde_json::to_string_pretty(&report.to_json(&opts))
-                .map_err(|e| Error::invalid(e.to_string()))?;
-            s.push('\n');
-            s
-        } else {
-            format_table(&report.comparisons)
-        };
-        stdout
-            .write_all(text.as_bytes())
-            .and_then(|_| stdout.flush())
-            .map_err(|e| Error::io("<stdout>", e))?;
-        Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DIFFERENT) })
-    })
 }

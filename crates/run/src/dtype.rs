@@ -1,6 +1,11 @@
-//! TensorFlow data types, by their stable `DataType` enum values (types.proto / TF_DataType).
+//! The element types of host tensors ([`crate::HostTensor`]): which Rust/numpy storage holds
+//! each TensorFlow `DataType`, and the bit layouts numpy-side conversion needs (float8/float4,
+//! narrow integers). Type codes, names and element sizes come from `tf_tensor::dtype`, the
+//! project's one table of `DataType` facts; only the host-side mapping lives here.
 
 use std::fmt;
+
+use tf_tensor::dtype::{self as tfd, dt};
 
 use crate::error::{Error, Result};
 
@@ -167,40 +172,40 @@ impl DType {
         DType::Float4E2M1FN,
     ];
 
-    /// TensorFlow's enum value (`DT_FLOAT` = 1, ...).
+    /// TensorFlow's `DataType` code (`tf_tensor::dt`), as the C API's `TF_DataType` uses it.
     pub fn code(self) -> i32 {
         match self {
-            DType::F32 => 1,
-            DType::F64 => 2,
-            DType::I32 => 3,
-            DType::U8 => 4,
-            DType::I16 => 5,
-            DType::I8 => 6,
-            DType::String => 7,
-            DType::Complex64 => 8,
-            DType::I64 => 9,
-            DType::Bool => 10,
-            DType::QInt8 => 11,
-            DType::QUInt8 => 12,
-            DType::QInt32 => 13,
-            DType::BF16 => 14,
-            DType::QInt16 => 15,
-            DType::QUInt16 => 16,
-            DType::U16 => 17,
-            DType::Complex128 => 18,
-            DType::F16 => 19,
-            DType::U32 => 22,
-            DType::U64 => 23,
-            DType::Float8E5M2 => 24,
-            DType::Float8E4M3FN => 25,
-            DType::Float8E4M3FNUZ => 26,
-            DType::Float8E4M3B11FNUZ => 27,
-            DType::Float8E5M2FNUZ => 28,
-            DType::Int4 => 29,
-            DType::UInt4 => 30,
-            DType::Int2 => 31,
-            DType::UInt2 => 32,
-            DType::Float4E2M1FN => 33,
+            DType::F32 => dt::FLOAT,
+            DType::F64 => dt::DOUBLE,
+            DType::I32 => dt::INT32,
+            DType::U8 => dt::UINT8,
+            DType::I16 => dt::INT16,
+            DType::I8 => dt::INT8,
+            DType::String => dt::STRING,
+            DType::Complex64 => dt::COMPLEX64,
+            DType::I64 => dt::INT64,
+            DType::Bool => dt::BOOL,
+            DType::QInt8 => dt::QINT8,
+            DType::QUInt8 => dt::QUINT8,
+            DType::QInt32 => dt::QINT32,
+            DType::BF16 => dt::BFLOAT16,
+            DType::QInt16 => dt::QINT16,
+            DType::QUInt16 => dt::QUINT16,
+            DType::U16 => dt::UINT16,
+            DType::Complex128 => dt::COMPLEX128,
+            DType::F16 => dt::HALF,
+            DType::U32 => dt::UINT32,
+            DType::U64 => dt::UINT64,
+            DType::Float8E5M2 => dt::FLOAT8_E5M2,
+            DType::Float8E4M3FN => dt::FLOAT8_E4M3FN,
+            DType::Float8E4M3FNUZ => dt::FLOAT8_E4M3FNUZ,
+            DType::Float8E4M3B11FNUZ => dt::FLOAT8_E4M3B11FNUZ,
+            DType::Float8E5M2FNUZ => dt::FLOAT8_E5M2FNUZ,
+            DType::Int4 => dt::INT4,
+            DType::UInt4 => dt::UINT4,
+            DType::Int2 => dt::INT2,
+            DType::UInt2 => dt::UINT2,
+            DType::Float4E2M1FN => dt::FLOAT4_E2M1FN,
         }
     }
 
@@ -211,40 +216,8 @@ impl DType {
     }
 
     /// TensorFlow's lower-case name (`float32`, `int64`, ...), as numpy/TF print them.
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "float32",
-            DType::F64 => "float64",
-            DType::I32 => "int32",
-            DType::U8 => "uint8",
-            DType::I16 => "int16",
-            DType::I8 => "int8",
-            DType::String => "string",
-            DType::Complex64 => "complex64",
-            DType::I64 => "int64",
-            DType::Bool => "bool",
-            DType::QInt8 => "qint8",
-            DType::QUInt8 => "quint8",
-            DType::QInt32 => "qint32",
-            DType::BF16 => "bfloat16",
-            DType::QInt16 => "qint16",
-            DType::QUInt16 => "quint16",
-            DType::U16 => "uint16",
-            DType::Complex128 => "complex128",
-            DType::F16 => "float16",
-            DType::U32 => "uint32",
-            DType::U64 => "uint64",
-            DType::Float8E5M2 => "float8_e5m2",
-            DType::Float8E4M3FN => "float8_e4m3fn",
-            DType::Float8E4M3FNUZ => "float8_e4m3fnuz",
-            DType::Float8E4M3B11FNUZ => "float8_e4m3b11fnuz",
-            DType::Float8E5M2FNUZ => "float8_e5m2fnuz",
-            DType::Int4 => "int4",
-            DType::UInt4 => "uint4",
-            DType::Int2 => "int2",
-            DType::UInt2 => "uint2",
-            DType::Float4E2M1FN => "float4_e2m1fn",
-        }
+    pub fn name(self) -> String {
+        tfd::short_name(self.code())
     }
 
     /// The type whose Rust storage holds this type's elements (itself for the natural types).
@@ -294,14 +267,7 @@ impl DType {
 
     /// Size in bytes of one element in a dense TF buffer (`None` for strings).
     pub fn size(self) -> Option<usize> {
-        Some(match self.storage() {
-            DType::I8 | DType::U8 | DType::Bool => 1,
-            DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 2,
-            DType::I32 | DType::U32 | DType::F32 => 4,
-            DType::I64 | DType::U64 | DType::F64 | DType::Complex64 => 8,
-            DType::Complex128 => 16,
-            _ => return None,
-        })
+        tfd::element_size(self.code())
     }
 
     /// float16, bfloat16, float32, float64.
@@ -336,30 +302,18 @@ impl DType {
 
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
-/// A readable name for any TensorFlow type code, including the ones this crate does not support.
+/// A readable name for any TensorFlow type code, including the ones host tensors cannot hold
+/// (`resource`, `float32_ref`, ...).
 pub fn dtype_code_name(code: i32) -> String {
-    if let Some(d) = lookup(code) {
-        if code > 100 {
-            return format!("{}_ref", d.name());
-        }
-        return d.name().to_string();
-    }
-    let name = match code {
-        0 => "invalid",
-        20 => "resource",
-        21 => "variant",
-        120 => "resource_ref",
-        121 => "variant_ref",
-        _ => return format!("dtype#{code}"),
-    };
-    name.to_string()
+    tfd::short_name(code)
 }
 
+/// Reference types (`DT_FLOAT_REF` = 101, ...) map to their base type.
 fn lookup(code: i32) -> Option<DType> {
-    let base = if code > 100 { code - 100 } else { code };
+    let base = tfd::base(code);
     DType::ALL.iter().copied().find(|d| d.code() == base)
 }

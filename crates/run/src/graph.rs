@@ -1,55 +1,15 @@
-//! Loading GraphDefs and finding their inputs (placeholders) and candidate outputs.
-
-use std::collections::HashSet;
-use std::path::Path;
+//! The inputs (placeholders) and default outputs of a graph. Graphs are read by tf-cli/tf-io
+//! like every tool's (see [`crate::cli::LoadedGraph`]).
 
 use prost::Message;
 use tf_proto::tensorflow::attr_value::Value;
 use tf_proto::tensorflow::{GraphDef, NodeDef};
 
+use tf_tensor::dt;
+
 use crate::dtype::{dtype_code_name, DType};
 use crate::error::{Error, Result};
 use crate::tf::Graph;
-
-/// Load a graph from a file (`-` reads standard input; a directory is a SavedModel).
-///
-/// This is the one place that reads graph files. It goes through the project's tf-io reader, so
-/// it accepts whatever the other tools accept: binary or text GraphDef, MetaGraphDef (`.meta`),
-/// SavedModel (directory or `saved_model.pb`; its `serve` MetaGraphDef). Only frozen graphs run
-/// as they are: variables of a SavedModel or checkpoint are not restored, so a warning is printed
-/// when the graph has variable ops and did not come from a GraphDef.
-pub fn load_graph_def(path: &Path) -> Result<GraphDef> {
-    let loaded = tf_io::read_path(path, &tf_io::ReadOptions::default())
-        .map_err(|e| Error::invalid(e.to_string()))?;
-    if loaded.kind != tf_io::MessageKind::GraphDef {
-        let vars = loaded
-            .graph
-            .node
-            .iter()
-            .filter(|n| matches!(n.op.as_str(), "VarHandleOp" | "VariableV2" | "Variable"))
-            .count();
-        if vars > 0 {
-            eprintln!(
-                "warning: {}: {} variable(s) will not be restored; freeze the graph (variables \
-                 to constants) to run it",
-                path.display(),
-                vars
-            );
-        }
-    }
-    Ok(loaded.graph)
-}
-
-/// Decode binary GraphDef bytes.
-pub fn decode_graph_def(bytes: &[u8]) -> std::result::Result<GraphDef, String> {
-    let g = GraphDef::decode(bytes).map_err(|e| e.to_string())?;
-    if g.node.is_empty() && !bytes.is_empty() {
-        // A non-empty buffer that decodes to no nodes is almost certainly not a GraphDef
-        // (e.g. a SavedModel or a text file that happened to parse).
-        return Err("no nodes found".to_string());
-    }
-    Ok(g)
-}
 
 /// Serialize a GraphDef for `TF_GraphImportGraphDef`.
 pub fn encode_graph_def(g: &GraphDef) -> Vec<u8> {
@@ -154,77 +114,23 @@ pub fn feedable_inputs(g: &GraphDef) -> Vec<InputSpec> {
         .collect()
 }
 
-/// Ops never reported as outputs: side effects, constants, inputs and checkpoint machinery.
-const NOT_OUTPUT_OPS: &[&str] = &[
-    "NoOp",
-    "Const",
-    "HostConst",
-    "Placeholder",
-    "PlaceholderV2",
-    "PlaceholderWithDefault",
-    "Assert",
-    "Print",
-    "PrintV2",
-    "SaveV2",
-    "Save",
-    "SaveSlices",
-    "RestoreV2",
-    "Restore",
-    "RestoreSlice",
-    "MergeV2Checkpoints",
-    "ShardedFilename",
-    "ShardedFilespec",
-    "StringJoin",
-    "Assign",
-    "AssignVariableOp",
-    "AssignAdd",
-    "AssignSub",
-    "AssignAddVariableOp",
-    "AssignSubVariableOp",
-    "VarHandleOp",
-    "VariableV2",
-    "Variable",
-    "VarIsInitializedOp",
-    "IsVariableInitialized",
-    "DestroyResourceOp",
-    "ReadVariableOp",
-    "SummaryWriter",
-    "WriteSummary",
-    "ScalarSummary",
-    "HistogramSummary",
-    "MergeSummary",
-];
-
-fn node_of_input(input: &str) -> &str {
-    let s = input.strip_prefix('^').unwrap_or(input);
-    match s.rsplit_once(':') {
-        Some((node, port)) if port.parse::<u32>().is_ok() => node,
-        _ => s,
-    }
-}
-
-/// Candidate outputs: every output tensor (`node:port`) of nodes that no other node consumes
-/// (by data or control edge), skipping [`NOT_OUTPUT_OPS`], nodes under a `save/` scope, and
-/// resource/variant outputs. `graph` (the imported graph) gives the number and types of outputs.
-pub fn candidate_outputs(g: &GraphDef, graph: &Graph) -> Vec<String> {
-    let consumed: HashSet<&str> =
-        g.node.iter().flat_map(|n| n.input.iter().map(|i| node_of_input(i))).collect();
+/// Default outputs: every output tensor (`node:port`) of the nodes tf-graph detects as outputs
+/// ([`tf_graph::Graph::candidate_outputs`], shared with the other tools), except resource and
+/// variant tensors, which cannot be fetched. `graph` (the imported graph) gives the number and
+/// types of each node's outputs.
+pub fn candidate_outputs(g: &GraphDef, graph: &Graph) -> Result<Vec<String>> {
+    let tg =
+        tf_graph::Graph::from_graph_def(g.clone()).map_err(|e| Error::invalid(e.to_string()))?;
     let mut out = Vec::new();
-    for n in &g.node {
-        if consumed.contains(n.name.as_str())
-            || NOT_OUTPUT_OPS.contains(&n.op.as_str())
-            || n.name.starts_with("save/")
-            || n.name.contains("/save/")
-        {
-            continue;
-        }
-        let k = graph.num_outputs(&n.name).unwrap_or(0);
+    for id in tg.candidate_outputs() {
+        let name = &tg.node(id).name;
+        let k = graph.num_outputs(name).unwrap_or(0);
         for port in 0..k {
-            match graph.output_type_code(&n.name, port) {
-                Some(20) | Some(21) | Some(120) | Some(121) => continue, // resource, variant
-                _ => out.push(format!("{}:{}", n.name, port)),
+            let code = graph.output_type_code(name, port).unwrap_or(0);
+            if !matches!(tf_tensor::dtype::base(code), dt::RESOURCE | dt::VARIANT) {
+                out.push(format!("{name}:{port}"));
             }
         }
     }
-    out
+    Ok(out)
 }

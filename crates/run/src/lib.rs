@@ -19,6 +19,7 @@ pub mod cli;
 pub mod compare;
 pub mod dtype;
 pub mod error;
+pub mod fold_eval;
 pub mod graph;
 pub mod npy;
 pub mod random;

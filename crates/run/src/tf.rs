@@ -14,9 +14,12 @@ use crate::dtype::{dtype_code_name, DType};
 use crate::error::{one_line, Error, Result};
 use crate::tensor::{Data, HostTensor};
 
-// The bindings in tensorflow-sys type these with a Rust enum of the data types TF 2.13 knew,
-// which is undefined behaviour for newer type codes (float8, int4, ...). Re-declare them with a
-// plain integer type.
+// The only functions declared here rather than taken from tensorflow-sys: its bindings (made
+// from TF 2.13's C API) type a data type as the Rust enum `TF_DataType`, whose last variant is
+// `TF_UINT64 = 23`. TF 2.21 also has the float8 types (24-28), int4/uint4 (29, 30), int2/uint2
+// (31, 32) and float4_e2m1fn (33): a returned enum holding one of those is undefined behaviour,
+// and none of them can be passed in. Of the functions tf-run calls, these three take or return a
+// data type; they are declared with a plain integer instead, the C ABI being the same (a C enum).
 extern "C" {
     #[link_name = "TF_TensorType"]
     fn tf_tensor_type_raw(t: *const sys::TF_Tensor) -> c_int;
@@ -208,20 +211,13 @@ impl Graph {
     }
 }
 
-/// Split `node:port` (port defaults to 0). A leading `^` (control input) is rejected.
+/// Split `node:port` (port defaults to 0), spelled as tf-graph parses node inputs. A control
+/// input (`^x`) or an empty node name is rejected.
 pub fn split_tensor_name(name: &str) -> Result<(&str, usize)> {
-    if name.is_empty() || name.starts_with('^') {
-        return Err(Error::invalid(format!("bad tensor name {name:?}")));
+    match tf_graph::Input::parse(name) {
+        tf_graph::Input::Data { node, port } if !node.is_empty() => Ok((node, port as usize)),
+        _ => Err(Error::invalid(format!("bad tensor name {name:?}"))),
     }
-    if let Some((node, port)) = name.rsplit_once(':') {
-        if let Ok(p) = port.parse::<usize>() {
-            if node.is_empty() {
-                return Err(Error::invalid(format!("bad tensor name {name:?}")));
-            }
-            return Ok((node, p));
-        }
-    }
-    Ok((name, 0))
 }
 
 /// Canonical `node:port` form.

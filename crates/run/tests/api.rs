@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use half::{bf16, f16};
 use tf_run::compare::{compare, Tolerance};
-use tf_run::graph::{candidate_outputs, decode_graph_def, placeholders};
+use tf_run::graph::{candidate_outputs, placeholders};
 use tf_run::npy::{read_npz_from, write_npz_to};
 use tf_run::random::{random_tensor, Rng};
 use tf_run::{DType, Data, Error, HostTensor, Model};
@@ -33,7 +33,7 @@ fn placeholders_and_candidate_outputs() {
     assert_eq!(ph[0].shape, Some(vec![-1, 3]));
     assert_eq!(ph[0].concrete_shape(4).unwrap(), vec![4, 3]);
     let model = Model::load(&bytes(&g), "g").unwrap();
-    assert_eq!(candidate_outputs(&g, model.graph()), vec!["y:0".to_string()]);
+    assert_eq!(candidate_outputs(&g, model.graph()).unwrap(), vec!["y:0".to_string()]);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn bad_graphs_are_errors() {
     g.node.push(with_t(node("z", "Identity", &["missing"]), DT_FLOAT));
     assert!(Model::load(&bytes(&g), "bad").is_err());
     // Garbage bytes.
-    assert!(decode_graph_def(b"\xff\xff\xff\xff garbage").is_err());
+    assert!(Model::load(b"\xff\xff\xff\xff garbage", "bad").is_err());
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //!
 //! For every model of `"format": "graphdef"` in a case.json: each listed input is extracted from
 //! io.npz (by its `key`) to an .npy file and fed with `--input`, each listed output is fetched
-//! with `--output`, and the results are compared with io.npz. `tf-diff` of the graph against
+//! with `--outputs`, and the results are compared with io.npz. `tf-diff` of the graph against
 //! itself must then exit 0. A fixture directory with a `frozen.pb` but no case.json is just run
-//! (inputs from io.npz when present). Without fixtures the test checks nothing.
+//! (inputs from io.npz when present). Finding no fixture is a failure.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ fn check_model(dir: &Path, model: &Value, io: &BTreeMap<String, HostTensor>) -> 
     let mut cmd = tool(TF_RUN);
     cmd.arg(&file).args(&input_args).arg("-o").arg(&out);
     for (name, _) in &outputs {
-        cmd.arg("--output").arg(name);
+        cmd.arg("--outputs").arg(name);
     }
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "tf-run {}: {}", file.display(), text(&o));
@@ -97,7 +97,7 @@ fn check_model(dir: &Path, model: &Value, io: &BTreeMap<String, HostTensor>) -> 
         .arg(&file)
         .arg(&file)
         .args(&input_args)
-        .args(outputs.iter().flat_map(|(n, _)| ["--output".to_string(), n.clone()]))
+        .args(outputs.iter().flat_map(|(n, _)| ["--outputs".to_string(), n.clone()]))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "tf-diff {0} {0}: {1}", file.display(), text(&o));
@@ -140,4 +140,6 @@ fn fixture_graphdefs_run_and_match_stored_outputs() {
         }
     }
     eprintln!("{models} fixture graph(s) run, {outputs} output(s) checked against io.npz");
+    // The fixtures are committed: finding none means the test looked in the wrong place.
+    assert!(models > 0 && outputs > 0, "no fixture found under {}", fixtures_dir().display());
 }

@@ -78,7 +78,7 @@ fn tf_run_generates_seeded_inputs_and_batch() {
                 seed,
                 "--batch",
                 "4",
-                "--output",
+                "--outputs",
                 "mm",
                 "-o",
                 s(out),
@@ -101,7 +101,7 @@ fn tf_run_errors_are_one_line_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let g = write_graph(dir.path(), "g.pb", &matmul_graph(&W));
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec![s(&g).into(), "--output".into(), "nope:0".into()], "nope:0"),
+        (vec![s(&g).into(), "--outputs".into(), "nope:0".into()], "nope:0"),
         (vec![dir.path().join("missing.pb").to_str().unwrap().into()], "missing.pb"),
         (vec![s(&g).into(), "--input".into(), "x=/nonexistent.npy".into()], "nonexistent.npy"),
         (vec![s(&g).into(), "--input".into(), "zz=/nonexistent.npy".into()], "zz"),
@@ -190,11 +190,11 @@ fn tf_diff_output_pairs_and_missing_tensor() {
     let dir = tempfile::tempdir().unwrap();
     let a = write_graph(dir.path(), "a.pb", &matmul_graph(&W));
     let b = write_graph(dir.path(), "b.pb", &matmul_graph(&W));
-    let o = run(TF_DIFF, &[s(&a), s(&b), "--output", "y=mm:0"]);
+    let o = run(TF_DIFF, &[s(&a), s(&b), "--outputs", "y=mm:0"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("y:0 = mm:0"), "{}", stdout(&o));
 
-    let o = run(TF_DIFF, &[s(&a), s(&b), "--output", "y=missing"]);
+    let o = run(TF_DIFF, &[s(&a), s(&b), "--outputs", "y=missing"]);
     assert_eq!(o.status.code(), Some(2));
     let lines = our_lines(&o, "tf-diff");
     assert_eq!(lines.len(), 1, "{}", stderr(&o));
@@ -207,11 +207,92 @@ fn tf_run_reads_stdin() {
     let g = write_graph(dir.path(), "g.pb", &matmul_graph(&W));
     let out = dir.path().join("out.npz");
     let o = Command::new(TF_RUN)
-        .args(["-", "-o", s(&out), "--output", "y"])
+        .args(["-", "-o", s(&out), "--outputs", "y"])
         .env("TF_CPP_MIN_LOG_LEVEL", "3")
         .stdin(std::fs::File::open(&g).unwrap())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_npz(&out).unwrap()["y:0"].shape, vec![1, 2]);
+}
+
+#[test]
+fn tf_run_shares_the_tools_report_completions_and_man() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = write_graph(dir.path(), "g.pb", &matmul_graph(&W));
+    let report = dir.path().join("r.json");
+    let o = run(TF_RUN, &[s(&g), "--report", s(&report), "--seed", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).expect("json report");
+    assert_eq!(v["tool"], "tf-run");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["input"]["path"], s(&g));
+    assert_eq!(v["input"]["nodes"], 4);
+    let run_entry = &v["changes"]["run"];
+    assert_eq!(run_entry["outputs"][0]["name"], "y:0");
+    assert_eq!(run_entry["outputs"][0]["dtype"], "float32");
+    assert_eq!(run_entry["outputs"][0]["shape"], serde_json::json!([1, 2]));
+    assert_eq!(run_entry["inputs"][0]["name"], "x");
+    assert_eq!(run_entry["inputs"][0]["source"], "random (seed 2)");
+    // --quiet: no summary lines; nothing on stdout without -o.
+    let o = run(TF_RUN, &[s(&g), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(our_lines(&o, "tf-run").is_empty(), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+
+    for bin in [TF_RUN, TF_DIFF] {
+        let name = Path::new(bin).file_name().unwrap().to_str().unwrap();
+        let o = run(bin, &["--completions", "bash"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains(&format!("_{}", name.replace('-', "__"))), "{}", stdout(&o));
+        let o = run(bin, &["--man"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).starts_with(".ie") || stdout(&o).contains(".TH"), "{}", stdout(&o));
+        let o = run(bin, &["--help"]);
+        assert!(stdout(&o).contains("--report") && stdout(&o).contains("Examples:"));
+    }
+}
+
+#[test]
+fn tf_run_npz_on_stdout_and_atomic_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = write_graph(dir.path(), "g.pb", &matmul_graph(&W));
+    let o = run(TF_RUN, &[s(&g), "-o", "-", "--outputs", "y,mm:0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let arrays = tf_run::npy::read_npz_from(std::io::Cursor::new(o.stdout)).unwrap();
+    assert_eq!(arrays.keys().collect::<Vec<_>>(), ["mm:0", "y:0"]);
+    // A failed run leaves no output file behind.
+    let out = dir.path().join("out.npz");
+    let o = run(TF_RUN, &[s(&g), "-o", s(&out), "--outputs", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only g.pb is left");
+}
+
+#[test]
+fn tf_diff_report_and_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_graph(dir.path(), "a.pb", &matmul_graph(&W));
+    let mut w2 = W;
+    w2[0] += 0.5;
+    let b = write_graph(dir.path(), "b.pb", &matmul_graph(&w2));
+    let table = dir.path().join("table.txt");
+    let report = dir.path().join("r.json");
+    let o = run(TF_DIFF, &[s(&a), s(&b), "-o", s(&table), "--report", s(&report)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert!(std::fs::read_to_string(&table).unwrap().contains("FAIL"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).expect("json report");
+    assert_eq!(v["tool"], "tf-diff");
+    assert_eq!(v["exit_code"], 1);
+    assert_eq!(v["input"]["path"], s(&a));
+    assert_eq!(v["changes"]["diff"]["ok"], false);
+    assert_eq!(v["changes"]["diff"]["b"], s(&b));
+    assert_eq!(v["changes"]["diff"]["outputs"][0]["a"], "y:0");
+    // Both graphs from stdin is an error, one line, exit 2.
+    let o = run(TF_DIFF, &["-", "-"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(our_lines(&o, "tf-diff").len(), 1, "{}", stderr(&o));
 }

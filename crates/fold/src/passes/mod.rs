@@ -195,7 +195,9 @@ fn try_evaluate(
     let (result, how) = match native {
         Err(EvalError::Unsupported(_)) => match ctx.cfg.fallback.clone() {
             // Function calls need the library; the runtime evaluator gets single ops only.
-            Some(fb) if !ctx.ops.is_function(&node.op) => ((fb.0)(node, &values), Known::TfRuntime),
+            Some(fb) if !ctx.ops.is_function(&node.op) => {
+                (fb.0.eval(node, &values), Known::TfRuntime)
+            }
             _ => (native, Known::Evaluated),
         },
         other => (other, Known::Evaluated),

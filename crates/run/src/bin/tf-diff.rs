@@ -1,53 +1,82 @@
-//! tf-diff: run two TensorFlow GraphDefs on the same inputs and compare their outputs.
+//! tf-diff: run two TensorFlow graphs on the same inputs and compare their outputs.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use tf_run::cli::{self, DiffOptions, InputOptions};
-use tf_run::compare::Tolerance;
+use tf_cli::{ExitStatus, InputArgs, ReportArgs};
+use tf_run::cli::{self, DiffOptions, InputOptions, LoadedGraph};
+use tf_run::compare::{format_table, Tolerance};
 
-/// Run graphs A and B on the same inputs and compare their outputs.
+const EXAMPLES: &str = "\
+Examples:
+  tf-diff original.pb optimized.pb                  table on stdout, exit 0/1/2
+  tf-diff a.pb b.pb --inputs io.npz --atol 1e-4 --rtol 1e-3
+  tf-diff a.pb b.pb --outputs logits=model/logits:0 --json
+  tf-strip a.pb | tf-fold | tf-diff a.pb -          B from stdin";
+
+/// Runs graphs A and B on the same inputs and compares their outputs.
 ///
 /// Inputs come from --inputs/--input or are generated once (seeded) and fed to both graphs.
-/// Outputs default to A's candidate outputs, looked up by the same names in B. Floating-point
-/// outputs pass when |a-b| <= atol + rtol*|a| everywhere (defaults depend on the dtype: 1e-5/1e-4
-/// for float32/64, 1e-3/1e-3 for float16, 1e-2/1e-2 for bfloat16); integer, bool and string
-/// outputs must match exactly. Exit status: 0 all within tolerance, 1 some beyond, 2 error.
+/// Outputs default to A's (its signature's, else the nodes nothing consumes), looked up by the
+/// same names in B. Floating-point outputs pass when |a-b| <= atol + rtol*|a| everywhere
+/// (defaults depend on the dtype: 1e-5/1e-4 for float32/64, 1e-3/1e-3 for float16, 1e-2/1e-2
+/// for bfloat16); integer, bool and string outputs must match exactly. Exit status: 0 all
+/// within tolerance, 1 some beyond, 2 error.
 #[derive(Parser, Debug)]
-#[command(name = "tf-diff", version, max_term_width = 100)]
+#[command(name = "tf-diff", version, after_help = EXAMPLES)]
 struct Args {
-    /// Reference graph (GraphDef binary or text, .meta, SavedModel; frozen).
-    a: PathBuf,
-    /// Graph to check against A (same formats).
-    b: PathBuf,
-    /// Feed the arrays of an .npz file whose keys name placeholders (`x` or `x:0`).
+    /// Reference graph: binary or text GraphDef, MetaGraphDef (.meta), SavedModel directory or
+    /// saved_model.pb (frozen); `-` reads stdin
+    #[arg(value_name = "A", required_unless_present_any = ["completions", "man"])]
+    a: Option<PathBuf>,
+    /// Graph to check against A (same formats; at most one of A and B may be `-`)
+    #[arg(value_name = "B", required_unless_present_any = ["completions", "man"])]
+    b: Option<PathBuf>,
+    /// SavedModel tag set to load, comma-separated [default: serve, or the only one]
+    #[arg(long, value_name = "TAGS")]
+    tag: Option<String>,
+    /// SavedModel signature to use [default: serving_default]
+    #[arg(long, value_name = "KEY")]
+    signature: Option<String>,
+    /// Write the table (or JSON) here instead of stdout (atomically)
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Feed the arrays of an .npz file whose keys name placeholders (`x` or `x:0`)
     #[arg(long = "inputs", value_name = "FILE.npz")]
     inputs: Option<PathBuf>,
-    /// Feed a tensor from an .npy file: NAME=FILE.npy.
+    /// Feed a tensor from an .npy file: NAME=FILE.npy
     #[arg(long = "input", short = 'i', value_name = "NAME=FILE", value_parser = parse_input)]
-    input: Vec<(String, PathBuf)>,
-    /// Compare this output: NAME (same in both) or A_NAME=B_NAME; repeatable.
-    #[arg(long = "output", short = 'O', value_name = "A[=B]", value_parser = parse_output)]
-    output: Vec<(String, String)>,
-    /// Absolute tolerance (default: per dtype).
+    feed: Vec<(String, PathBuf)>,
+    /// Outputs to compare, comma-separated: NAME (same in both) or A_NAME=B_NAME
+    #[arg(long, value_name = "A[=B],...", value_delimiter = ',', value_parser = parse_output)]
+    outputs: Vec<(String, String)>,
+    /// Absolute tolerance [default: per dtype]
     #[arg(long)]
     atol: Option<f64>,
-    /// Relative tolerance, relative to A's values (default: per dtype).
+    /// Relative tolerance, relative to A's values [default: per dtype]
     #[arg(long)]
     rtol: Option<f64>,
-    /// Seed for generated inputs.
+    /// Seed for generated inputs
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Size of unknown leading dimensions of generated inputs (other unknown dims become 1).
+    /// Size of unknown leading dimensions of generated inputs (other unknown dims become 1)
     #[arg(long, default_value_t = 1)]
     batch: u64,
-    /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0).
+    /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0)
     #[arg(long = "shape", value_name = "NAME=DIMS", value_parser = parse_shape)]
     shape: Vec<(String, Vec<u64>)>,
-    /// Print a JSON report instead of the table.
+    /// Print the comparison as JSON instead of the table
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+impl tf_cli::ToolArgs for Args {
+    fn report_args(&self) -> &ReportArgs {
+        &self.report
+    }
 }
 
 fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
@@ -62,20 +91,43 @@ fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
     cli::parse_shape_arg(s).map_err(|e| e.to_string())
 }
 
-fn main() -> ExitCode {
-    let a = Args::parse();
-    cli::tf_diff_main(DiffOptions {
-        a: a.a,
-        b: a.b,
-        input: InputOptions {
-            inputs: a.input,
-            inputs_npz: a.inputs,
-            shapes: a.shape,
-            seed: a.seed,
-            batch: a.batch,
-        },
-        outputs: a.output,
-        tolerance: Tolerance { atol: a.atol, rtol: a.rtol },
-        json: a.json,
+fn main() -> std::process::ExitCode {
+    tf_cli::main("tf-diff", |session, a: Args| {
+        let (path_a, path_b) = a.a.clone().zip(a.b.clone()).context("give graphs A and B")?;
+        anyhow::ensure!(
+            path_a.as_os_str() != "-" || path_b.as_os_str() != "-",
+            "A and B cannot both be stdin (`-`)"
+        );
+        let input = |path: &PathBuf| InputArgs {
+            input: path.clone(),
+            tag: a.tag.clone(),
+            signature: a.signature.clone(),
+        };
+        let ga = LoadedGraph::open(session, &input(&path_a), |s| format!("graph A ({s})"))?;
+        // The report's input is A; B is named under changes.diff.
+        let input_a = session.report.input.clone();
+        let gb = LoadedGraph::open(session, &input(&path_b), |s| format!("graph B ({s})"))?;
+        session.report.input.clone_from(&input_a);
+        let opts = DiffOptions {
+            input: InputOptions {
+                inputs: a.feed,
+                inputs_npz: a.inputs,
+                shapes: a.shape,
+                seed: a.seed,
+                batch: a.batch,
+            },
+            outputs: a.outputs,
+            tolerance: Tolerance { atol: a.atol, rtol: a.rtol },
+        };
+        let report = cli::diff_graphs(session, a.report.quiet || a.json, &ga, &gb, &opts)?;
+        let text = if a.json {
+            let mut s = serde_json::to_string_pretty(&report.to_json())?;
+            s.push('\n');
+            s
+        } else {
+            format_table(&report.comparisons)
+        };
+        session.write_text(a.output.as_deref(), &text)?;
+        Ok(if report.ok() { ExitStatus::Success } else { ExitStatus::Findings })
     })
 }

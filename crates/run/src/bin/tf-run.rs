@@ -1,48 +1,69 @@
-//! tf-run: run a TensorFlow GraphDef with the real TensorFlow runtime.
+//! tf-run: run a TensorFlow graph with the real TensorFlow runtime.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Parser;
-use tf_run::cli::{self, InputOptions, RunOptions};
+use tf_cli::{ExitStatus, InputArgs, ReportArgs};
+use tf_run::cli::{self, InputOptions, LoadedGraph, RunOptions};
 
-/// Run a GraphDef through TensorFlow and report (and optionally save) its outputs.
+const EXAMPLES: &str = "\
+Examples:
+  tf-run model.pb                                  random inputs (seed 0), detected outputs
+  tf-run model.pb --inputs io.npz -o out.npz       inputs from an npz, outputs saved
+  tf-run model.pb -i x=x.npy --outputs logits,probs:0
+  tf-run model.pb --batch 8 --seed 3               unknown batch dimension = 8
+  tf-run model.pb --shape tokens=4,128             explicit shape for a generated input
+  tf-freeze model/ | tf-fold | tf-run -o - > out.npz";
+
+/// Runs a TensorFlow graph through TensorFlow's C runtime and reports (and optionally saves)
+/// its outputs.
 ///
 /// Inputs default to every Placeholder: values come from --input/--inputs, otherwise they are
 /// generated from the placeholder's dtype and shape with a seeded generator (floats uniform in
-/// [-1,1), integers in [0,10), random bools). Outputs default to the graph's candidate outputs
-/// (nodes nobody consumes, except NoOp/Const/Placeholder/Assert/save machinery). A summary line
-/// per input and output goes to stderr. Exit status: 0 success, 2 error.
+/// [-1,1), integers in [0,10), random bools). Outputs default to the SavedModel signature's,
+/// else to the nodes nothing consumes (as the other tools detect them). A summary line per
+/// input and output goes to stderr. Variables are not restored: run frozen graphs.
 #[derive(Parser, Debug)]
-#[command(name = "tf-run", version, max_term_width = 100)]
+#[command(name = "tf-run", version, after_help = EXAMPLES)]
 struct Args {
-    /// Graph: GraphDef (binary or text), .meta or SavedModel (`-`: standard input). Variables
-    /// are not restored: run frozen graphs.
-    graph: PathBuf,
-    /// Feed a tensor from an .npy file: NAME=FILE.npy (NAME is `node` or `node:port`).
+    #[command(flatten)]
+    input: InputArgs,
+    /// Write the outputs to an .npz file (keys are tensor names; `-` for stdout), atomically
+    #[arg(short, long, value_name = "FILE.npz")]
+    output: Option<PathBuf>,
+    /// Write the npz to stdout even when it is a terminal
+    #[arg(long)]
+    force: bool,
+    /// Feed a tensor from an .npy file: NAME=FILE.npy (NAME is `node` or `node:port`)
     #[arg(long = "input", short = 'i', value_name = "NAME=FILE", value_parser = parse_input)]
-    input: Vec<(String, PathBuf)>,
-    /// Feed the arrays of an .npz file whose keys name placeholders (`x` or `x:0`).
+    feed: Vec<(String, PathBuf)>,
+    /// Feed the arrays of an .npz file whose keys name placeholders (`x` or `x:0`)
     #[arg(long = "inputs", value_name = "FILE.npz")]
     inputs: Option<PathBuf>,
-    /// Fetch this tensor (`node` or `node:port`); repeatable. Default: candidate outputs.
-    #[arg(long = "output", short = 'O', value_name = "TENSOR")]
-    output: Vec<String>,
-    /// Write the outputs to an .npz file (keys are tensor names; `-` for standard output).
-    #[arg(short = 'o', long = "out", value_name = "FILE.npz")]
-    out: Option<PathBuf>,
-    /// Also store the fed inputs in the -o file.
+    /// Tensors to fetch (`node` or `node:port`), comma-separated [default: the signature's,
+    /// else every node nothing reads]
+    #[arg(long, value_name = "T1,T2", value_delimiter = ',')]
+    outputs: Vec<String>,
+    /// Also store the fed inputs in the -o file
     #[arg(long)]
     save_inputs: bool,
-    /// Seed for generated inputs.
+    /// Seed for generated inputs
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Size of unknown leading dimensions of generated inputs (other unknown dims become 1).
+    /// Size of unknown leading dimensions of generated inputs (other unknown dims become 1)
     #[arg(long, default_value_t = 1)]
     batch: u64,
-    /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0).
+    /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0)
     #[arg(long = "shape", value_name = "NAME=DIMS", value_parser = parse_shape)]
     shape: Vec<(String, Vec<u64>)>,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+impl tf_cli::ToolArgs for Args {
+    fn report_args(&self) -> &ReportArgs {
+        &self.report
+    }
 }
 
 fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
@@ -53,19 +74,27 @@ fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
     cli::parse_shape_arg(s).map_err(|e| e.to_string())
 }
 
-fn main() -> ExitCode {
-    let a = Args::parse();
-    cli::tf_run_main(RunOptions {
-        graph: a.graph,
-        input: InputOptions {
-            inputs: a.input,
-            inputs_npz: a.inputs,
-            shapes: a.shape,
-            seed: a.seed,
-            batch: a.batch,
-        },
-        outputs: a.output,
-        out: a.out,
-        save_inputs: a.save_inputs,
+fn main() -> std::process::ExitCode {
+    tf_cli::main("tf-run", |session, a: Args| {
+        if a.output.is_some() {
+            cli::check_binary_destination(a.output.as_deref(), a.force)?;
+        }
+        let opts = RunOptions {
+            input: InputOptions {
+                inputs: a.feed,
+                inputs_npz: a.inputs,
+                shapes: a.shape,
+                seed: a.seed,
+                batch: a.batch,
+            },
+            outputs: a.outputs.into_iter().filter(|s| !s.trim().is_empty()).collect(),
+            save_inputs: a.save_inputs,
+        };
+        let g = LoadedGraph::open(session, &a.input, |source| source.to_string())?;
+        let result = cli::run_graph(session, a.report.quiet, &g, &opts)?;
+        if let Some(out) = &a.output {
+            session.write_bytes(Some(out), result.to_npz()?.into())?;
+        }
+        Ok(ExitStatus::Success)
     })
 }
