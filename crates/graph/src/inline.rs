@@ -11,6 +11,7 @@
 //! gate the body nodes that read nothing else.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use tf_ops::Registry;
 use tf_proto::tensorflow::{attr_value, FunctionDef, NodeDef};
@@ -41,6 +42,31 @@ pub fn called_function<'a>(g: &'a Graph, node: &'a NodeDef) -> Option<&'a str> {
     g.function(&node.op).map(|_| node.op.as_str())
 }
 
+/// How deeply function calls may nest when they are inlined.
+pub const MAX_CALL_DEPTH: usize = 100_000;
+
+/// The functions an inlined node came from: its own, then the caller's, and so on.
+struct Chain {
+    function: String,
+    depth: usize,
+    parent: Option<Rc<Chain>>,
+}
+
+impl Chain {
+    /// If `f` is on this chain, the cycle `f -> ... -> f` in call order.
+    fn cycle(&self, f: &str) -> Option<String> {
+        let mut path = vec![self.function.as_str()];
+        let mut c = self;
+        while c.function != f {
+            c = c.parent.as_deref()?;
+            path.push(c.function.as_str());
+        }
+        path.reverse();
+        path.push(f);
+        Some(path.join(" -> "))
+    }
+}
+
 impl Graph {
     /// The library function named `name`.
     pub fn function(&self, name: &str) -> Option<&FunctionDef> {
@@ -53,22 +79,69 @@ impl Graph {
 
     /// Inlines every call node for which `want` returns true, repeatedly, until none is left
     /// (calls inside inlined bodies are inlined too). Returns the names of the functions
-    /// inlined, once per call.
+    /// inlined, once per call. A function that calls itself, directly or through others, is an
+    /// error naming the cycle; so is nesting deeper than [`MAX_CALL_DEPTH`].
     pub fn inline_calls(
         &mut self,
         registry: &Registry,
         want: impl Fn(&NodeDef, &str) -> bool,
     ) -> Result<Vec<String>, InlineError> {
+        let functions: HashMap<String, usize> = self
+            .library
+            .iter()
+            .flat_map(|l| l.function.iter().enumerate())
+            .filter_map(|(i, f)| Some((f.signature.as_ref()?.name.clone(), i)))
+            .rev() // the first function of a name wins, as in `Graph::function`
+            .collect();
+        let call_of = |n: &NodeDef| -> Option<String> {
+            if matches!(n.op.as_str(), "PartitionedCall" | "StatefulPartitionedCall") {
+                return match n.attr.get("f")?.value.as_ref()? {
+                    attr_value::Value::Func(f) => Some(f.name.clone()),
+                    _ => None,
+                };
+            }
+            functions.contains_key(&n.op).then(|| n.op.clone())
+        };
+        // The chain of functions each inlined node came from, innermost first.
+        let mut origin: HashMap<NodeId, Rc<Chain>> = HashMap::new();
         let mut inlined = Vec::new();
-        loop {
-            let next = self.nodes().find_map(|(id, n)| {
-                let f = called_function(self, n)?;
-                want(n, f).then(|| (id, f.to_string()))
-            });
-            let Some((id, f)) = next else { return Ok(inlined) };
-            self.inline_one(registry, id, &f)?;
+        // Inlining appends the body after the last node and touches only inputs, so one scan
+        // in id order finds every call, including those in inlined bodies.
+        let mut i = 0;
+        while i < self.nodes.len() {
+            let id = NodeId(i);
+            i += 1;
+            let Some(n) = self.nodes[id.0].as_ref() else { continue };
+            let Some(f) = call_of(n).filter(|f| want(n, f)) else { continue };
+            let parent = origin.remove(&id);
+            let depth = parent.as_ref().map_or(0, |c| c.depth) + 1;
+            if let Some(p) = &parent {
+                if let Some(cycle) = p.cycle(&f) {
+                    return Err(InlineError {
+                        node: n.name.clone(),
+                        function: f,
+                        reason: format!("the function calls itself ({cycle})"),
+                    });
+                }
+            }
+            if depth > MAX_CALL_DEPTH {
+                return Err(InlineError {
+                    node: n.name.clone(),
+                    function: f,
+                    reason: format!("calls are nested deeper than {MAX_CALL_DEPTH}"),
+                });
+            }
+            let fdef = functions.get(&f).and_then(|&k| self.library.as_ref()?.function.get(k));
+            let fdef = fdef.cloned();
+            let first_new = self.nodes.len();
+            self.inline_one(registry, id, &f, fdef.as_ref())?;
+            let chain = Rc::new(Chain { function: f.clone(), depth, parent });
+            for k in first_new..self.nodes.len() {
+                origin.insert(NodeId(k), chain.clone());
+            }
             inlined.push(f);
         }
+        Ok(inlined)
     }
 
     fn inline_one(
@@ -76,6 +149,7 @@ impl Graph {
         registry: &Registry,
         call: NodeId,
         fname: &str,
+        fdef: Option<&FunctionDef>,
     ) -> Result<(), InlineError> {
         let call_node = self.node(call).clone();
         let err = |reason: String| InlineError {
@@ -83,8 +157,7 @@ impl Graph {
             function: fname.to_string(),
             reason,
         };
-        let fdef =
-            self.function(fname).ok_or_else(|| err("not in the function library".into()))?.clone();
+        let fdef = fdef.ok_or_else(|| err("not in the function library".into()))?;
         let sig = fdef.signature.clone().unwrap_or_default();
         let prefix = call_node.name.clone();
 
@@ -208,18 +281,8 @@ impl Graph {
             let from = TensorName { node: prefix.clone(), port: k as u32 };
             self.rewire(&from, &TensorName::parse(out));
         }
-        let ctl = format!("^{prefix}");
-        for n in self.nodes.iter_mut().flatten() {
-            if let Some(pos) = n.input.iter().position(|s| *s == ctl) {
-                n.input.remove(pos);
-                for t in &control_targets {
-                    let dep = format!("^{t}");
-                    if !n.input.contains(&dep) {
-                        n.input.push(dep);
-                    }
-                }
-            }
-        }
+        let targets: Vec<&str> = control_targets.iter().map(String::as_str).collect();
+        self.redirect_control(&prefix, &targets);
         Ok(())
     }
 
@@ -229,19 +292,19 @@ impl Graph {
             return Err(crate::GraphError::DuplicateName(new.to_string()));
         }
         let old = std::mem::replace(&mut self.node_mut(id).name, new.to_string());
-        self.index.remove(&old);
-        self.index.insert(new.to_string(), id);
         let loc_old = format!("loc:@{old}").into_bytes();
+        let edges: Vec<(NodeId, usize)> = match self.readers.get(&old) {
+            Some(r) => r.data.values().flatten().chain(&r.control).copied().collect(),
+            None => Vec::new(),
+        };
+        for (c, k) in edges {
+            let s = match Input::parse(&self.node(c).input[k]) {
+                Input::Data { port, .. } => Input::Data { node: new, port }.to_string(),
+                Input::Control(_) => Input::Control(new).to_string(),
+            };
+            self.set_input(c, k, s);
+        }
         for n in self.nodes.iter_mut().flatten() {
-            for s in n.input.iter_mut() {
-                let input = Input::parse(s);
-                if input.node() == old {
-                    *s = match input {
-                        Input::Data { port, .. } => Input::Data { node: new, port }.to_string(),
-                        Input::Control(_) => Input::Control(new).to_string(),
-                    };
-                }
-            }
             if let Some(attr_value::Value::List(l)) =
                 n.attr.get_mut("_class").and_then(|a| a.value.as_mut())
             {

@@ -44,8 +44,8 @@ fn consumers_rewire_and_remove() {
     ]);
     let c = g.consumers();
     let (x, id) = (g.id("x").unwrap(), g.id("id").unwrap());
-    assert_eq!(c.of_output(id, 0), &[(g.id("y").unwrap(), 0)]);
-    assert_eq!(c.control_of(x), &[g.id("y").unwrap()]);
+    assert_eq!(c.of_output(id, 0).collect::<Vec<_>>(), [(g.id("y").unwrap(), 0)]);
+    assert_eq!(c.control_of(x).collect::<Vec<_>>(), [g.id("y").unwrap()]);
     let n = g.rewire(&TensorName::parse("id"), &TensorName::parse("x"));
     assert_eq!(n, 1);
     g.remove_node(id);
