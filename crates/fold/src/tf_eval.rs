@@ -57,16 +57,16 @@ mod imp {
             .output_arity(node)
             .map_err(|e| unsupported(e.to_string()))?;
         let mut g = GraphDef::default();
-        let mut n = node.clone();
-        n.name = "tf_eval_node".into();
-        n.device.clear();
-        n.input.clear();
-        for (i, t) in inputs.iter().enumerate() {
-            let name = format!("tf_eval_input_{i}");
+        let names: Vec<String> = (0..inputs.len()).map(|i| format!("tf_eval_input_{i}")).collect();
+        for (name, t) in names.iter().zip(inputs) {
             g.node.push(const_node(name.clone(), t, &[], ""));
-            n.input.push(name);
         }
-        g.node.push(n);
+        g.node.push(NodeDef {
+            name: "tf_eval_node".into(),
+            device: String::new(),
+            input: names,
+            ..node.clone()
+        });
         let model = Model::load(&g.encode_to_vec(), &node.name)
             .map_err(|e| unsupported(format!("TensorFlow: {e}")))?;
         let fetches: Vec<String> = (0..arity).map(|k| format!("tf_eval_node:{k}")).collect();

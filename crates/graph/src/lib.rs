@@ -102,7 +102,60 @@ impl Readers {
 static NO_EDGES: BTreeSet<(NodeId, usize)> = BTreeSet::new();
 
 /// Readers of one output: `(consumer, index in its input list)` in node order.
-pub type OutputReaders<'a> = std::iter::Copied<std::collections::btree_set::Iter<'a, (NodeId, usize)>>;
+#[derive(Debug, Clone)]
+pub struct OutputReaders<'a>(std::collections::btree_set::Iter<'a, (NodeId, usize)>);
+
+impl Iterator for OutputReaders<'_> {
+    type Item = (NodeId, usize);
+    fn next(&mut self) -> Option<(NodeId, usize)> {
+        self.0.next().copied()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for OutputReaders<'_> {}
+
+impl OutputReaders<'_> {
+    /// Whether nothing reads the output.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+
+    /// The readers, collected.
+    pub fn to_vec(&self) -> Vec<(NodeId, usize)> {
+        self.clone().collect()
+    }
+}
+
+/// Nodes with a control input on one node, in node order (once per such input).
+#[derive(Debug, Clone)]
+pub struct ControlReaders<'a>(std::collections::btree_set::Iter<'a, (NodeId, usize)>);
+
+impl Iterator for ControlReaders<'_> {
+    type Item = NodeId;
+    fn next(&mut self) -> Option<NodeId> {
+        self.0.next().map(|(c, _)| *c)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ControlReaders<'_> {}
+
+impl ControlReaders<'_> {
+    /// Whether nothing depends on the node.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+
+    /// The dependents, collected.
+    pub fn to_vec(&self) -> Vec<NodeId> {
+        self.clone().collect()
+    }
+}
 
 /// Who reads each output and who depends on each node: a view of the index [`Graph`] keeps up
 /// to date through every edit, so each question costs O(1) or O(readers).
@@ -119,13 +172,12 @@ impl<'a> Consumers<'a> {
 
     /// Readers of output `port` of `node`: (consumer, index in its `input` list), in node order.
     pub fn of_output(&self, node: NodeId, port: u32) -> OutputReaders<'a> {
-        self.readers(node).and_then(|r| r.data.get(&port)).unwrap_or(&NO_EDGES).iter().copied()
+        OutputReaders(self.readers(node).and_then(|r| r.data.get(&port)).unwrap_or(&NO_EDGES).iter())
     }
 
     /// Nodes that have `^node` among their inputs (once per such input), in node order.
-    pub fn control_of(&self, node: NodeId) -> impl ExactSizeIterator<Item = NodeId> + 'a {
-        let set = self.readers(node).map(|r| &r.control).unwrap_or(&NO_EDGES);
-        set.iter().map(|(c, _)| *c)
+    pub fn control_of(&self, node: NodeId) -> ControlReaders<'a> {
+        ControlReaders(self.readers(node).map(|r| &r.control).unwrap_or(&NO_EDGES).iter())
     }
 
     /// Whether anything reads any output of `node` or depends on it.
@@ -472,6 +524,25 @@ impl Graph {
             .unwrap_or_default();
         v.dedup();
         v
+    }
+
+    /// Replaces the control input `^from` of every node that has one by `^to`, in place, and
+    /// drops the repeats that makes; returns the nodes changed.
+    pub fn replace_control_input(&mut self, from: &str, to: &str) -> Vec<NodeId> {
+        let readers = self.control_readers(from);
+        let (dep, new) = (Input::Control(from).to_string(), Input::Control(to).to_string());
+        for &c in &readers {
+            let mut seen = std::collections::HashSet::new();
+            let inputs: Vec<String> = self
+                .node(c)
+                .input
+                .iter()
+                .map(|s| if *s == dep { new.clone() } else { s.clone() })
+                .filter(|s| !s.starts_with('^') || seen.insert(s.clone()))
+                .collect();
+            self.set_inputs(c, inputs);
+        }
+        readers
     }
 
     /// Replaces the control input `^from` of every node that has one by `^t` for each of `to`

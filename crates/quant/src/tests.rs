@@ -627,8 +627,8 @@ fn min_elements_include_and_exclude() {
 
 #[test]
 fn control_inputs_device_and_colocation_are_kept() {
-    let (mut k, w) = const_rand("k", &[4, 8], 16);
-    k.input.push("^frame_pivot".into());
+    let (k, w) = const_rand("k", &[4, 8], 16);
+    let mut k = NodeDef { input: vec!["^frame_pivot".into()], ..k };
     k.device = "/device:CPU:0".into();
     k.attr.insert("_class".into(), AttrValue::from(vec!["loc:@frame_pivot"]));
     let g = graph(vec![

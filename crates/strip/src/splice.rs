@@ -165,7 +165,7 @@ pub(crate) fn splice(
         }
     };
     for (id, inputs) in rewrites {
-        g.node_mut(id).input = inputs;
+        g.set_inputs(id, inputs);
     }
     for id in g.ids() {
         let name = &g.node(id).name;
@@ -366,7 +366,7 @@ pub(crate) fn drop_pure_control_edges(g: &mut Graph, ops: &Ops) -> usize {
             continue;
         }
         let kept: Vec<String> = n.input.iter().filter(|s| !drop(s)).cloned().collect();
-        g.node_mut(id).input = kept;
+        g.set_inputs(id, kept);
         removed += n_drop;
     }
     removed

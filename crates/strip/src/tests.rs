@@ -499,7 +499,7 @@ fn tf1_cond_pivots_keep_their_control_edges() {
     ]);
     let mut g = g;
     let c = g.id("cond/c").unwrap();
-    g.node_mut(c).input.push("^cond/switch_t".into());
+    g.add_control_input(c, "cond/switch_t");
     let (out, _) = run(g, &outputs(&["y"]));
     // The pivot stays (a control edge from a Switch would lose the branch); the Const keeps its
     // control edge into the branch; the data-only Identity of the false branch is spliced.
@@ -523,7 +523,7 @@ fn a_control_edge_never_moves_onto_a_switch() {
         f32s(node("y", "Merge", &["cond/Switch", "add"])),
     ]);
     let c = g.id("c").unwrap();
-    g.node_mut(c).input.push("^b".into());
+    g.add_control_input(c, "b");
     let y = g.id("y").unwrap();
     g.node_mut(y).attr.insert("N".into(), AttrValue { value: Some(Value::I(2)) });
     let (out, _) = run(g, &outputs(&["y"]));
@@ -559,9 +559,8 @@ fn tf1_while_loop_frames_are_left_intact() {
         i32s(node("while/Switch", "Switch", &["while/Merge", "while/LoopCond"])),
         i32s(node("while/Identity", "Identity", &["while/Switch:1"])),
         {
-            let mut one = int_const("while/one", 1);
-            one.input.push("^while/Identity".into());
-            one
+            let one = int_const("while/one", 1);
+            NodeDef { input: vec!["^while/Identity".into()], ..one }
         },
         i32s(node("while/add", "AddV2", &["while/Identity", "while/one"])),
         i32s(node("while/NextIteration", "NextIteration", &["while/add"])),
