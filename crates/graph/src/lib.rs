@@ -15,6 +15,7 @@
 pub mod analysis;
 mod inline;
 mod input;
+pub mod synth;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -172,7 +173,9 @@ impl<'a> Consumers<'a> {
 
     /// Readers of output `port` of `node`: (consumer, index in its `input` list), in node order.
     pub fn of_output(&self, node: NodeId, port: u32) -> OutputReaders<'a> {
-        OutputReaders(self.readers(node).and_then(|r| r.data.get(&port)).unwrap_or(&NO_EDGES).iter())
+        OutputReaders(
+            self.readers(node).and_then(|r| r.data.get(&port)).unwrap_or(&NO_EDGES).iter(),
+        )
     }
 
     /// Nodes that have `^node` among their inputs (once per such input), in node order.
@@ -683,9 +686,7 @@ impl Graph {
         }
         let same = fresh.len() == self.readers.len()
             && fresh.iter().all(|(k, r)| {
-                self.readers
-                    .get(k)
-                    .is_some_and(|o| o.data == r.data && o.control == r.control)
+                self.readers.get(k).is_some_and(|o| o.data == r.data && o.control == r.control)
             });
         assert!(same, "tf-graph: the consumer index is out of date");
     }

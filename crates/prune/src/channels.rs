@@ -100,8 +100,7 @@ fn exclusive_const(g: &Graph, cons: &Consumers<'_>, reader: NodeId, idx: usize) 
     }
     expected_into.push((prev, reader));
     for (from, to) in expected_into {
-        let readers: Vec<NodeId> =
-            cons.of_output(from, 0).map(|(n, _)| n).collect::<Vec<_>>();
+        let readers: Vec<NodeId> = cons.of_output(from, 0).map(|(n, _)| n).collect::<Vec<_>>();
         if readers.len() != 1 || readers[0] != to || cons.of_node(from).count() != 1 {
             return None;
         }

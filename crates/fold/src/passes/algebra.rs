@@ -41,8 +41,7 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
                 splice_identity(g, ctx, id, &node)
             }
             "Mul" | "Add" | "AddV2" | "Sub" | "RealDiv" | "Div" | "BiasAdd" => {
-                neutral(g, ctx, &an, id, &node)
-                    .or_else(|| chain(g, ctx, id, &node, &mut touched))
+                neutral(g, ctx, &an, id, &node).or_else(|| chain(g, ctx, id, &node, &mut touched))
             }
             "Cast" => (node.attr_opt_type("SrcT") == node.attr_opt_type("DstT")
                 && node.attr_opt_type("SrcT").is_some())
@@ -63,13 +62,7 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
 
 /// Makes the readers of `id:0` read data input `input` of the node instead (and control
 /// readers wait on that input's producer). A protected node becomes an `Identity` instead.
-fn forward(
-    g: &mut Graph,
-    ctx: &Ctx,
-    id: NodeId,
-    node: &NodeDef,
-    input: usize,
-) -> bool {
+fn forward(g: &mut Graph, ctx: &Ctx, id: NodeId, node: &NodeDef, input: usize) -> bool {
     let Some(src) = node.input.get(input).cloned() else { return false };
     if Input::parse(&src).is_control() {
         return false;
@@ -96,12 +89,7 @@ fn forward(
     true
 }
 
-fn splice_identity(
-    g: &mut Graph,
-    ctx: &Ctx,
-    id: NodeId,
-    node: &NodeDef,
-) -> Option<&'static str> {
+fn splice_identity(g: &mut Graph, ctx: &Ctx, id: NodeId, node: &NodeDef) -> Option<&'static str> {
     if ctx.protected.contains(&node.name)
         || !control_inputs(node).is_empty()
         || !g.consumers().control_of(id).is_empty()

@@ -364,8 +364,7 @@ fn apply(
     match off_t {
         Some(t) => {
             let reuse = offset_hint.map(|h| (h, target));
-            let Some(oname) =
-                put_const(g, ctx, reuse, &format!("{target_name}/bn_offset"), &t)
+            let Some(oname) = put_const(g, ctx, reuse, &format!("{target_name}/bn_offset"), &t)
             else {
                 return false;
             };

@@ -223,11 +223,8 @@ fn constant_ifs(g: &mut Graph, ctx: &mut Ctx) -> usize {
         let Some(taken) = truth(&c) else { continue };
         let branch = if taken { "then_branch" } else { "else_branch" };
         let Some(f) = n.attr_opt_func(branch).cloned() else { continue };
-        let mut call = NodeDef {
-            op: "PartitionedCall".into(),
-            input: n.input[1..].to_vec(),
-            ..n.clone()
-        };
+        let mut call =
+            NodeDef { op: "PartitionedCall".into(), input: n.input[1..].to_vec(), ..n.clone() };
         let keep: Vec<(String, AttrValue)> = ["Tin", "Tout"]
             .iter()
             .filter_map(|k| n.attr.get(*k).map(|v| (k.to_string(), v.clone())))
