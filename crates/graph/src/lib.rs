@@ -243,8 +243,9 @@ fn unlink(readers: &mut HashMap<String, Readers>, id: NodeId, idx: usize, s: &st
 pub struct NodeMut<'a> {
     g: &'a mut Graph,
     id: NodeId,
-    inputs: Vec<String>,
-    name: String,
+    // Not `inputs`/`name`: a field of the guard would shadow the node's own in `guard.name`.
+    old_inputs: Vec<String>,
+    old_name: String,
 }
 
 impl std::ops::Deref for NodeMut<'_> {
@@ -264,18 +265,18 @@ impl Drop for NodeMut<'_> {
     fn drop(&mut self) {
         let g = &mut *self.g;
         let node = g.nodes[self.id.0].as_ref().expect("live node");
-        if node.input != self.inputs {
-            for (i, s) in self.inputs.iter().enumerate() {
+        if node.input != self.old_inputs {
+            for (i, s) in self.old_inputs.iter().enumerate() {
                 unlink(&mut g.readers, self.id, i, s);
             }
             for (i, s) in node.input.iter().enumerate() {
                 link(&mut g.readers, self.id, i, s);
             }
         }
-        if node.name != self.name {
+        if node.name != self.old_name {
             let new = node.name.clone();
-            if g.index.get(&self.name) == Some(&self.id) {
-                g.index.remove(&self.name);
+            if g.index.get(&self.old_name) == Some(&self.id) {
+                g.index.remove(&self.old_name);
             }
             let old = g.index.insert(new, self.id);
             debug_assert!(old.is_none(), "node renamed onto an existing name");
@@ -381,8 +382,8 @@ impl Graph {
     /// ([`Graph::set_input`], [`Graph::rewire`], ...) instead.
     pub fn node_mut(&mut self, id: NodeId) -> NodeMut<'_> {
         let node = self.nodes[id.0].as_ref().expect("node id refers to a removed node");
-        let (inputs, name) = (node.input.clone(), node.name.clone());
-        NodeMut { g: self, id, inputs, name }
+        let (old_inputs, old_name) = (node.input.clone(), node.name.clone());
+        NodeMut { g: self, id, old_inputs, old_name }
     }
 
     /// Looks a node up by name.
