@@ -301,9 +301,10 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
             if n > 0 {
                 changed = true;
                 prune(&mut g, &mut ctx);
-            }
-            if let Err(e) = g.check(None) {
-                return Err(FoldError::Internal { pass: p.name(), detail: e.to_string() });
+                // Every pass that changed the graph must leave it valid.
+                if let Err(e) = g.check(None) {
+                    return Err(FoldError::Internal { pass: p.name(), detail: e.to_string() });
+                }
             }
         }
         if !changed {

@@ -869,3 +869,18 @@ fn const_payloads_are_not_copied() {
 fn bytes_of(n: usize) -> bytes::Bytes {
     bytes::Bytes::from(vec![7u8; n])
 }
+
+#[test]
+fn long_chains_strip_without_recursion() {
+    // 20,000 Identities between the input and the output: all spliced out.
+    let g = Graph::from_graph_def(tf_graph::synth::identity_chain(20_000)).unwrap();
+    let (out, report) = run(g, &outputs(&["y"]));
+    assert_eq!(out.len(), 2);
+    assert_eq!(inputs(&out, "y"), ["x"]);
+    assert_eq!(report.nodes_before, 20_002);
+    // 20,000 NoOps chained by control edges in front of the output: ordering only, all go.
+    let g = Graph::from_graph_def(tf_graph::synth::control_chain(20_000)).unwrap();
+    let (out, _) = run(g, &outputs(&["y"]));
+    assert_eq!(out.len(), 2);
+    assert_eq!(inputs(&out, "y"), ["x"]);
+}
