@@ -947,3 +947,11 @@ fn splat_constants_in_typed_fields_are_read_too() {
     want[0] = 0.25;
     assert_within_half_step(&want, &got, |_| 0.5 / 127.0);
 }
+
+#[test]
+fn a_broken_input_is_a_user_error_naming_node_and_input() {
+    let g = graph(vec![placeholder("x"), node("y", "MatMul", &["x", "gone"])]);
+    let e = quantize_graph_def(g, &cfg(Mode::Int8)).unwrap_err();
+    assert!(matches!(e, QuantError::Graph(_)), "{e}");
+    assert!(e.to_string().contains("node 'y' input 'gone'"), "{e}");
+}
