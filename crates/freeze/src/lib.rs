@@ -353,7 +353,7 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
         }
         let resource_out = registry
             .output_types_with_library(n, g.library.as_ref())
-            .map(|ts| ts.iter().any(|t| *t == dt::RESOURCE))
+            .map(|ts| ts.contains(&dt::RESOURCE))
             .unwrap_or(false);
         let reads_kept = n.input.iter().any(|s| kept.contains(Input::parse(s).node()));
         if resource_out && !reads_kept && n.op != "Const" {

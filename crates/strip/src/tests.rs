@@ -270,15 +270,11 @@ fn functions_referenced_through_attrs_and_interfaces_stay() {
         ..Default::default()
     };
     let call = attr(node("call", "StatefulPartitionedCall", &[]), "f", fref("body"));
-    let call =
-        attr(call, "Tin", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
-    let call =
-        attr(call, "Tout", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
+    let call = attr(call, "Tin", AttrValue { value: Some(Value::List(Box::default())) });
+    let call = attr(call, "Tout", AttrValue { value: Some(Value::List(Box::default())) });
     let lstm = attr(node("lstm", "PartitionedCall", &[]), "f", fref("lstm_cpu"));
-    let lstm =
-        attr(lstm, "Tin", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
-    let lstm =
-        attr(lstm, "Tout", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
+    let lstm = attr(lstm, "Tin", AttrValue { value: Some(Value::List(Box::default())) });
+    let lstm = attr(lstm, "Tout", AttrValue { value: Some(Value::List(Box::default())) });
     let g = GraphDef { node: vec![call, lstm], library: Some(library), ..Default::default() };
     let (out, report) = strip_graph_def(g, &outputs(&["call", "lstm"])).unwrap();
     let kept: Vec<_> = out
@@ -785,11 +781,7 @@ fn default_attrs_and_output_shapes() {
             },
         );
         let n = attr(n, "padding", AttrValue { value: Some(Value::S(b"SAME".to_vec())) });
-        attr(
-            n,
-            "_output_shapes",
-            AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) },
-        )
+        attr(n, "_output_shapes", AttrValue { value: Some(Value::List(Box::default())) })
     };
     let g = || graph(vec![placeholder("x", dt::FLOAT), constant("w", &[1.0]), conv()]);
     let (out, report) =
