@@ -437,10 +437,12 @@ fn switch_descendants(g: &Graph) -> HashSet<NodeId> {
 /// Splices out the Identity nodes that inlining produced (function return values and variable
 /// reads): one data input, no control input, not an output. Consumers read the input instead.
 fn splice_inlined_identities(g: &mut Graph, prefixes: &[String], outputs: &[String]) {
+    let prefixes: HashSet<&str> = prefixes.iter().map(String::as_str).collect();
     let outputs: HashSet<&str> = outputs.iter().map(String::as_str).collect();
     for id in g.ids() {
         let n = g.node(id);
-        let inlined = prefixes.iter().any(|p| n.name.starts_with(p.as_str()));
+        // One set lookup per enclosing scope of the name, however many calls were inlined.
+        let inlined = n.name.match_indices('/').any(|(i, _)| prefixes.contains(&n.name[..=i]));
         if !inlined || n.op != "Identity" || n.input.len() != 1 || outputs.contains(n.name.as_str())
         {
             continue;

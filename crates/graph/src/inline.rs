@@ -102,6 +102,9 @@ impl Graph {
             }
             functions.contains_key(&n.op).then(|| n.op.clone())
         };
+        // Inlining leaves the library as it is: one copy and one signature table serve all.
+        let library = self.library.clone();
+        let sigs = registry.with_library(library.as_ref());
         // The chain of functions each inlined node came from, innermost first.
         let mut origin: HashMap<NodeId, Rc<Chain>> = HashMap::new();
         let mut inlined = Vec::new();
@@ -131,10 +134,9 @@ impl Graph {
                     reason: format!("calls are nested deeper than {MAX_CALL_DEPTH}"),
                 });
             }
-            let fdef = functions.get(&f).and_then(|&k| self.library.as_ref()?.function.get(k));
-            let fdef = fdef.cloned();
+            let fdef = functions.get(&f).and_then(|&k| library.as_ref()?.function.get(k));
             let first_new = self.nodes.len();
-            self.inline_one(registry, id, &f, fdef.as_ref())?;
+            self.inline_one(&sigs, id, &f, fdef)?;
             let chain = Rc::new(Chain { function: f.clone(), depth, parent });
             for k in first_new..self.nodes.len() {
                 origin.insert(NodeId(k), chain.clone());
@@ -146,7 +148,7 @@ impl Graph {
 
     fn inline_one(
         &mut self,
-        registry: &Registry,
+        sigs: &tf_ops::Signatures<'_>,
         call: NodeId,
         fname: &str,
         fdef: Option<&FunctionDef>,
@@ -199,7 +201,6 @@ impl Graph {
             taken.insert(name.clone());
             names.insert(b.name.as_str(), name);
         }
-        let sigs = registry.with_library(self.library.as_ref());
         let body: HashMap<&str, &NodeDef> =
             fdef.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
         // Converts a body reference to a graph input string.
