@@ -68,13 +68,30 @@ impl Chain {
 }
 
 impl Graph {
-    /// The library function named `name`.
+    /// The library function named `name` (the first of that name). O(1): a name index is
+    /// built on first use and rebuilt when the library's function list was replaced, grew or
+    /// shrank; a hit is verified, so a function renamed in place is no longer found under its
+    /// old name (renaming one in place to a new name needs a new list to be found by it).
     pub fn function(&self, name: &str) -> Option<&FunctionDef> {
-        self.library
-            .as_ref()?
-            .function
-            .iter()
-            .find(|f| f.signature.as_ref().is_some_and(|s| s.name == name))
+        let lib = self.library.as_ref()?;
+        let key = (lib.function.len(), lib.function.as_ptr() as usize);
+        let mut cache = self.fn_index.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            let mut map = HashMap::with_capacity(lib.function.len());
+            for (i, f) in lib.function.iter().enumerate() {
+                if let Some(sig) = &f.signature {
+                    map.entry(sig.name.clone()).or_insert(i);
+                }
+            }
+            *cache = Some((key, map));
+        }
+        let named = |f: &FunctionDef| f.signature.as_ref().is_some_and(|s| s.name == name);
+        let map = &cache.as_ref().expect("built above").1;
+        match map.get(name).map(|&i| &lib.function[i]) {
+            Some(f) if named(f) => Some(f),
+            Some(_) => lib.function.iter().find(|f| named(f)),
+            None => None,
+        }
     }
 
     /// Inlines every call node for which `want` returns true, repeatedly, until none is left

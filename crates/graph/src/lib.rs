@@ -284,6 +284,25 @@ impl Drop for NodeMut<'_> {
     }
 }
 
+/// Library function names to their index, for [`Graph::function`], with the (length, address)
+/// of the function list it was built from. Not copied by `clone`.
+#[derive(Default)]
+struct FnIndex(std::sync::Mutex<Option<FnMap>>);
+
+type FnMap = ((usize, usize), HashMap<String, usize>);
+
+impl Clone for FnIndex {
+    fn clone(&self) -> FnIndex {
+        FnIndex::default()
+    }
+}
+
+impl std::fmt::Debug for FnIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FnIndex")
+    }
+}
+
 /// A GraphDef as an editable graph.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
@@ -291,6 +310,7 @@ pub struct Graph {
     index: HashMap<String, NodeId>,
     /// Readers of each producer name (whether or not a node has that name yet).
     readers: HashMap<String, Readers>,
+    fn_index: FnIndex,
     /// `GraphDef.library`, passed through.
     pub library: Option<FunctionDefLibrary>,
     /// `GraphDef.versions`, passed through.
@@ -322,6 +342,7 @@ impl Graph {
             nodes: g.node.into_iter().map(Some).collect(),
             index,
             readers,
+            fn_index: FnIndex::default(),
             library: g.library,
             versions: g.versions,
             debug_info: g.debug_info,

@@ -179,3 +179,17 @@ fn nested_calls_inline_and_recursion_is_an_error() {
         assert!(e.reason.contains(&format!("calls itself ({cycle})")), "{e}");
     }
 }
+
+#[test]
+fn function_lookup_follows_library_changes() {
+    let mut g = Graph::from_graph_def(synth::call_chain(3)).unwrap();
+    assert!(g.function("f_2").is_some() && g.function("nope").is_none());
+    let lib = g.library.as_mut().unwrap();
+    lib.function.remove(0);
+    assert!(g.function("f_0").is_none() && g.function("f_1").is_some());
+    let lib = g.library.as_mut().unwrap();
+    lib.function[0].signature.as_mut().unwrap().name = "renamed".into();
+    // A hit is verified: the old name is gone.
+    assert!(g.function("f_1").is_none());
+    assert!(g.function("f_2").is_some());
+}
