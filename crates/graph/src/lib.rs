@@ -17,7 +17,8 @@ mod inline;
 mod input;
 pub mod synth;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 pub use inline::{called_function, InlineError, MAX_CALL_DEPTH};
 pub use input::{Input, TensorName};
@@ -589,8 +590,9 @@ impl Graph {
     /// the back edges of TF1 while loops and are not ordering constraints.
     pub fn topo_order(&self) -> Result<Vec<NodeId>, GraphError> {
         let n = self.nodes.len();
-        let mut indeg = vec![0usize; n];
-        let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut indeg = vec![0u32; n];
+        // Edges producer -> consumer, then grouped by producer (one allocation, not one per node).
+        let mut edges: Vec<(u32, u32)> = Vec::new();
         for (id, node) in self.nodes() {
             let merge = node.op == "Merge" || node.op == "RefMerge";
             for s in &node.input {
@@ -600,18 +602,36 @@ impl Graph {
                     continue;
                 }
                 indeg[id.0] += 1;
-                out[p.0].push(id.0);
+                edges.push((p.0 as u32, id.0 as u32));
             }
         }
-        let mut ready: BTreeSet<usize> =
-            self.nodes().map(|(id, _)| id.0).filter(|i| indeg[*i] == 0).collect();
+        let mut start = vec![0u32; n + 1];
+        for &(p, _) in &edges {
+            start[p as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut out = vec![0u32; edges.len()];
+        for &(p, c) in &edges {
+            out[next[p as usize] as usize] = c;
+            next[p as usize] += 1;
+        }
+        drop(edges);
+        let mut ready: BinaryHeap<Reverse<u32>> = self
+            .nodes()
+            .map(|(id, _)| id.0 as u32)
+            .filter(|i| indeg[*i as usize] == 0)
+            .map(Reverse)
+            .collect();
         let mut order = Vec::with_capacity(self.len());
-        while let Some(i) = ready.pop_first() {
-            order.push(NodeId(i));
-            for &c in &out[i] {
-                indeg[c] -= 1;
-                if indeg[c] == 0 {
-                    ready.insert(c);
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(NodeId(i as usize));
+            for &c in &out[start[i as usize] as usize..start[i as usize + 1] as usize] {
+                indeg[c as usize] -= 1;
+                if indeg[c as usize] == 0 {
+                    ready.push(Reverse(c));
                 }
             }
         }
