@@ -346,6 +346,8 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     drop_ordering_edges(&mut g, registry);
     splice_inlined_identities(&mut g, &inlined_prefixes, &report.outputs);
     prune(&mut g, &report.outputs);
+    // Before the per-node signature lookups below: they search the library.
+    prune_library(&mut g);
     let kept: HashSet<&str> = report.kept_variables.iter().map(String::as_str).collect();
     for (_, n) in g.nodes() {
         if kept.contains(n.name.as_str()) {
@@ -364,7 +366,6 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
         }
     }
     drop_dangling_colocations(&mut g);
-    prune_library(&mut g);
     g.check(Some(registry))?;
     report.nodes_after = g.len();
     Ok(Frozen { graph: g.into_graph_def(), report, buffers })

@@ -45,24 +45,30 @@ pub fn called_function<'a>(g: &'a Graph, node: &'a NodeDef) -> Option<&'a str> {
 /// How deeply function calls may nest when they are inlined.
 pub const MAX_CALL_DEPTH: usize = 100_000;
 
-/// The functions an inlined node came from: its own, then the caller's, and so on.
+/// The functions an inlined node came from: its own, then the caller's, and so on (by index in
+/// the library; names only to report a cycle).
 struct Chain {
-    function: String,
+    function: usize,
+    name: String,
     depth: usize,
     parent: Option<Rc<Chain>>,
 }
 
 impl Chain {
-    /// If `f` is on this chain, the cycle `f -> ... -> f` in call order.
-    fn cycle(&self, f: &str) -> Option<String> {
-        let mut path = vec![self.function.as_str()];
+    /// If function `f` (named `name`) is on this chain, the cycle `f -> ... -> f` in call order.
+    fn cycle(&self, f: usize, name: &str) -> Option<String> {
         let mut c = self;
         while c.function != f {
             c = c.parent.as_deref()?;
-            path.push(c.function.as_str());
         }
+        let mut path = vec![name];
+        let mut c = self;
+        while c.function != f {
+            path.push(&c.name);
+            c = c.parent.as_deref().expect("found above");
+        }
+        path.push(name);
         path.reverse();
-        path.push(f);
         Some(path.join(" -> "))
     }
 }
@@ -135,8 +141,9 @@ impl Graph {
             let Some(f) = call_of(n).filter(|f| want(n, f)) else { continue };
             let parent = origin.remove(&id);
             let depth = parent.as_ref().map_or(0, |c| c.depth) + 1;
-            if let Some(p) = &parent {
-                if let Some(cycle) = p.cycle(&f) {
+            let index = functions.get(&f).copied();
+            if let (Some(p), Some(k)) = (&parent, index) {
+                if let Some(cycle) = p.cycle(k, &f) {
                     return Err(InlineError {
                         node: n.name.clone(),
                         function: f,
@@ -151,10 +158,11 @@ impl Graph {
                     reason: format!("calls are nested deeper than {MAX_CALL_DEPTH}"),
                 });
             }
-            let fdef = functions.get(&f).and_then(|&k| library.as_ref()?.function.get(k));
+            let fdef = index.and_then(|k| library.as_ref()?.function.get(k));
             let first_new = self.nodes.len();
             self.inline_one(&sigs, id, &f, fdef)?;
-            let chain = Rc::new(Chain { function: f.clone(), depth, parent });
+            let function = index.expect("inline_one fails on a missing function");
+            let chain = Rc::new(Chain { function, name: f.clone(), depth, parent });
             for k in first_new..self.nodes.len() {
                 origin.insert(NodeId(k), chain.clone());
             }
