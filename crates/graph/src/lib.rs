@@ -6,7 +6,9 @@
 //! pass rewires them; [`Input`] parses the three forms (`x`, `x:1`, `^x`).
 //!
 //! Removal leaves a tombstone so that [`NodeId`]s stay valid during a pass; the tombstones are
-//! skipped when the graph is written back. [`Graph::check`] verifies the invariants a GraphDef
+//! skipped when the graph is written back. Edges change only through `Graph`'s methods
+//! ([`Graph::set_input`], [`Graph::rewire`], [`Graph::replace_control_input`], ...), which keep
+//! a consumer index exact, so [`Graph::consumers`] answers in O(1) or O(readers). [`Graph::check`] verifies the invariants a GraphDef
 //! importer enforces: unique names, every input resolves, control inputs after data inputs,
 //! output ports within the producer's arity and colocation (`_class: loc:@x`) targets that exist.
 
