@@ -135,3 +135,27 @@ fn not_a_checkpoint_and_missing_things() {
     let out = run("tf-freeze", &[dir.path().join("nothing").to_str().unwrap()], None);
     expect_error(out, "nothing", "nothing");
 }
+
+#[test]
+fn recursive_functions_are_an_error_naming_the_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = fixtures().join("tf1_cnn_train/model.ckpt");
+    let cases = [
+        ("direct", tf_graph::synth::recursive_call(false), "(f -> f)"),
+        ("partitioned", tf_graph::synth::recursive_call(true), "(f -> f)"),
+        ("mutual", tf_graph::synth::mutual_recursion(), "(f -> g -> f)"),
+    ];
+    for (what, def, cycle) in cases {
+        let path = dir.path().join(format!("{what}.pb"));
+        std::fs::write(&path, def.encode_to_vec()).unwrap();
+        let out =
+            run("tf-freeze", &[prefix.to_str().unwrap(), "--graph", path.to_str().unwrap()], None);
+        expect_error(out, what, cycle);
+    }
+    // 2,000 nested calls (no recursion) inline into one Neg.
+    let path = dir.path().join("nested.pb");
+    std::fs::write(&path, tf_graph::synth::call_chain(2_000).encode_to_vec()).unwrap();
+    let out =
+        run("tf-freeze", &[prefix.to_str().unwrap(), "--graph", path.to_str().unwrap()], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

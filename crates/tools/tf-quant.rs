@@ -84,8 +84,8 @@ fn main() -> std::process::ExitCode {
         if let Some(m) = &args.mode {
             let input_given = args.input.input.as_os_str() != "-";
             if !input_given && !Mode::is_mode_name(m) && std::path::Path::new(m).exists() {
-                args.input.input = m.into();
-                args.mode = None;
+                let input = tf_cli::InputArgs { input: m.into(), ..args.input };
+                args = Args { input, mode: None, ..args };
             }
         }
         let cfg = QuantConfig::try_from(&args)?;

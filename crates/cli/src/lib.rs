@@ -227,13 +227,20 @@ impl Session {
         Ok(())
     }
 
-    /// Writes bytes (an npz, ...) to the output arguments' destination, atomically.
+    /// Writes bytes (an npz, ...) to `output` (stdout for `None`), committed like a graph:
+    /// binary data is refused when the destination is a terminal, unless `force`.
     pub fn write_bytes(
         &mut self,
-        output: Option<&std::path::Path>,
+        output: Option<&Path>,
         data: bytes::Bytes,
+        force: bool,
     ) -> anyhow::Result<()> {
-        output::write_atomically(output, &tf_io::Encoded::from_bytes(data))
+        let sink = self.sink(output)?;
+        if sink.is_terminal() && !force {
+            anyhow::bail!("refusing to write binary data to a terminal; use -o FILE or --force");
+        }
+        self.pending.push(sink.fill(tf_io::Encoded::from_bytes(data), false)?);
+        Ok(())
     }
 }
 

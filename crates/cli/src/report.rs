@@ -77,7 +77,7 @@ impl Report {
     }
 
     pub(crate) fn set_input(&mut self, l: &Loaded) {
-        self.input = Some(Side {
+        self.input.replace(Side {
             path: l.source_name.clone(),
             kind: Some(format!("{:?}", l.kind)),
             encoding: encoding_name(l.encoding),

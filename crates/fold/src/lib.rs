@@ -245,8 +245,9 @@ pub fn fold_graph_def(
 
 /// Runs the configured passes on `g` to a fixed point.
 pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldError> {
+    // A broken input is the user's error, reported before any pass runs.
     g.topo_order()?;
-    let input_check = g.check(Some(Registry::global()));
+    g.check(Some(Registry::global()))?;
     let ops = Ops::new(g.library.as_ref());
     let mut report = FoldReport { nodes_before: g.len(), ..Default::default() };
     let names = if !cfg.outputs.is_empty() { &cfg.outputs } else { &cfg.signature_outputs };
@@ -303,6 +304,7 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
             if n > 0 {
                 changed = true;
                 prune(&mut g, &mut ctx);
+                // Every pass that changed the graph must leave it valid.
                 if let Err(e) = g.check(None) {
                     return Err(FoldError::Internal { pass: p.name(), detail: e.to_string() });
                 }
@@ -314,10 +316,7 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
     }
     ctx.report.iterations = iterations;
     if let Err(e) = g.check(Some(Registry::global())) {
-        return Err(match input_check {
-            Err(input) => FoldError::InvalidInput(input),
-            Ok(()) => FoldError::Internal { pass: "check", detail: e.to_string() },
-        });
+        return Err(FoldError::Internal { pass: "check", detail: e.to_string() });
     }
     ctx.report.folded.retain(|f| g.id(&f.node).is_some());
     ctx.report.nodes_after = g.len();
@@ -389,7 +388,7 @@ fn drop_dangling_colocations(g: &mut Graph) {
                 .cloned()
                 .collect()
         };
-        let n = g.node_mut(id);
+        let mut n = g.node_mut(id);
         if keep.is_empty() {
             n.attr.remove("_class");
         } else if let Some(attr_value::Value::List(l)) =
@@ -469,12 +468,10 @@ pub(crate) fn const_node(name: String, t: &Tensor, control: &[String], device: &
 /// Turns node `id` into a `Const` holding `t` in place (same name), with the given control
 /// inputs.
 pub(crate) fn replace_with_const(g: &mut Graph, id: NodeId, t: &Tensor, control: &[String]) {
-    let n = g.node_mut(id);
-    let device = std::mem::take(&mut n.device);
-    let name = std::mem::take(&mut n.name);
-    let debug = n.experimental_debug_info.take();
-    *n = const_node(name, t, control, &device);
-    n.experimental_debug_info = debug;
+    let n = g.node(id);
+    let mut c = const_node(n.name.clone(), t, control, &n.device);
+    c.experimental_debug_info = n.experimental_debug_info.clone();
+    g.replace_node(id, c);
 }
 
 /// The control-input names of a node.

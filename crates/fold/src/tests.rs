@@ -428,3 +428,30 @@ fn fixed_point() {
     assert!(r2.passes.is_empty(), "{:?}", r2.passes);
     assert_eq!(g2.into_graph_def(), once);
 }
+
+#[test]
+fn long_chains_fold_without_recursion_or_rescans() {
+    // 1,000 Mul/Relu pairs, each Mul by its own copy of 1.5: the copies merge into the first.
+    let g = Graph::from_graph_def(tf_graph::synth::mul_relu_chain(3_000)).unwrap();
+    let (out, rep) = fold(g, &FoldConfig::default()).unwrap();
+    assert_eq!((rep.nodes_before, rep.nodes_after), (3_002, 2_003));
+    assert!(out.nodes().filter(|(_, n)| n.op == "Mul").all(|(_, n)| n.input[1] == "c_0"));
+    assert_eq!(out.get("mul_999").unwrap().input[0], "relu_998");
+    assert_eq!(out.get("y").unwrap().input, ["relu_999"]);
+    // 20,000 Identities: all spliced out.
+    let g = Graph::from_graph_def(tf_graph::synth::identity_chain(20_000)).unwrap();
+    let (out, _) = fold(g, &FoldConfig::default()).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out.get("y").unwrap().input, ["x"]);
+}
+
+#[test]
+fn a_broken_input_is_reported_before_any_pass() {
+    let g = GraphDef {
+        node: vec![placeholder("x", dt::FLOAT, &[]), t(node("y", "Neg", &["x", "nope"]))],
+        ..Default::default()
+    };
+    let e = fold(Graph::from_graph_def(g).unwrap(), &FoldConfig::default()).unwrap_err();
+    assert!(matches!(e, FoldError::InvalidInput(_)), "{e}");
+    assert!(e.to_string().contains("node 'y' input 'nope'"), "{e}");
+}

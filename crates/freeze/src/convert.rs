@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use tf_graph::{Consumers, Graph, NodeId};
+use tf_graph::{Graph, NodeId};
 use tf_proto::tensorflow::{
     attr_value, AttrValue, FunctionDef, FunctionDefLibrary, NameAttrList, NodeDef, TensorShapeProto,
 };
@@ -311,7 +311,6 @@ impl Retyper {
 /// Replaces each resource consumer chain starting at `var` (a converted variable node).
 pub(crate) fn propagate(
     g: &mut Graph,
-    consumers: &Consumers,
     retyper: &mut Retyper,
     var: NodeId,
     v: &Value,
@@ -320,19 +319,23 @@ pub(crate) fn propagate(
     let mut queue: VecDeque<(NodeId, u32)> = VecDeque::from([(var, 0)]);
     let mut added: Vec<NodeDef> = Vec::new();
     while let Some((p, port)) = queue.pop_front() {
-        for &(c, input_idx) in consumers.of_output(p, port) {
+        let readers: Vec<(NodeId, usize)> = g.consumers().of_output(p, port).collect();
+        for (c, input_idx) in readers {
             let mut node = g.node(c).clone();
             let data_pos = node.input[..input_idx].iter().filter(|s| !s.starts_with('^')).count();
             if matches!(node.op.as_str(), "ResourceGather" | "ResourceGatherNd") && data_pos == 0 {
-                gather(&mut node, v, &mut added, g)?;
-                *g.node_mut(c) = node;
+                let axis = gather(&mut node, v, &mut added, g)?;
+                g.replace_node(c, node);
+                if let Some(axis) = axis {
+                    g.add_data_input(c, axis);
+                }
                 continue;
             }
             match retyper.rewrite(&mut node, data_pos, v)? {
                 Step::Done => {}
                 Step::Follow(outs) => queue.extend(outs.into_iter().map(|k| (c, k as u32))),
             }
-            *g.node_mut(c) = node;
+            g.replace_node(c, node);
         }
     }
     for n in added {
@@ -342,17 +345,18 @@ pub(crate) fn propagate(
 }
 
 /// ResourceGather(resource, indices) → GatherV2(params, indices, axis) with a Const axis.
+/// Returns the name of the axis node to append as the last data input, if one is needed.
 fn gather(
     node: &mut NodeDef,
     v: &Value,
     added: &mut Vec<NodeDef>,
     g: &Graph,
-) -> Result<(), FreezeError> {
+) -> Result<Option<String>, FreezeError> {
     if node.op == "ResourceGatherNd" {
         node.op = "GatherNd".into();
         node.attr.remove("dtype");
         node.attr.insert("Tparams".into(), type_attr(v.dtype));
-        return Ok(());
+        return Ok(None);
     }
     let batch_dims = node.attr_opt_i64("batch_dims").unwrap_or(0);
     let tindices = node.attr.get("Tindices").and_then(|a| a.as_type_i32()).unwrap_or(dt::INT32);
@@ -364,10 +368,6 @@ fn gather(
     }
     .map_err(|e| FreezeError::Freeze(e.to_string()))?;
     added.push(const_node(&axis_name, &axis));
-    let controls: Vec<String> = node.input.iter().filter(|s| s.starts_with('^')).cloned().collect();
-    node.input.retain(|s| !s.starts_with('^'));
-    node.input.push(axis_name);
-    node.input.extend(controls);
     node.op = "GatherV2".into();
     node.attr.remove("dtype");
     node.attr.remove("validate_indices");
@@ -378,5 +378,5 @@ fn gather(
     );
     node.attr
         .insert("batch_dims".into(), AttrValue { value: Some(attr_value::Value::I(batch_dims)) });
-    Ok(())
+    Ok(Some(axis_name))
 }

@@ -195,7 +195,7 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
                     t.node
                 ))
             })?;
-            let node = g.node_mut(id);
+            let mut node = g.node_mut(id);
             if node.op == "Placeholder" {
                 node.attr.insert(
                     "dtype".into(),
@@ -208,6 +208,7 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
                     );
                 }
                 node.attr.remove("_output_shapes");
+                drop(node);
                 if t.node != *k {
                     free_name(&mut g, k)?;
                     g.rename(id, k)?;
@@ -254,7 +255,6 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     report.functions_inlined = g.inline_calls(registry, |_, _| true)?;
 
     // 3. Variables to constants.
-    let consumers = g.consumers();
     let had_library = g.library.is_some();
     let mut retyper = convert::Retyper::new(g.library.take().unwrap_or_default());
     let mut buffers: Vec<Bytes> = vec![src.loaded.buffer.clone()];
@@ -331,10 +331,10 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
         });
         let mut c = convert::const_node(&node.name, &t);
         c.experimental_debug_info = node.experimental_debug_info.clone();
-        *g.node_mut(id) = c;
+        g.replace_node(id, c);
         if node.op == "VarHandleOp" {
             let v = convert::Value { dtype: t.dtype, shape: t.shape.clone() };
-            convert::propagate(&mut g, &consumers, &mut retyper, id, &v)?;
+            convert::propagate(&mut g, &mut retyper, id, &v)?;
         }
     }
     report.functions_retyped = retyper.made.clone();
@@ -346,6 +346,8 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     drop_ordering_edges(&mut g, registry);
     splice_inlined_identities(&mut g, &inlined_prefixes, &report.outputs);
     prune(&mut g, &report.outputs);
+    // Before the per-node signature lookups below: they search the library.
+    prune_library(&mut g);
     let kept: HashSet<&str> = report.kept_variables.iter().map(String::as_str).collect();
     for (_, n) in g.nodes() {
         if kept.contains(n.name.as_str()) {
@@ -364,7 +366,6 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
         }
     }
     drop_dangling_colocations(&mut g);
-    prune_library(&mut g);
     g.check(Some(registry))?;
     report.nodes_after = g.len();
     Ok(Frozen { graph: g.into_graph_def(), report, buffers })
@@ -408,7 +409,7 @@ fn drop_ordering_edges(g: &mut Graph, registry: &Registry) {
         }
     }
     for id in g.ids() {
-        g.node_mut(id).input.retain(|s| match Input::parse(s) {
+        g.retain_inputs(id, |s| match Input::parse(s) {
             Input::Control(c) => !pure.contains(c),
             Input::Data { .. } => true,
         });
@@ -428,8 +429,8 @@ fn switch_descendants(g: &Graph) -> HashSet<NodeId> {
         if !seen.insert(id) {
             continue;
         }
-        stack.extend(consumers.of_node(id).iter().copied());
-        stack.extend(consumers.control_of(id).iter().copied());
+        stack.extend(consumers.of_node(id));
+        stack.extend(consumers.control_of(id));
     }
     seen
 }
@@ -437,17 +438,17 @@ fn switch_descendants(g: &Graph) -> HashSet<NodeId> {
 /// Splices out the Identity nodes that inlining produced (function return values and variable
 /// reads): one data input, no control input, not an output. Consumers read the input instead.
 fn splice_inlined_identities(g: &mut Graph, prefixes: &[String], outputs: &[String]) {
+    let prefixes: HashSet<&str> = prefixes.iter().map(String::as_str).collect();
     let outputs: HashSet<&str> = outputs.iter().map(String::as_str).collect();
-    // Control edges are not changed below, so one index serves the whole loop.
-    let consumers = g.consumers();
     for id in g.ids() {
         let n = g.node(id);
-        let inlined = prefixes.iter().any(|p| n.name.starts_with(p.as_str()));
+        // One set lookup per enclosing scope of the name, however many calls were inlined.
+        let inlined = n.name.match_indices('/').any(|(i, _)| prefixes.contains(&n.name[..=i]));
         if !inlined || n.op != "Identity" || n.input.len() != 1 || outputs.contains(n.name.as_str())
         {
             continue;
         }
-        if n.input[0].starts_with('^') || !consumers.control_of(id).is_empty() {
+        if n.input[0].starts_with('^') || !g.consumers().control_of(id).is_empty() {
             continue;
         }
         let from = TensorName { node: n.name.clone(), port: 0 };
@@ -461,7 +462,7 @@ fn splice_inlined_identities(g: &mut Graph, prefixes: &[String], outputs: &[Stri
 fn drop_dangling_colocations(g: &mut Graph) {
     let names: HashSet<String> = g.nodes().map(|(_, n)| n.name.clone()).collect();
     for id in g.ids() {
-        let n = g.node_mut(id);
+        let mut n = g.node_mut(id);
         let mut empty = false;
         if let Some(attr_value::Value::List(l)) =
             n.attr.get_mut("_class").and_then(|a| a.value.as_mut())

@@ -11,6 +11,7 @@
 //! gate the body nodes that read nothing else.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use tf_ops::Registry;
 use tf_proto::tensorflow::{attr_value, FunctionDef, NodeDef};
@@ -41,41 +42,141 @@ pub fn called_function<'a>(g: &'a Graph, node: &'a NodeDef) -> Option<&'a str> {
     g.function(&node.op).map(|_| node.op.as_str())
 }
 
+/// How deeply function calls may nest when they are inlined.
+pub const MAX_CALL_DEPTH: usize = 100_000;
+
+/// The functions an inlined node came from: its own, then the caller's, and so on (by index in
+/// the library; names only to report a cycle).
+struct Chain {
+    function: usize,
+    name: String,
+    depth: usize,
+    parent: Option<Rc<Chain>>,
+}
+
+impl Chain {
+    /// If function `f` (named `name`) is on this chain, the cycle `f -> ... -> f` in call order.
+    fn cycle(&self, f: usize, name: &str) -> Option<String> {
+        let mut c = self;
+        while c.function != f {
+            c = c.parent.as_deref()?;
+        }
+        let mut path = vec![name];
+        let mut c = self;
+        while c.function != f {
+            path.push(&c.name);
+            c = c.parent.as_deref().expect("found above");
+        }
+        path.push(name);
+        path.reverse();
+        Some(path.join(" -> "))
+    }
+}
+
 impl Graph {
-    /// The library function named `name`.
+    /// The library function named `name` (the first of that name). O(1): a name index is
+    /// built on first use and rebuilt when the library's function list was replaced, grew or
+    /// shrank; a hit is verified, so a function renamed in place is no longer found under its
+    /// old name (renaming one in place to a new name needs a new list to be found by it).
     pub fn function(&self, name: &str) -> Option<&FunctionDef> {
-        self.library
-            .as_ref()?
-            .function
-            .iter()
-            .find(|f| f.signature.as_ref().is_some_and(|s| s.name == name))
+        let lib = self.library.as_ref()?;
+        let key = (lib.function.len(), lib.function.as_ptr() as usize);
+        let mut cache = self.fn_index.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            let mut map = HashMap::with_capacity(lib.function.len());
+            for (i, f) in lib.function.iter().enumerate() {
+                if let Some(sig) = &f.signature {
+                    map.entry(sig.name.clone()).or_insert(i);
+                }
+            }
+            *cache = Some((key, map));
+        }
+        let named = |f: &FunctionDef| f.signature.as_ref().is_some_and(|s| s.name == name);
+        let map = &cache.as_ref().expect("built above").1;
+        match map.get(name).map(|&i| &lib.function[i]) {
+            Some(f) if named(f) => Some(f),
+            Some(_) => lib.function.iter().find(|f| named(f)),
+            None => None,
+        }
     }
 
     /// Inlines every call node for which `want` returns true, repeatedly, until none is left
     /// (calls inside inlined bodies are inlined too). Returns the names of the functions
-    /// inlined, once per call.
+    /// inlined, once per call. A function that calls itself, directly or through others, is an
+    /// error naming the cycle; so is nesting deeper than [`MAX_CALL_DEPTH`].
     pub fn inline_calls(
         &mut self,
         registry: &Registry,
         want: impl Fn(&NodeDef, &str) -> bool,
     ) -> Result<Vec<String>, InlineError> {
+        let functions: HashMap<String, usize> = self
+            .library
+            .iter()
+            .flat_map(|l| l.function.iter().enumerate())
+            .filter_map(|(i, f)| Some((f.signature.as_ref()?.name.clone(), i)))
+            .rev() // the first function of a name wins, as in `Graph::function`
+            .collect();
+        let call_of = |n: &NodeDef| -> Option<String> {
+            if matches!(n.op.as_str(), "PartitionedCall" | "StatefulPartitionedCall") {
+                return match n.attr.get("f")?.value.as_ref()? {
+                    attr_value::Value::Func(f) => Some(f.name.clone()),
+                    _ => None,
+                };
+            }
+            functions.contains_key(&n.op).then(|| n.op.clone())
+        };
+        // Inlining leaves the library as it is: one copy and one signature table serve all.
+        let library = self.library.clone();
+        let sigs = registry.with_library(library.as_ref());
+        // The chain of functions each inlined node came from, innermost first.
+        let mut origin: HashMap<NodeId, Rc<Chain>> = HashMap::new();
         let mut inlined = Vec::new();
-        loop {
-            let next = self.nodes().find_map(|(id, n)| {
-                let f = called_function(self, n)?;
-                want(n, f).then(|| (id, f.to_string()))
-            });
-            let Some((id, f)) = next else { return Ok(inlined) };
-            self.inline_one(registry, id, &f)?;
+        // Inlining appends the body after the last node and touches only inputs, so one scan
+        // in id order finds every call, including those in inlined bodies.
+        let mut i = 0;
+        while i < self.nodes.len() {
+            let id = NodeId(i);
+            i += 1;
+            let Some(n) = self.nodes[id.0].as_ref() else { continue };
+            let Some(f) = call_of(n).filter(|f| want(n, f)) else { continue };
+            let parent = origin.remove(&id);
+            let depth = parent.as_ref().map_or(0, |c| c.depth) + 1;
+            let index = functions.get(&f).copied();
+            if let (Some(p), Some(k)) = (&parent, index) {
+                if let Some(cycle) = p.cycle(k, &f) {
+                    return Err(InlineError {
+                        node: n.name.clone(),
+                        function: f,
+                        reason: format!("the function calls itself ({cycle})"),
+                    });
+                }
+            }
+            if depth > MAX_CALL_DEPTH {
+                return Err(InlineError {
+                    node: n.name.clone(),
+                    function: f,
+                    reason: format!("calls are nested deeper than {MAX_CALL_DEPTH}"),
+                });
+            }
+            let fdef = index.and_then(|k| library.as_ref()?.function.get(k));
+            let first_new = self.nodes.len();
+            self.inline_one(&sigs, id, &f, fdef)?;
+            let function = index.expect("inline_one fails on a missing function");
+            let chain = Rc::new(Chain { function, name: f.clone(), depth, parent });
+            for k in first_new..self.nodes.len() {
+                origin.insert(NodeId(k), chain.clone());
+            }
             inlined.push(f);
         }
+        Ok(inlined)
     }
 
     fn inline_one(
         &mut self,
-        registry: &Registry,
+        sigs: &tf_ops::Signatures<'_>,
         call: NodeId,
         fname: &str,
+        fdef: Option<&FunctionDef>,
     ) -> Result<(), InlineError> {
         let call_node = self.node(call).clone();
         let err = |reason: String| InlineError {
@@ -83,8 +184,7 @@ impl Graph {
             function: fname.to_string(),
             reason,
         };
-        let fdef =
-            self.function(fname).ok_or_else(|| err("not in the function library".into()))?.clone();
+        let fdef = fdef.ok_or_else(|| err("not in the function library".into()))?;
         let sig = fdef.signature.clone().unwrap_or_default();
         let prefix = call_node.name.clone();
 
@@ -126,7 +226,6 @@ impl Graph {
             taken.insert(name.clone());
             names.insert(b.name.as_str(), name);
         }
-        let sigs = registry.with_library(self.library.as_ref());
         let body: HashMap<&str, &NodeDef> =
             fdef.node_def.iter().map(|n| (n.name.as_str(), n)).collect();
         // Converts a body reference to a graph input string.
@@ -208,18 +307,8 @@ impl Graph {
             let from = TensorName { node: prefix.clone(), port: k as u32 };
             self.rewire(&from, &TensorName::parse(out));
         }
-        let ctl = format!("^{prefix}");
-        for n in self.nodes.iter_mut().flatten() {
-            if let Some(pos) = n.input.iter().position(|s| *s == ctl) {
-                n.input.remove(pos);
-                for t in &control_targets {
-                    let dep = format!("^{t}");
-                    if !n.input.contains(&dep) {
-                        n.input.push(dep);
-                    }
-                }
-            }
-        }
+        let targets: Vec<&str> = control_targets.iter().map(String::as_str).collect();
+        self.redirect_control(&prefix, &targets);
         Ok(())
     }
 
@@ -229,19 +318,19 @@ impl Graph {
             return Err(crate::GraphError::DuplicateName(new.to_string()));
         }
         let old = std::mem::replace(&mut self.node_mut(id).name, new.to_string());
-        self.index.remove(&old);
-        self.index.insert(new.to_string(), id);
         let loc_old = format!("loc:@{old}").into_bytes();
+        let edges: Vec<(NodeId, usize)> = match self.readers.get(&old) {
+            Some(r) => r.data.values().flatten().chain(&r.control).copied().collect(),
+            None => Vec::new(),
+        };
+        for (c, k) in edges {
+            let s = match Input::parse(&self.node(c).input[k]) {
+                Input::Data { port, .. } => Input::Data { node: new, port }.to_string(),
+                Input::Control(_) => Input::Control(new).to_string(),
+            };
+            self.set_input(c, k, s);
+        }
         for n in self.nodes.iter_mut().flatten() {
-            for s in n.input.iter_mut() {
-                let input = Input::parse(s);
-                if input.node() == old {
-                    *s = match input {
-                        Input::Data { port, .. } => Input::Data { node: new, port }.to_string(),
-                        Input::Control(_) => Input::Control(new).to_string(),
-                    };
-                }
-            }
             if let Some(attr_value::Value::List(l)) =
                 n.attr.get_mut("_class").and_then(|a| a.value.as_mut())
             {

@@ -6,7 +6,9 @@
 //! pass rewires them; [`Input`] parses the three forms (`x`, `x:1`, `^x`).
 //!
 //! Removal leaves a tombstone so that [`NodeId`]s stay valid during a pass; the tombstones are
-//! skipped when the graph is written back. [`Graph::check`] verifies the invariants a GraphDef
+//! skipped when the graph is written back. Edges change only through `Graph`'s methods
+//! ([`Graph::set_input`], [`Graph::rewire`], [`Graph::replace_control_input`], ...), which keep
+//! a consumer index exact, so [`Graph::consumers`] answers in O(1) or O(readers). [`Graph::check`] verifies the invariants a GraphDef
 //! importer enforces: unique names, every input resolves, control inputs after data inputs,
 //! output ports within the producer's arity and colocation (`_class: loc:@x`) targets that exist.
 
@@ -15,10 +17,12 @@
 pub mod analysis;
 mod inline;
 mod input;
+pub mod synth;
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
-pub use inline::{called_function, InlineError};
+pub use inline::{called_function, InlineError, MAX_CALL_DEPTH};
 pub use input::{Input, TensorName};
 use tf_ops::Registry;
 use tf_proto::tensorflow::{
@@ -84,38 +88,221 @@ pub enum GraphError {
     Cycle(String),
 }
 
-/// Who reads each output and who depends on each node.
-#[derive(Debug, Default)]
-pub struct Consumers {
-    data: HashMap<(NodeId, u32), Vec<(NodeId, usize)>>,
-    by_node: HashMap<NodeId, Vec<NodeId>>,
-    control: HashMap<NodeId, Vec<NodeId>>,
+/// The readers of one producer (by name): data edges per output port, control edges.
+/// Entries are `(consumer, index in its input list)`, kept sorted, so iteration follows the
+/// original node order.
+#[derive(Debug, Clone, Default)]
+struct Readers {
+    data: BTreeMap<u32, BTreeSet<(NodeId, usize)>>,
+    control: BTreeSet<(NodeId, usize)>,
 }
 
-impl Consumers {
-    /// Readers of output `port` of `node`: (consumer, index in its `input` list).
-    pub fn of_output(&self, node: NodeId, port: u32) -> &[(NodeId, usize)] {
-        self.data.get(&(node, port)).map(Vec::as_slice).unwrap_or(&[])
+impl Readers {
+    fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.control.is_empty()
+    }
+}
+
+static NO_EDGES: BTreeSet<(NodeId, usize)> = BTreeSet::new();
+
+/// Readers of one output: `(consumer, index in its input list)` in node order.
+#[derive(Debug, Clone)]
+pub struct OutputReaders<'a>(std::collections::btree_set::Iter<'a, (NodeId, usize)>);
+
+impl Iterator for OutputReaders<'_> {
+    type Item = (NodeId, usize);
+    fn next(&mut self) -> Option<(NodeId, usize)> {
+        self.0.next().copied()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for OutputReaders<'_> {}
+
+impl OutputReaders<'_> {
+    /// Whether nothing reads the output.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
     }
 
-    /// Nodes that have `^node` among their inputs.
-    pub fn control_of(&self, node: NodeId) -> &[NodeId] {
-        self.control.get(&node).map(Vec::as_slice).unwrap_or(&[])
+    /// The readers, collected.
+    pub fn to_vec(&self) -> Vec<(NodeId, usize)> {
+        self.clone().collect()
+    }
+}
+
+/// Nodes with a control input on one node, in node order (once per such input).
+#[derive(Debug, Clone)]
+pub struct ControlReaders<'a>(std::collections::btree_set::Iter<'a, (NodeId, usize)>);
+
+impl Iterator for ControlReaders<'_> {
+    type Item = NodeId;
+    fn next(&mut self) -> Option<NodeId> {
+        self.0.next().map(|(c, _)| *c)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ControlReaders<'_> {}
+
+impl ControlReaders<'_> {
+    /// Whether nothing depends on the node.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+
+    /// The dependents, collected.
+    pub fn to_vec(&self) -> Vec<NodeId> {
+        self.clone().collect()
+    }
+}
+
+/// Who reads each output and who depends on each node: a view of the index [`Graph`] keeps up
+/// to date through every edit, so each question costs O(1) or O(readers).
+#[derive(Debug, Clone, Copy)]
+pub struct Consumers<'a> {
+    g: &'a Graph,
+}
+
+impl<'a> Consumers<'a> {
+    fn readers(&self, node: NodeId) -> Option<&'a Readers> {
+        let name = &self.g.nodes.get(node.0)?.as_ref()?.name;
+        self.g.readers.get(name)
+    }
+
+    /// Readers of output `port` of `node`: (consumer, index in its `input` list), in node order.
+    pub fn of_output(&self, node: NodeId, port: u32) -> OutputReaders<'a> {
+        OutputReaders(
+            self.readers(node).and_then(|r| r.data.get(&port)).unwrap_or(&NO_EDGES).iter(),
+        )
+    }
+
+    /// Nodes that have `^node` among their inputs (once per such input), in node order.
+    pub fn control_of(&self, node: NodeId) -> ControlReaders<'a> {
+        ControlReaders(self.readers(node).map(|r| &r.control).unwrap_or(&NO_EDGES).iter())
     }
 
     /// Whether anything reads any output of `node` or depends on it.
     pub fn has_any(&self, node: NodeId) -> bool {
-        !self.control_of(node).is_empty() || self.data.keys().any(|(n, _)| *n == node)
+        self.readers(node).is_some_and(|r| !r.is_empty())
     }
 
-    /// Every data reader of any output of `node`.
-    pub fn of_node(&self, node: NodeId) -> &[NodeId] {
-        self.by_node.get(&node).map(Vec::as_slice).unwrap_or(&[])
+    /// Every data reader of any output of `node`, once per edge (by port, then node order).
+    pub fn of_node(&self, node: NodeId) -> impl Iterator<Item = NodeId> + 'a {
+        self.readers(node).into_iter().flat_map(|r| r.data.values()).flatten().map(|(c, _)| *c)
     }
 
     /// Number of data edges leaving `node` (over all ports).
     pub fn data_out_degree(&self, node: NodeId) -> usize {
-        self.data.iter().filter(|((n, _), _)| *n == node).map(|(_, v)| v.len()).sum()
+        self.readers(node).map_or(0, |r| r.data.values().map(BTreeSet::len).sum())
+    }
+
+    /// The output ports of `node` that something reads, ascending.
+    pub fn read_ports(&self, node: NodeId) -> impl Iterator<Item = u32> + 'a {
+        self.readers(node).into_iter().flat_map(|r| r.data.keys().copied())
+    }
+}
+
+fn link(readers: &mut HashMap<String, Readers>, id: NodeId, idx: usize, s: &str) {
+    let input = Input::parse(s);
+    let r = match readers.get_mut(input.node()) {
+        Some(r) => r,
+        None => readers.entry(input.node().to_string()).or_default(),
+    };
+    match input {
+        Input::Data { port, .. } => r.data.entry(port).or_default().insert((id, idx)),
+        Input::Control(_) => r.control.insert((id, idx)),
+    };
+}
+
+fn unlink(readers: &mut HashMap<String, Readers>, id: NodeId, idx: usize, s: &str) {
+    let input = Input::parse(s);
+    let Some(r) = readers.get_mut(input.node()) else { return };
+    match input {
+        Input::Data { port, .. } => {
+            if let Some(set) = r.data.get_mut(&port) {
+                set.remove(&(id, idx));
+                if set.is_empty() {
+                    r.data.remove(&port);
+                }
+            }
+        }
+        Input::Control(_) => {
+            r.control.remove(&(id, idx));
+        }
+    }
+    if r.is_empty() {
+        readers.remove(input.node());
+    }
+}
+
+/// A node borrowed for editing from [`Graph::node_mut`]. It dereferences to the `NodeDef`;
+/// when it is dropped, the graph re-indexes the node's inputs and name if they changed, so the
+/// consumer index stays exact. Prefer the edge methods of [`Graph`] for changing inputs.
+pub struct NodeMut<'a> {
+    g: &'a mut Graph,
+    id: NodeId,
+    // Not `inputs`/`name`: a field of the guard would shadow the node's own in `guard.name`.
+    old_inputs: Vec<String>,
+    old_name: String,
+}
+
+impl std::ops::Deref for NodeMut<'_> {
+    type Target = NodeDef;
+    fn deref(&self) -> &NodeDef {
+        self.g.nodes[self.id.0].as_ref().expect("live node")
+    }
+}
+
+impl std::ops::DerefMut for NodeMut<'_> {
+    fn deref_mut(&mut self) -> &mut NodeDef {
+        self.g.nodes[self.id.0].as_mut().expect("live node")
+    }
+}
+
+impl Drop for NodeMut<'_> {
+    fn drop(&mut self) {
+        let g = &mut *self.g;
+        let node = g.nodes[self.id.0].as_ref().expect("live node");
+        if node.input != self.old_inputs {
+            for (i, s) in self.old_inputs.iter().enumerate() {
+                unlink(&mut g.readers, self.id, i, s);
+            }
+            for (i, s) in node.input.iter().enumerate() {
+                link(&mut g.readers, self.id, i, s);
+            }
+        }
+        if node.name != self.old_name {
+            let new = node.name.clone();
+            if g.index.get(&self.old_name) == Some(&self.id) {
+                g.index.remove(&self.old_name);
+            }
+            let old = g.index.insert(new, self.id);
+            debug_assert!(old.is_none(), "node renamed onto an existing name");
+        }
+    }
+}
+
+/// Library function names to their index, for [`Graph::function`], with the (length, address)
+/// of the function list it was built from. Not copied by `clone`.
+#[derive(Default)]
+struct FnIndex(std::sync::Mutex<Option<FnMap>>);
+
+type FnMap = ((usize, usize), HashMap<String, usize>);
+
+impl Clone for FnIndex {
+    fn clone(&self) -> FnIndex {
+        FnIndex::default()
+    }
+}
+
+impl std::fmt::Debug for FnIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FnIndex")
     }
 }
 
@@ -124,6 +311,9 @@ impl Consumers {
 pub struct Graph {
     nodes: Vec<Option<NodeDef>>,
     index: HashMap<String, NodeId>,
+    /// Readers of each producer name (whether or not a node has that name yet).
+    readers: HashMap<String, Readers>,
+    fn_index: FnIndex,
     /// `GraphDef.library`, passed through.
     pub library: Option<FunctionDefLibrary>,
     /// `GraphDef.versions`, passed through.
@@ -139,6 +329,7 @@ impl Graph {
     #[allow(deprecated)] // `version` (field 3) is passed through, not used.
     pub fn from_graph_def(g: GraphDef) -> Result<Graph, GraphError> {
         let mut index = HashMap::with_capacity(g.node.len());
+        let mut readers = HashMap::with_capacity(g.node.len());
         for (i, n) in g.node.iter().enumerate() {
             if n.name.is_empty() {
                 return Err(GraphError::EmptyName(i));
@@ -146,10 +337,15 @@ impl Graph {
             if index.insert(n.name.clone(), NodeId(i)).is_some() {
                 return Err(GraphError::DuplicateName(n.name.clone()));
             }
+            for (k, s) in n.input.iter().enumerate() {
+                link(&mut readers, NodeId(i), k, s);
+            }
         }
         Ok(Graph {
             nodes: g.node.into_iter().map(Some).collect(),
             index,
+            readers,
+            fn_index: FnIndex::default(),
             library: g.library,
             versions: g.versions,
             debug_info: g.debug_info,
@@ -179,6 +375,12 @@ impl Graph {
         self.index.is_empty()
     }
 
+    /// One more than the largest [`NodeId`] ever handed out (removed nodes included): the size
+    /// of a table indexed by node id.
+    pub fn capacity(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// Live nodes in order.
     pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &NodeDef)> {
         self.nodes.iter().enumerate().filter_map(|(i, n)| n.as_ref().map(|n| (NodeId(i), n)))
@@ -189,14 +391,23 @@ impl Graph {
         self.nodes().map(|(id, _)| id).collect()
     }
 
+    /// Whether `id` names a node that has not been removed.
+    pub fn is_live(&self, id: NodeId) -> bool {
+        self.nodes.get(id.0).is_some_and(Option::is_some)
+    }
+
     /// The node with this id. Panics on a removed node: ids come from this graph.
     pub fn node(&self, id: NodeId) -> &NodeDef {
         self.nodes[id.0].as_ref().expect("node id refers to a removed node")
     }
 
-    /// The node with this id, mutable. Renaming through this breaks the index: don't.
-    pub fn node_mut(&mut self, id: NodeId) -> &mut NodeDef {
-        self.nodes[id.0].as_mut().expect("node id refers to a removed node")
+    /// The node with this id, for editing its op, attrs or device. Input edits made through it
+    /// are re-indexed when it is dropped, but passes use the edge methods
+    /// ([`Graph::set_input`], [`Graph::rewire`], ...) instead.
+    pub fn node_mut(&mut self, id: NodeId) -> NodeMut<'_> {
+        let node = self.nodes[id.0].as_ref().expect("node id refers to a removed node");
+        let (old_inputs, old_name) = (node.input.clone(), node.name.clone());
+        NodeMut { g: self, id, old_inputs, old_name }
     }
 
     /// Looks a node up by name.
@@ -219,6 +430,9 @@ impl Graph {
         }
         let id = NodeId(self.nodes.len());
         self.index.insert(node.name.clone(), id);
+        for (k, s) in node.input.iter().enumerate() {
+            link(&mut self.readers, id, k, s);
+        }
         self.nodes.push(Some(node));
         Ok(id)
     }
@@ -236,47 +450,141 @@ impl Graph {
     pub fn remove_node(&mut self, id: NodeId) -> NodeDef {
         let node = self.nodes[id.0].take().expect("node removed twice");
         self.index.remove(&node.name);
+        for (k, s) in node.input.iter().enumerate() {
+            unlink(&mut self.readers, id, k, s);
+        }
         node
     }
 
-    /// Builds the consumer index of the current graph.
-    pub fn consumers(&self) -> Consumers {
-        let mut c = Consumers::default();
-        for (id, n) in self.nodes() {
-            for (i, s) in n.input.iter().enumerate() {
-                match Input::parse(s) {
-                    Input::Data { node, port } => {
-                        if let Some(p) = self.id(node) {
-                            c.data.entry((p, port)).or_default().push((id, i));
-                            c.by_node.entry(p).or_default().push(id);
-                        }
-                    }
-                    Input::Control(node) => {
-                        if let Some(p) = self.id(node) {
-                            c.control.entry(p).or_default().push(id);
-                        }
-                    }
-                }
-            }
+    /// Replaces a node by another with the same id (its name may differ if the new one is
+    /// free); returns the old node.
+    pub fn replace_node(&mut self, id: NodeId, node: NodeDef) -> NodeDef {
+        std::mem::replace(&mut *self.node_mut(id), node)
+    }
+
+    /// The consumer index of the current graph (kept up to date by every edit).
+    pub fn consumers(&self) -> Consumers<'_> {
+        Consumers { g: self }
+    }
+
+    /// Sets input `idx` of node `id` to `s`.
+    pub fn set_input(&mut self, id: NodeId, idx: usize, s: impl Into<String>) {
+        let s = s.into();
+        let node = self.nodes[id.0].as_mut().expect("node id refers to a removed node");
+        let old = std::mem::replace(&mut node.input[idx], s);
+        unlink(&mut self.readers, id, idx, &old);
+        let node = self.nodes[id.0].as_ref().expect("live node");
+        link(&mut self.readers, id, idx, &node.input[idx]);
+    }
+
+    /// Replaces the whole input list of node `id`.
+    pub fn set_inputs(&mut self, id: NodeId, inputs: Vec<String>) {
+        let node = self.nodes[id.0].as_mut().expect("node id refers to a removed node");
+        let old = std::mem::replace(&mut node.input, inputs);
+        for (k, s) in old.iter().enumerate() {
+            unlink(&mut self.readers, id, k, s);
         }
-        c
+        let node = self.nodes[id.0].as_ref().expect("live node");
+        for (k, s) in node.input.iter().enumerate() {
+            link(&mut self.readers, id, k, s);
+        }
+    }
+
+    /// Keeps the inputs of node `id` for which `keep` returns true; returns how many went.
+    pub fn retain_inputs(&mut self, id: NodeId, mut keep: impl FnMut(&str) -> bool) -> usize {
+        let old = &self.node(id).input;
+        let kept: Vec<String> = old.iter().filter(|s| keep(s)).cloned().collect();
+        let removed = old.len() - kept.len();
+        if removed > 0 {
+            self.set_inputs(id, kept);
+        }
+        removed
+    }
+
+    /// Appends a data input to node `id`, before its control inputs.
+    pub fn add_data_input(&mut self, id: NodeId, s: impl Into<String>) {
+        let mut inputs = self.node(id).input.clone();
+        let at = inputs.iter().position(|s| s.starts_with('^')).unwrap_or(inputs.len());
+        inputs.insert(at, s.into());
+        self.set_inputs(id, inputs);
+    }
+
+    /// Adds `^producer` to node `id` unless it is there already; returns whether it was added.
+    pub fn add_control_input(&mut self, id: NodeId, producer: &str) -> bool {
+        let dep = Input::Control(producer).to_string();
+        if self.node(id).input.contains(&dep) {
+            return false;
+        }
+        let node = self.nodes[id.0].as_mut().expect("node id refers to a removed node");
+        node.input.push(dep);
+        let k = node.input.len() - 1;
+        link(&mut self.readers, id, k, &node.input[k]);
+        true
+    }
+
+    /// Drops repeated control inputs of node `id` (the first of each stays); returns how many.
+    pub fn dedup_control_inputs(&mut self, id: NodeId) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        self.retain_inputs(id, |s| !s.starts_with('^') || seen.insert(s.to_string()))
     }
 
     /// Points every data input that reads `from` at `to` instead; returns how many changed.
+    /// Costs O(readers of `from`).
     pub fn rewire(&mut self, from: &TensorName, to: &TensorName) -> usize {
         let new = Input::Data { node: &to.node, port: to.port }.to_string();
-        let mut changed = 0;
-        for n in self.nodes.iter_mut().flatten() {
-            for s in n.input.iter_mut() {
-                if let Input::Data { node, port } = Input::parse(s) {
-                    if node == from.node && port == from.port {
-                        *s = new.clone();
-                        changed += 1;
-                    }
-                }
+        let edges: Vec<(NodeId, usize)> = match self.readers.get(&from.node) {
+            Some(r) => r.data.get(&from.port).into_iter().flatten().copied().collect(),
+            None => return 0,
+        };
+        for &(c, k) in &edges {
+            self.set_input(c, k, new.clone());
+        }
+        edges.len()
+    }
+
+    /// Nodes with a control input `^producer`, in node order (by name, so it works for a
+    /// producer that has been removed or not added yet).
+    pub fn control_readers(&self, producer: &str) -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = self
+            .readers
+            .get(producer)
+            .map(|r| r.control.iter().map(|(c, _)| *c).collect())
+            .unwrap_or_default();
+        v.dedup();
+        v
+    }
+
+    /// Replaces the control input `^from` of every node that has one by `^to`, in place, and
+    /// drops the repeats that makes; returns the nodes changed.
+    pub fn replace_control_input(&mut self, from: &str, to: &str) -> Vec<NodeId> {
+        let readers = self.control_readers(from);
+        let (dep, new) = (Input::Control(from).to_string(), Input::Control(to).to_string());
+        for &c in &readers {
+            let mut seen = std::collections::HashSet::new();
+            let inputs: Vec<String> = self
+                .node(c)
+                .input
+                .iter()
+                .map(|s| if *s == dep { new.clone() } else { s.clone() })
+                .filter(|s| !s.starts_with('^') || seen.insert(s.clone()))
+                .collect();
+            self.set_inputs(c, inputs);
+        }
+        readers
+    }
+
+    /// Replaces the control input `^from` of every node that has one by `^t` for each of `to`
+    /// (skipping ones already there and dropping repeats); returns the nodes changed.
+    pub fn redirect_control(&mut self, from: &str, to: &[&str]) -> Vec<NodeId> {
+        let readers = self.control_readers(from);
+        let dep = Input::Control(from).to_string();
+        for &c in &readers {
+            self.retain_inputs(c, |s| s != dep);
+            for t in to {
+                self.add_control_input(c, t);
             }
         }
-        changed
+        readers
     }
 
     /// Node ids in an order where every producer precedes its consumers (data and control
@@ -284,8 +592,9 @@ impl Graph {
     /// the back edges of TF1 while loops and are not ordering constraints.
     pub fn topo_order(&self) -> Result<Vec<NodeId>, GraphError> {
         let n = self.nodes.len();
-        let mut indeg = vec![0usize; n];
-        let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut indeg = vec![0u32; n];
+        // Edges producer -> consumer, then grouped by producer (one allocation, not one per node).
+        let mut edges: Vec<(u32, u32)> = Vec::new();
         for (id, node) in self.nodes() {
             let merge = node.op == "Merge" || node.op == "RefMerge";
             for s in &node.input {
@@ -295,18 +604,36 @@ impl Graph {
                     continue;
                 }
                 indeg[id.0] += 1;
-                out[p.0].push(id.0);
+                edges.push((p.0 as u32, id.0 as u32));
             }
         }
-        let mut ready: BTreeSet<usize> =
-            self.nodes().map(|(id, _)| id.0).filter(|i| indeg[*i] == 0).collect();
+        let mut start = vec![0u32; n + 1];
+        for &(p, _) in &edges {
+            start[p as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut out = vec![0u32; edges.len()];
+        for &(p, c) in &edges {
+            out[next[p as usize] as usize] = c;
+            next[p as usize] += 1;
+        }
+        drop(edges);
+        let mut ready: BinaryHeap<Reverse<u32>> = self
+            .nodes()
+            .map(|(id, _)| id.0 as u32)
+            .filter(|i| indeg[*i as usize] == 0)
+            .map(Reverse)
+            .collect();
         let mut order = Vec::with_capacity(self.len());
-        while let Some(i) = ready.pop_first() {
-            order.push(NodeId(i));
-            for &c in &out[i] {
-                indeg[c] -= 1;
-                if indeg[c] == 0 {
-                    ready.insert(c);
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(NodeId(i as usize));
+            for &c in &out[start[i as usize] as usize..start[i as usize + 1] as usize] {
+                indeg[c as usize] -= 1;
+                if indeg[c as usize] == 0 {
+                    ready.push(Reverse(c));
                 }
             }
         }
@@ -338,6 +665,8 @@ impl Graph {
     /// Checks the invariants a GraphDef importer enforces (see the module docs). Output ports
     /// are checked for ops the registry or the graph's function library knows.
     pub fn check(&self, registry: Option<&Registry>) -> Result<(), GraphError> {
+        #[cfg(debug_assertions)]
+        self.check_index();
         for (_, node) in self.nodes() {
             if node.op.is_empty() {
                 return Err(GraphError::EmptyOp(node.name.clone()));
@@ -386,6 +715,24 @@ impl Graph {
             }
         }
         Ok(())
+    }
+}
+
+impl Graph {
+    /// Panics if the consumer index differs from one rebuilt from scratch (debug builds).
+    #[cfg(debug_assertions)]
+    fn check_index(&self) {
+        let mut fresh: HashMap<String, Readers> = HashMap::new();
+        for (id, n) in self.nodes() {
+            for (k, s) in n.input.iter().enumerate() {
+                link(&mut fresh, id, k, s);
+            }
+        }
+        let same = fresh.len() == self.readers.len()
+            && fresh.iter().all(|(k, r)| {
+                self.readers.get(k).is_some_and(|o| o.data == r.data && o.control == r.control)
+            });
+        assert!(same, "tf-graph: the consumer index is out of date");
     }
 }
 

@@ -44,8 +44,8 @@ fn consumers_rewire_and_remove() {
     ]);
     let c = g.consumers();
     let (x, id) = (g.id("x").unwrap(), g.id("id").unwrap());
-    assert_eq!(c.of_output(id, 0), &[(g.id("y").unwrap(), 0)]);
-    assert_eq!(c.control_of(x), &[g.id("y").unwrap()]);
+    assert_eq!(c.of_output(id, 0).collect::<Vec<_>>(), [(g.id("y").unwrap(), 0)]);
+    assert_eq!(c.control_of(x).collect::<Vec<_>>(), [g.id("y").unwrap()]);
     let n = g.rewire(&TensorName::parse("id"), &TensorName::parse("x"));
     assert_eq!(n, 1);
     g.remove_node(id);
@@ -102,4 +102,94 @@ fn reachability_follows_control_and_colocation() {
     ]);
     let r = g.reachable(&[g.id("c").unwrap()], true);
     assert_eq!(r, vec![true, true, true, false]);
+}
+
+#[test]
+fn edge_methods_keep_the_consumer_index_exact() {
+    let mut g = graph(vec![
+        node("x", "Placeholder", &[]),
+        node("a", "Neg", &["x"]),
+        node("b", "Neg", &["a", "^x"]),
+        node("c", "AddV2", &["a", "b", "^b"]),
+    ]);
+    let (x, a, b, c) =
+        (g.id("x").unwrap(), g.id("a").unwrap(), g.id("b").unwrap(), g.id("c").unwrap());
+    assert_eq!(g.consumers().data_out_degree(a), 2);
+    assert!(g.consumers().has_any(b));
+    g.set_input(c, 1, "x");
+    assert_eq!(g.consumers().of_output(x, 0).collect::<Vec<_>>(), [(a, 0), (c, 1)]);
+    g.replace_control_input("b", "a");
+    assert_eq!(g.node(c).input, ["a", "x", "^a"]);
+    assert!(!g.consumers().has_any(b));
+    g.add_control_input(b, "c");
+    g.retain_inputs(b, |s| s != "^x");
+    g.add_data_input(b, "x:0");
+    assert_eq!(g.node(b).input, ["a", "x:0", "^c"]);
+    assert_eq!(g.consumers().control_of(c).collect::<Vec<_>>(), [b]);
+    // Edits through node_mut are re-indexed when the guard goes.
+    g.node_mut(a).input[0] = "b".into();
+    assert_eq!(g.consumers().of_output(b, 0).collect::<Vec<_>>(), [(a, 0)]);
+    let removed = g.remove_node(b);
+    assert_eq!(removed.name, "b");
+    assert!(!g.is_live(b) && g.is_live(a));
+    // A reader of a removed producer comes back when a node of that name is added.
+    let b2 = g.add_node(node("b", "Neg", &["x"])).unwrap();
+    assert_eq!(g.consumers().of_output(b2, 0).collect::<Vec<_>>(), [(a, 0)]);
+    g.rename(b2, "b_new").unwrap();
+    assert_eq!(g.node(a).input, ["b_new"]);
+    assert_eq!(g.rewire(&TensorName::parse("b_new"), &TensorName::parse("x")), 1);
+    g.check(None).unwrap(); // in debug builds, also compares the index with a rebuilt one
+}
+
+#[test]
+fn long_chains_are_handled_without_recursion() {
+    let n = 20_000;
+    let mut g = Graph::from_graph_def(synth::identity_chain(n)).unwrap();
+    assert_eq!(g.topo_order().unwrap().len(), n + 2);
+    let y = g.id("y").unwrap();
+    assert!(g.reachable(&[y], false).iter().all(|r| *r));
+    // Splice every Identity out, one rewire each.
+    for i in 0..n {
+        let id = g.id(&format!("id_{i}")).unwrap();
+        let src = TensorName::parse(&g.node(id).input[0]);
+        g.rewire(&TensorName { node: format!("id_{i}"), port: 0 }, &src);
+        g.remove_node(id);
+    }
+    assert_eq!(g.get("y").unwrap().input, ["x"]);
+    g.check(Some(Registry::global())).unwrap();
+}
+
+#[test]
+fn nested_calls_inline_and_recursion_is_an_error() {
+    let mut g = Graph::from_graph_def(synth::call_chain(2_000)).unwrap();
+    let inlined = g.inline_calls(Registry::global(), |_, _| true).unwrap();
+    assert_eq!(inlined.len(), 2_000);
+    assert!(g.nodes().all(|(_, n)| called_function(&g, n).is_none()));
+    let neg = g.nodes().find(|(_, n)| n.op == "Neg").map(|(_, n)| n.name.clone()).unwrap();
+    assert_eq!(g.get("y").unwrap().input, [neg]);
+    g.check(Some(Registry::global())).unwrap();
+
+    for (def, cycle) in [
+        (synth::recursive_call(false), "f -> f"),
+        (synth::recursive_call(true), "f -> f"),
+        (synth::mutual_recursion(), "f -> g -> f"),
+    ] {
+        let mut g = Graph::from_graph_def(def).unwrap();
+        let e = g.inline_calls(Registry::global(), |_, _| true).unwrap_err();
+        assert!(e.reason.contains(&format!("calls itself ({cycle})")), "{e}");
+    }
+}
+
+#[test]
+fn function_lookup_follows_library_changes() {
+    let mut g = Graph::from_graph_def(synth::call_chain(3)).unwrap();
+    assert!(g.function("f_2").is_some() && g.function("nope").is_none());
+    let lib = g.library.as_mut().unwrap();
+    lib.function.remove(0);
+    assert!(g.function("f_0").is_none() && g.function("f_1").is_some());
+    let lib = g.library.as_mut().unwrap();
+    lib.function[0].signature.as_mut().unwrap().name = "renamed".into();
+    // A hit is verified: the old name is gone.
+    assert!(g.function("f_1").is_none());
+    assert!(g.function("f_2").is_some());
 }

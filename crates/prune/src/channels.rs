@@ -78,7 +78,7 @@ struct Walk<'a> {
     /// Channels removed outright (`--channel-sparsity`): whatever constant they would carry
     /// (bias, batch-norm offset) is dropped with them.
     forced: &'a BTreeSet<usize>,
-    cons: &'a Consumers,
+    cons: &'a Consumers<'a>,
     channels: usize,
     edits: Vec<Edit>,
     touched: Vec<NodeId>,
@@ -89,7 +89,7 @@ fn data_format_ok(n: &NodeDef) -> bool {
 }
 
 /// The Const behind a data input, if only `reader` (through pass-throughs) reads it.
-fn exclusive_const(g: &Graph, cons: &Consumers, reader: NodeId, idx: usize) -> Option<NodeId> {
+fn exclusive_const(g: &Graph, cons: &Consumers<'_>, reader: NodeId, idx: usize) -> Option<NodeId> {
     let (c, path) = resolve_const(g, g.node(reader).input.get(idx)?)?;
     let mut expected_into = Vec::new();
     let mut prev = c;
@@ -100,9 +100,8 @@ fn exclusive_const(g: &Graph, cons: &Consumers, reader: NodeId, idx: usize) -> O
     }
     expected_into.push((prev, reader));
     for (from, to) in expected_into {
-        let readers: Vec<NodeId> =
-            cons.of_output(from, 0).iter().map(|(n, _)| *n).collect::<Vec<_>>();
-        if readers.len() != 1 || readers[0] != to || cons.of_node(from).len() != 1 {
+        let readers: Vec<NodeId> = cons.of_output(from, 0).map(|(n, _)| n).collect::<Vec<_>>();
+        if readers.len() != 1 || readers[0] != to || cons.of_node(from).count() != 1 {
             return None;
         }
     }
@@ -134,7 +133,7 @@ impl Walk<'_> {
         if readers.is_empty() {
             return Err(Fail::All(format!("'{}' is a graph output", g.node(node).name)));
         }
-        if self.cons.of_node(node).len() != readers.len() {
+        if self.cons.of_node(node).count() != readers.len() {
             return Err(Fail::All(format!("other outputs of '{}' are read", g.node(node).name)));
         }
         for (r, idx) in readers {
@@ -330,9 +329,9 @@ impl Walk<'_> {
                 if nz.is_empty() {
                     return Ok(());
                 }
-                let bias = self.cons.of_output(r, 0);
-                let b = match bias {
-                    [(b, 0)] if g.node(*b).op == "BiasAdd" => exclusive_const(g, self.cons, *b, 1),
+                let bias = self.cons.of_output(r, 0).to_vec();
+                let b = match bias[..] {
+                    [(b, 0)] if g.node(b).op == "BiasAdd" => exclusive_const(g, self.cons, b, 1),
                     _ => None,
                 };
                 let Some(b) = b else {
@@ -477,7 +476,7 @@ pub fn remove_dead_channels(
                                 *b += val * wcj;
                             }
                         }
-                        set_const_f32(g.node_mut(*bias), &bs, &bv)?;
+                        set_const_f32(&mut g.node_mut(*bias), &bs, &bv)?;
                         layer.edited.push(g.node(*bias).name.clone());
                     }
                 }
@@ -495,7 +494,7 @@ pub fn remove_dead_channels(
                         rep.weights_removed += (v.len() - nv.len()) as u64;
                         rep.nonzero_removed += nz(&v) - nz(&nv);
                     }
-                    set_const_f32(g.node_mut(k), &ns, &nv)?;
+                    set_const_f32(&mut g.node_mut(k), &ns, &nv)?;
                     layer.edited.push(g.node(k).name.clone());
                 }
                 // Shapes recorded by TF are stale now.

@@ -571,7 +571,7 @@ pub fn prune_graph(g: &mut Graph, cfg: &PruneConfig) -> Result<PruneReport, Prun
         let tr = &mut rep.tensors[s.report];
         tr.zeros_after = s.values.iter().filter(|x| **x == 0.0).count() as u64;
         if changed {
-            set_const_f32(g.node_mut(s.id), &s.shape, &s.values)?;
+            set_const_f32(&mut g.node_mut(s.id), &s.shape, &s.values)?;
         }
     }
     for t in &mut rep.tensors {

@@ -77,11 +77,14 @@ impl<'a> Origin<'a> {
     /// The final node: the original (name, device, `_`-attributes such as `_class` and
     /// `_output_shapes`, debug info) turned into `op` with these inputs.
     fn last(&self, op: &str, inputs: &[&str]) -> NodeDef {
-        let mut n = self.node.clone();
-        n.op = op.into();
-        n.input = inputs.iter().map(|s| s.to_string()).collect();
-        n.attr.retain(|k, _| k.starts_with('_'));
-        n
+        let mut attr = self.node.attr.clone();
+        attr.retain(|k, _| k.starts_with('_'));
+        NodeDef {
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            attr,
+            ..self.node.clone()
+        }
     }
 }
 

@@ -99,6 +99,8 @@ impl Done {
 pub fn quantize_graph_def(graph: GraphDef, cfg: &QuantConfig) -> Result<Quantized, QuantError> {
     cfg.validate()?;
     let g = Graph::from_graph_def(graph)?;
+    // A broken input is the user's error, reported before anything is quantized.
+    g.check(Some(Registry::global()))?;
     let mut report = QuantReport {
         mode: cfg.mode.name(),
         granularity: (cfg.mode == Mode::Int8)

@@ -75,7 +75,7 @@ impl std::fmt::Display for NotWeight {
 /// Every weight-slot read of `id`'s output 0, through pass-throughs; or why it is not a weight.
 pub(crate) fn uses(
     g: &Graph,
-    consumers: &Consumers,
+    consumers: &Consumers<'_>,
     id: NodeId,
     rank: usize,
 ) -> Result<Vec<Use>, NotWeight> {
@@ -95,7 +95,7 @@ pub(crate) fn uses(
             });
         }
         // Other outputs of a pass-through do not exist; a reader of `id:1` would be invalid.
-        for &(cid, slot) in readers {
+        for (cid, slot) in readers {
             let c = g.node(cid);
             if is_pass_through(&c.op) && slot == 0 {
                 stack.push(cid);

@@ -627,8 +627,8 @@ fn min_elements_include_and_exclude() {
 
 #[test]
 fn control_inputs_device_and_colocation_are_kept() {
-    let (mut k, w) = const_rand("k", &[4, 8], 16);
-    k.input.push("^frame_pivot".into());
+    let (k, w) = const_rand("k", &[4, 8], 16);
+    let mut k = NodeDef { input: vec!["^frame_pivot".into()], ..k };
     k.device = "/device:CPU:0".into();
     k.attr.insert("_class".into(), AttrValue::from(vec!["loc:@frame_pivot"]));
     let g = graph(vec![
@@ -946,4 +946,12 @@ fn splat_constants_in_typed_fields_are_read_too() {
     let mut want = vec![-0.5f32; 32];
     want[0] = 0.25;
     assert_within_half_step(&want, &got, |_| 0.5 / 127.0);
+}
+
+#[test]
+fn a_broken_input_is_a_user_error_naming_node_and_input() {
+    let g = graph(vec![placeholder("x"), node("y", "MatMul", &["x", "gone"])]);
+    let e = quantize_graph_def(g, &cfg(Mode::Int8)).unwrap_err();
+    assert!(matches!(e, QuantError::Graph(_)), "{e}");
+    assert!(e.to_string().contains("node 'y' input 'gone'"), "{e}");
 }

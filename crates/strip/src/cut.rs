@@ -102,7 +102,7 @@ pub(crate) fn apply(
         if old.op == "Placeholder" && t.port == 0 {
             // Already an input: at most its shape changes.
             if let Some(shape) = explicit {
-                set_shape(g.node_mut(id), shape);
+                set_shape(&mut g.node_mut(id), shape);
                 report.push(ActionKind::Edited, &old.name, &old.op, Why::InputShape, String::new());
             }
             placeholders.push(id);
@@ -171,7 +171,7 @@ pub(crate) fn apply(
         }
         let id = g.id(&t.node).expect("validated above");
         let op = g.node(id).op.clone();
-        set_shape(g.node_mut(id), tf_tensor::shape_proto(dims));
+        set_shape(&mut g.node_mut(id), tf_tensor::shape_proto(dims));
         report.push(
             ActionKind::Edited,
             &t.node,

@@ -165,7 +165,7 @@ pub(crate) fn splice(
         }
     };
     for (id, inputs) in rewrites {
-        g.node_mut(id).input = inputs;
+        g.set_inputs(id, inputs);
     }
     for id in g.ids() {
         let name = &g.node(id).name;
@@ -268,44 +268,61 @@ impl<'a> Resolver<'a> {
     }
 
     /// The tensor that output `port` of spliced node `name` passes through, and the control
-    /// inputs a reader must inherit.
+    /// inputs a reader must inherit. Iterative: a chain of spliced nodes can be any length.
     fn data(&mut self, name: &'a str, port: u32) -> Result<Resolved<'a>, Resolve> {
-        if let Some(v) = self.data.get(&(name, port)) {
-            return Ok(v.clone());
-        }
-        let n = self.node(name);
-        let index = match kind(&n.op) {
-            Kind::First => 0,
-            Kind::Each => port as usize,
-            Kind::None => {
+        // Spliced tensors read through, nearest first, with their own control inputs.
+        let mut pending: Vec<((&'a str, u32), Vec<&'a str>)> = Vec::new();
+        let mut visiting = HashSet::new();
+        let (mut name, mut port) = (name, port);
+        let mut result = loop {
+            if let Some(v) = self.data.get(&(name, port)) {
+                break v.clone();
+            }
+            if !visiting.insert((name, port)) {
                 return Err(StripError::Internal(format!(
-                    "'{name}' ({}) has no outputs but is read as {name}:{port}",
+                    "a cycle of spliced nodes through '{name}'"
+                ))
+                .into());
+            }
+            let n = self.node(name);
+            let index = match kind(&n.op) {
+                Kind::First => 0,
+                Kind::Each => port as usize,
+                Kind::None => {
+                    return Err(StripError::Internal(format!(
+                        "'{name}' ({}) has no outputs but is read as {name}:{port}",
+                        n.op
+                    ))
+                    .into())
+                }
+            };
+            let Some(Input::Data { node: src, port: src_port }) =
+                n.input.get(index).map(|s| Input::parse(s))
+            else {
+                return Err(StripError::Internal(format!(
+                    "'{name}' ({}) lacks input {index}",
                     n.op
                 ))
-                .into())
+                .into());
+            };
+            let controls = self.own_controls(n)?;
+            if !self.chosen.contains_key(src) {
+                let v = ((src, src_port), controls);
+                self.data.insert((name, port), v.clone());
+                break v;
             }
-        };
-        let Some(Input::Data { node: src, port: src_port }) =
-            n.input.get(index).map(|s| Input::parse(s))
-        else {
-            return Err(
-                StripError::Internal(format!("'{name}' ({}) lacks input {index}", n.op)).into()
-            );
-        };
-        let mut controls = self.own_controls(n)?;
-        let t = if self.chosen.contains_key(src) {
             if src == name {
                 return Err(StripError::Internal(format!("'{name}' reads itself")).into());
             }
-            let (t, extra) = self.data(src, src_port)?;
-            controls.extend(extra);
-            t
-        } else {
-            (src, src_port)
+            pending.push(((name, port), controls));
+            (name, port) = (src, src_port);
         };
-        let v = (t, controls);
-        self.data.insert((name, port), v.clone());
-        Ok(v)
+        while let Some((key, mut controls)) = pending.pop() {
+            controls.extend(result.1.iter().copied());
+            result = (result.0, controls);
+            self.data.insert(key, result.clone());
+        }
+        Ok(result)
     }
 
     /// The control inputs of spliced node `n`, themselves resolved.
@@ -324,29 +341,45 @@ impl<'a> Resolver<'a> {
     }
 
     /// What a control edge on spliced node `name` becomes: control edges on everything it
-    /// waited for.
+    /// waited for. Iterative (an explicit stack of frames), in the order a recursive walk
+    /// would take.
     fn ctl(&mut self, name: &'a str) -> Result<Vec<&'a str>, Resolve> {
         if let Some(v) = self.ctl.get(name) {
             return Ok(v.clone());
         }
         // Guards against a cycle of spliced nodes (not a valid graph).
         self.ctl.insert(name, Vec::new());
-        let n = self.node(name);
-        let mut out = Vec::new();
-        for s in &n.input {
-            let p = Input::parse(s).node();
-            if self.chosen.contains_key(p) {
-                out.extend(self.ctl(p)?);
-            } else if self.g.get(p).is_some_and(|p| is_switch(&p.op)) {
-                return Err(Resolve::Blocked(name.to_string()));
-            } else {
-                out.push(p);
+        // (node, next input to look at, what it waits for so far)
+        let mut stack: Vec<(&'a str, usize, Vec<&'a str>)> = vec![(name, 0, Vec::new())];
+        loop {
+            let frame = stack.last_mut().expect("a frame");
+            let n = self.node(frame.0);
+            if let Some(s) = n.input.get(frame.1) {
+                frame.1 += 1;
+                let p = Input::parse(s).node();
+                if self.chosen.contains_key(p) {
+                    if let Some(v) = self.ctl.get(p) {
+                        frame.2.extend(v.iter().copied());
+                    } else {
+                        self.ctl.insert(p, Vec::new());
+                        stack.push((p, 0, Vec::new()));
+                    }
+                } else if self.g.get(p).is_some_and(|p| is_switch(&p.op)) {
+                    return Err(Resolve::Blocked(frame.0.to_string()));
+                } else {
+                    frame.2.push(p);
+                }
+                continue;
+            }
+            let (done, _, mut out) = stack.pop().expect("a frame");
+            let mut seen = HashSet::new();
+            out.retain(|c| seen.insert(*c));
+            self.ctl.insert(done, out.clone());
+            match stack.last_mut() {
+                Some(parent) => parent.2.extend(out),
+                None => return Ok(out),
             }
         }
-        let mut seen = HashSet::new();
-        out.retain(|c| seen.insert(*c));
-        self.ctl.insert(name, out.clone());
-        Ok(out)
     }
 }
 
@@ -366,7 +399,7 @@ pub(crate) fn drop_pure_control_edges(g: &mut Graph, ops: &Ops) -> usize {
             continue;
         }
         let kept: Vec<String> = n.input.iter().filter(|s| !drop(s)).cloned().collect();
-        g.node_mut(id).input = kept;
+        g.set_inputs(id, kept);
         removed += n_drop;
     }
     removed

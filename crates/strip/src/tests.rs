@@ -270,15 +270,11 @@ fn functions_referenced_through_attrs_and_interfaces_stay() {
         ..Default::default()
     };
     let call = attr(node("call", "StatefulPartitionedCall", &[]), "f", fref("body"));
-    let call =
-        attr(call, "Tin", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
-    let call =
-        attr(call, "Tout", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
+    let call = attr(call, "Tin", AttrValue { value: Some(Value::List(Box::default())) });
+    let call = attr(call, "Tout", AttrValue { value: Some(Value::List(Box::default())) });
     let lstm = attr(node("lstm", "PartitionedCall", &[]), "f", fref("lstm_cpu"));
-    let lstm =
-        attr(lstm, "Tin", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
-    let lstm =
-        attr(lstm, "Tout", AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) });
+    let lstm = attr(lstm, "Tin", AttrValue { value: Some(Value::List(Box::default())) });
+    let lstm = attr(lstm, "Tout", AttrValue { value: Some(Value::List(Box::default())) });
     let g = GraphDef { node: vec![call, lstm], library: Some(library), ..Default::default() };
     let (out, report) = strip_graph_def(g, &outputs(&["call", "lstm"])).unwrap();
     let kept: Vec<_> = out
@@ -499,7 +495,7 @@ fn tf1_cond_pivots_keep_their_control_edges() {
     ]);
     let mut g = g;
     let c = g.id("cond/c").unwrap();
-    g.node_mut(c).input.push("^cond/switch_t".into());
+    g.add_control_input(c, "cond/switch_t");
     let (out, _) = run(g, &outputs(&["y"]));
     // The pivot stays (a control edge from a Switch would lose the branch); the Const keeps its
     // control edge into the branch; the data-only Identity of the false branch is spliced.
@@ -523,7 +519,7 @@ fn a_control_edge_never_moves_onto_a_switch() {
         f32s(node("y", "Merge", &["cond/Switch", "add"])),
     ]);
     let c = g.id("c").unwrap();
-    g.node_mut(c).input.push("^b".into());
+    g.add_control_input(c, "b");
     let y = g.id("y").unwrap();
     g.node_mut(y).attr.insert("N".into(), AttrValue { value: Some(Value::I(2)) });
     let (out, _) = run(g, &outputs(&["y"]));
@@ -559,9 +555,8 @@ fn tf1_while_loop_frames_are_left_intact() {
         i32s(node("while/Switch", "Switch", &["while/Merge", "while/LoopCond"])),
         i32s(node("while/Identity", "Identity", &["while/Switch:1"])),
         {
-            let mut one = int_const("while/one", 1);
-            one.input.push("^while/Identity".into());
-            one
+            let one = int_const("while/one", 1);
+            NodeDef { input: vec!["^while/Identity".into()], ..one }
         },
         i32s(node("while/add", "AddV2", &["while/Identity", "while/one"])),
         i32s(node("while/NextIteration", "NextIteration", &["while/add"])),
@@ -786,11 +781,7 @@ fn default_attrs_and_output_shapes() {
             },
         );
         let n = attr(n, "padding", AttrValue { value: Some(Value::S(b"SAME".to_vec())) });
-        attr(
-            n,
-            "_output_shapes",
-            AttrValue { value: Some(Value::List(Box::new(ListValue::default()))) },
-        )
+        attr(n, "_output_shapes", AttrValue { value: Some(Value::List(Box::default())) })
     };
     let g = || graph(vec![placeholder("x", dt::FLOAT), constant("w", &[1.0]), conv()]);
     let (out, report) =
@@ -869,4 +860,19 @@ fn const_payloads_are_not_copied() {
 
 fn bytes_of(n: usize) -> bytes::Bytes {
     bytes::Bytes::from(vec![7u8; n])
+}
+
+#[test]
+fn long_chains_strip_without_recursion() {
+    // 20,000 Identities between the input and the output: all spliced out.
+    let g = Graph::from_graph_def(tf_graph::synth::identity_chain(20_000)).unwrap();
+    let (out, report) = run(g, &outputs(&["y"]));
+    assert_eq!(out.len(), 2);
+    assert_eq!(inputs(&out, "y"), ["x"]);
+    assert_eq!(report.nodes_before, 20_002);
+    // 20,000 NoOps chained by control edges in front of the output: ordering only, all go.
+    let g = Graph::from_graph_def(tf_graph::synth::control_chain(20_000)).unwrap();
+    let (out, _) = run(g, &outputs(&["y"]));
+    assert_eq!(out.len(), 2);
+    assert_eq!(inputs(&out, "y"), ["x"]);
 }

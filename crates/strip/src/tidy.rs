@@ -12,7 +12,8 @@ pub(crate) fn tidy(g: &mut tf_graph::Graph, cfg: &StripConfig, report: &mut Stri
     let registry = Registry::global();
     let live: HashSet<String> = g.nodes().map(|(_, n)| n.name.clone()).collect();
     for id in g.ids() {
-        let n = g.node_mut(id);
+        let mut guard = g.node_mut(id);
+        let n: &mut tf_proto::tensorflow::NodeDef = &mut guard;
         if !cfg.keep_devices {
             if !n.device.is_empty() {
                 n.device.clear();

@@ -131,6 +131,18 @@ fn dtype_name(t: i32) -> String {
     DataType::try_from(t).map_or_else(|_| format!("type {t}"), |d| d.as_str_name().to_string())
 }
 
+/// A function body being checked by [`Checker::check_function`].
+struct Frame<'a> {
+    key: String,
+    name: String,
+    body: &'a [NodeDef],
+    /// The next body node to check.
+    next: usize,
+    ok: bool,
+    /// Callees of the current node still to check, last first.
+    calls: Vec<(String, bool)>,
+}
+
 struct Checker<'a> {
     table: &'a Table,
     ops: &'a Registry,
@@ -162,7 +174,7 @@ fn types_of(v: &AttrValue) -> Vec<i32> {
     }
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     /// The attribute value of a node, or its op's default.
     fn attr<'n>(&'n self, n: &'n NodeDef, name: &str) -> Option<&'n AttrValue> {
         match self.ops.get(&n.op) {
@@ -196,6 +208,25 @@ impl Checker<'_> {
     /// Checks one node's op, types and attributes; pushes findings and returns whether it
     /// compiles. `function` is the body it lives in.
     fn check_node(&mut self, n: &NodeDef, function: Option<&str>) -> bool {
+        match self.check_node_step(n, function) {
+            Ok(ok) => ok,
+            Err(calls) => {
+                let mut ok = true;
+                for (f, args_const) in calls {
+                    ok &= self.check_function(&f, args_const);
+                }
+                ok
+            }
+        }
+    }
+
+    /// [`Checker::check_node`] without following calls: `Err(callees)` when the node compiles
+    /// if and only if every callee `(function, args_const)` does.
+    fn check_node_step(
+        &mut self,
+        n: &NodeDef,
+        function: Option<&str>,
+    ) -> Result<bool, Vec<(String, bool)>> {
         let dev = self.device;
         let push = |me: &mut Self, kind, reason: String, extra: &str| {
             // A placeholder is compiled as an `_Arg`, and TF names it so.
@@ -217,16 +248,16 @@ impl Checker<'_> {
         };
         // A captured variable is a resource argument (`_Arg` allows DT_RESOURCE).
         if self.variables_as_args && n.op == "VarHandleOp" && function.is_none() {
-            return true;
+            return Ok(true);
         }
         // Calls of library functions by op name compile if their bodies do.
         if self.graph.function(&n.op).is_some() {
-            return self.check_calls(n);
+            return Err(self.calls(n));
         }
         let op = if is_arg(&n.op) { "_Arg" } else { n.op.as_str() };
         let Some(kernels) = self.table.kernels(dev, op) else {
             let (kind, reason) = self.classify_unsupported(n);
-            return push(self, kind, reason, "");
+            return Ok(push(self, kind, reason, ""));
         };
         let mismatch = if is_arg(&n.op) {
             let t = self.attr(n, "dtype").map(types_of).unwrap_or_default();
@@ -248,7 +279,7 @@ impl Checker<'_> {
             let tn = dtype_name(t);
             let reason = format!("{op} has XLA kernels, but none allows {attr}={tn}");
             let extra = format!("\n\t (OpKernel was found, but attributes didn't match) Requested Attributes: {attr}={tn}");
-            return push(self, kind, reason, &extra);
+            return Ok(push(self, kind, reason, &extra));
         }
         if n.op == "Dequantize" {
             let s = |a: &str| match self.attr(n, a).and_then(|v| v.value.as_ref()) {
@@ -277,10 +308,15 @@ impl Checker<'_> {
                     reason: format!("the XLA Dequantize kernel rejects it: {msg}"),
                     tf_error: tf,
                 });
-                return false;
+                return Ok(false);
             }
         }
-        self.check_calls(n)
+        let calls = self.calls(n);
+        if calls.is_empty() {
+            Ok(true)
+        } else {
+            Err(calls)
+        }
     }
 
     fn classify_unsupported(&self, n: &NodeDef) -> (FindingKind, String) {
@@ -314,28 +350,26 @@ impl Checker<'_> {
         (FindingKind::UnsupportedOp, format!("{} has no {dev} kernel", n.op))
     }
 
-    /// Checks every function the node calls; false if any body does not compile.
-    fn check_calls(&mut self, n: &NodeDef) -> bool {
-        // A While's body and condition run once per iteration: their arguments are loop
-        // values, never compile-time constants. Other callees are inlined or compiled with
-        // their constant inputs as constants.
+    /// The functions a node calls, each with whether its arguments count as compile-time
+    /// constants. A While's body and condition run once per iteration: their arguments are
+    /// loop values, never compile-time constants. Other callees are inlined or compiled with
+    /// their constant inputs as constants.
+    fn calls(&self, n: &NodeDef) -> Vec<(String, bool)> {
         let args_const = !matches!(n.op.as_str(), "While" | "StatelessWhile" | "XlaWhile");
-        let mut ok = true;
-        for f in called_functions(self.graph, n) {
-            ok &= self.check_function(&f, args_const);
-        }
-        ok
+        called_functions(self.graph, n).into_iter().map(|f| (f, args_const)).collect()
     }
 
-    fn check_function(&mut self, name: &str, args_const: bool) -> bool {
+    /// Starts checking a function: its cached verdict, or a frame for its body. The verdict
+    /// is `true` while the check is under way, so recursion terminates.
+    fn enter_function(&mut self, name: &str, args_const: bool) -> Result<Frame<'a>, bool> {
         let key = format!("{name}\u{0}{args_const}");
         if let Some(ok) = self.functions_done.get(&key) {
-            return *ok;
+            return Err(*ok);
         }
         self.functions_done.insert(key.clone(), true);
         self.function_names.insert(name.to_string());
-        let Some(f) = self.graph.function(name) else { return true };
-        let f: &FunctionDef = f;
+        let graph = self.graph;
+        let Some(f) = graph.function(name) else { return Err(true) };
         let mut ok = true;
         if let Some(sig) = &f.signature {
             for a in sig.input_arg.iter().filter(|a| a.r#type == DataType::DtString as i32) {
@@ -353,11 +387,45 @@ impl Checker<'_> {
             }
         }
         ok &= self.check_body_const_inputs(name, f, args_const);
-        for n in &f.node_def {
-            ok &= self.check_node(n, Some(name));
+        Ok(Frame { key, name: name.to_string(), body: &f.node_def, next: 0, ok, calls: Vec::new() })
+    }
+
+    /// Whether a function's body compiles (and its callees'), with findings for what does
+    /// not. Iterative: calls may nest to any depth.
+    fn check_function(&mut self, name: &str, args_const: bool) -> bool {
+        let mut stack = match self.enter_function(name, args_const) {
+            Ok(frame) => vec![frame],
+            Err(ok) => return ok,
+        };
+        loop {
+            let top = stack.last_mut().expect("a frame");
+            if let Some((f, ac)) = top.calls.pop() {
+                match self.enter_function(&f, ac) {
+                    Ok(frame) => stack.push(frame),
+                    Err(ok) => top.ok &= ok,
+                }
+                continue;
+            }
+            let body = top.body;
+            if let Some(n) = body.get(top.next) {
+                top.next += 1;
+                let fname = top.name.clone();
+                match self.check_node_step(n, Some(&fname)) {
+                    Ok(ok) => stack.last_mut().expect("a frame").ok &= ok,
+                    Err(mut calls) => {
+                        calls.reverse();
+                        stack.last_mut().expect("a frame").calls = calls;
+                    }
+                }
+                continue;
+            }
+            let done = stack.pop().expect("a frame");
+            self.functions_done.insert(done.key, done.ok);
+            match stack.last_mut() {
+                Some(parent) => parent.ok &= done.ok,
+                None => return done.ok,
+            }
         }
-        self.functions_done.insert(key, ok);
-        ok
     }
 
     /// The compile-time-constant inputs of a function body's nodes: a body value is constant
@@ -376,33 +444,74 @@ impl Checker<'_> {
             let node = s.split(':').next().unwrap_or(s);
             Some(index.get(node).copied())
         }
+        /// Whether body node `i` is a compile-time constant (memoized in `state`; iterative,
+        /// visiting inputs in order and stopping at the first that is not constant).
         fn constant(
             i: usize,
             f: &FunctionDef,
             index: &HashMap<&str, usize>,
-            state: &mut Vec<u8>,
+            state: &mut [u8],
             ops: &Registry,
             args_const: bool,
         ) -> bool {
-            match state[i] {
-                2 => return false,
-                3 => return true,
-                1 => return false, // a cycle: not constant
-                _ => {}
+            // Frames: (node, next input to look at).
+            let mut stack: Vec<(usize, usize)> = Vec::new();
+            // The verdict of the node last finished, for its parent.
+            let mut finished: Option<bool> = None;
+            let visit = |j: usize, stack: &mut Vec<(usize, usize)>, state: &mut [u8]| match state[j]
+            {
+                2 | 1 => Some(false), // 1: a cycle, not constant
+                3 => Some(true),
+                _ => {
+                    state[j] = 1;
+                    let n = &f.node_def[j];
+                    let pure = ops.is_stateful(&n.op) == Some(false)
+                        && !TF1_CONTROL_FLOW.contains(&n.op.as_str());
+                    if n.op == "Const" || is_shape_op(&n.op) {
+                        state[j] = 3;
+                        Some(true)
+                    } else if !pure {
+                        state[j] = 2;
+                        Some(false)
+                    } else {
+                        stack.push((j, 0));
+                        None
+                    }
+                }
+            };
+            if let Some(c) = visit(i, &mut stack, state) {
+                return c;
             }
-            state[i] = 1;
-            let n = &f.node_def[i];
-            let pure =
-                ops.is_stateful(&n.op) == Some(false) && !TF1_CONTROL_FLOW.contains(&n.op.as_str());
-            let c = n.op == "Const"
-                || is_shape_op(&n.op)
-                || (pure
-                    && n.input.iter().filter_map(|s| source(s, index)).all(|src| match src {
-                        Some(j) => constant(j, f, index, state, ops, args_const),
-                        None => args_const,
-                    }));
-            state[i] = if c { 3 } else { 2 };
-            c
+            loop {
+                let Some(&(j, mut next)) = stack.last() else {
+                    return finished.unwrap_or(false);
+                };
+                let verdict = match finished.take() {
+                    Some(false) => Some(false),
+                    _ => loop {
+                        let Some(s) = f.node_def[j].input.get(next) else { break Some(true) };
+                        next += 1;
+                        match source(s, index) {
+                            None => continue,
+                            Some(None) if args_const => continue,
+                            Some(None) => break Some(false),
+                            Some(Some(k)) => {
+                                stack.last_mut().expect("a frame").1 = next;
+                                match visit(k, &mut stack, state) {
+                                    Some(true) => continue,
+                                    Some(false) => break Some(false),
+                                    None => break None,
+                                }
+                            }
+                        }
+                    },
+                };
+                if let Some(c) = verdict {
+                    stack.pop();
+                    state[j] = if c { 3 } else { 2 };
+                    finished = Some(c);
+                }
+            }
         }
         let mut ok = true;
         for n in &f.node_def {

@@ -58,7 +58,7 @@ pub fn annotate(graph: &mut Graph, report: &XlaReport, min_size: usize) -> usize
         let scope = format!("jit_scope_{k}");
         for name in &c.nodes {
             let Some(id) = graph.id(name) else { continue };
-            let n = graph.node_mut(id);
+            let mut n = graph.node_mut(id);
             n.attr.insert(
                 "_XlaCompile".into(),
                 AttrValue { value: Some(attr_value::Value::B(true)) },

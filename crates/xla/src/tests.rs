@@ -323,3 +323,19 @@ fn loop_variables_are_not_constants() {
         }
     }
 }
+
+#[test]
+fn deeply_nested_calls_are_checked_without_recursion() {
+    // 5,000 functions each calling the next: every body is checked, the graph compiles.
+    let g = Graph::from_graph_def(tf_graph::synth::call_chain(5_000)).unwrap();
+    let cfg =
+        CheckConfig { device: Device::Cpu, outputs: vec!["y".into()], ..CheckConfig::default() };
+    let r = check_graph(&g, &cfg).unwrap();
+    assert!(r.findings.is_empty(), "{:?}", r.findings.first());
+    assert!(r.compilable);
+    assert_eq!(r.functions_checked, 5_000);
+    // A function calling itself is checked once and terminates.
+    let g = Graph::from_graph_def(tf_graph::synth::recursive_call(true)).unwrap();
+    let r = check_graph(&g, &cfg).unwrap();
+    assert!(r.findings.is_empty(), "{:?}", r.findings.first());
+}

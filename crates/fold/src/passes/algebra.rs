@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use tf_graph::{Consumers, Graph, Input, NodeId, TensorName};
+use tf_graph::{Graph, Input, NodeId, TensorName};
 use tf_proto::tensorflow::{attr_value, AttrValue, NodeDef};
 use tf_tensor::Tensor;
 
@@ -26,11 +26,10 @@ use crate::{const_input, const_node, control_inputs, Ctx, FoldError, Pass};
 /// Runs the simplifications once; returns the number of rewrites.
 pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
     let an = analyze(g, ctx, false)?;
-    let cons = g.consumers();
     let mut touched: HashSet<NodeId> = HashSet::new();
     let mut total = 0;
     for &id in &an.order {
-        if touched.contains(&id) || g.id(&g.node(id).name).is_none() {
+        if touched.contains(&id) || !g.is_live(id) {
             continue;
         }
         let node = g.node(id).clone();
@@ -39,18 +38,17 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
         }
         let what = match node.op.as_str() {
             "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" => {
-                splice_identity(g, ctx, &cons, id, &node)
+                splice_identity(g, ctx, id, &node)
             }
             "Mul" | "Add" | "AddV2" | "Sub" | "RealDiv" | "Div" | "BiasAdd" => {
-                neutral(g, ctx, &cons, &an, id, &node)
-                    .or_else(|| chain(g, ctx, &cons, id, &node, &mut touched))
+                neutral(g, ctx, &an, id, &node).or_else(|| chain(g, ctx, id, &node, &mut touched))
             }
             "Cast" => (node.attr_opt_type("SrcT") == node.attr_opt_type("DstT")
                 && node.attr_opt_type("SrcT").is_some())
-            .then(|| forward(g, ctx, &cons, id, &node, 0).then_some("cast"))
+            .then(|| forward(g, ctx, id, &node, 0).then_some("cast"))
             .flatten(),
-            "Transpose" => transpose(g, ctx, &cons, &an, id, &node),
-            "Reshape" => reshape(g, ctx, &cons, &an, id, &node),
+            "Transpose" => transpose(g, ctx, &an, id, &node),
+            "Reshape" => reshape(g, ctx, &an, id, &node),
             _ => None,
         };
         if let Some(what) = what {
@@ -64,14 +62,7 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
 
 /// Makes the readers of `id:0` read data input `input` of the node instead (and control
 /// readers wait on that input's producer). A protected node becomes an `Identity` instead.
-fn forward(
-    g: &mut Graph,
-    ctx: &Ctx,
-    cons: &Consumers,
-    id: NodeId,
-    node: &NodeDef,
-    input: usize,
-) -> bool {
+fn forward(g: &mut Graph, ctx: &Ctx, id: NodeId, node: &NodeDef, input: usize) -> bool {
     let Some(src) = node.input.get(input).cloned() else { return false };
     if Input::parse(&src).is_control() {
         return false;
@@ -82,42 +73,26 @@ fn forward(
             return false;
         }
         let t = node.attr.get("T").cloned().or_else(|| node.attr.get("DstT").cloned());
-        let n = g.node_mut(id);
+        let mut n = g.node_mut(id);
         n.op = "Identity".into();
-        n.input = std::iter::once(src).chain(ctl.iter().map(|c| format!("^{c}"))).collect();
         n.attr.clear();
         if let Some(t) = t {
             n.attr.insert("T".into(), t);
         }
+        drop(n);
+        g.set_inputs(id, std::iter::once(src).chain(ctl.iter().map(|c| format!("^{c}"))).collect());
         return true;
     }
     let to = TensorName::parse(&src);
     g.rewire(&TensorName { node: node.name.clone(), port: 0 }, &to);
-    let from = format!("^{}", node.name);
-    let to_ctl = format!("^{}", to.node);
-    for c in cons.control_of(id) {
-        let n = g.node_mut(*c);
-        for s in n.input.iter_mut() {
-            if *s == from {
-                *s = to_ctl.clone();
-            }
-        }
-        let mut seen = HashSet::new();
-        n.input.retain(|s| !s.starts_with('^') || seen.insert(s.clone()));
-    }
+    g.replace_control_input(&node.name, &to.node);
     true
 }
 
-fn splice_identity(
-    g: &mut Graph,
-    ctx: &Ctx,
-    cons: &Consumers,
-    id: NodeId,
-    node: &NodeDef,
-) -> Option<&'static str> {
+fn splice_identity(g: &mut Graph, ctx: &Ctx, id: NodeId, node: &NodeDef) -> Option<&'static str> {
     if ctx.protected.contains(&node.name)
         || !control_inputs(node).is_empty()
-        || !cons.control_of(id).is_empty()
+        || !g.consumers().control_of(id).is_empty()
         || node.input.len() != 1
     {
         return None;
@@ -127,7 +102,7 @@ fn splice_identity(
     if pop.starts_with("Variable") || pop == "VarHandleOp" || pop.starts_with("Ref") {
         return None;
     }
-    forward(g, ctx, cons, id, node, 0).then_some("identity")
+    forward(g, ctx, id, node, 0).then_some("identity")
 }
 
 fn all_equal(t: &Tensor, v: f64) -> bool {
@@ -141,7 +116,6 @@ fn all_equal(t: &Tensor, v: f64) -> bool {
 fn neutral(
     g: &mut Graph,
     ctx: &Ctx,
-    cons: &Consumers,
     an: &Analysis,
     id: NodeId,
     node: &NodeDef,
@@ -166,7 +140,7 @@ fn neutral(
         if op != "BiasAdd" && !broadcasts_into(&c.shape, xf.shape.as_deref()) {
             continue;
         }
-        if forward(g, ctx, cons, id, node, xi) {
+        if forward(g, ctx, id, node, xi) {
             return Some("neutral");
         }
     }
@@ -177,7 +151,6 @@ fn neutral(
 fn chain(
     g: &mut Graph,
     ctx: &Ctx,
-    cons: &Consumers,
     id: NodeId,
     node: &NodeDef,
     touched: &mut HashSet<NodeId>,
@@ -199,8 +172,8 @@ fn chain(
         if kind(&inner.op) != Some(k)
             || ctx.protected.contains(&inner.name)
             || !control_inputs(&inner).is_empty()
-            || cons.data_out_degree(inner_id) != 1
-            || !cons.control_of(inner_id).is_empty()
+            || g.consumers().data_out_degree(inner_id) != 1
+            || !g.consumers().control_of(inner_id).is_empty()
             || touched.contains(&inner_id)
         {
             continue;
@@ -236,9 +209,8 @@ fn chain(
             let cname = g.unique_name(&format!("{}/merged", node.name));
             let device = node.device.clone();
             g.add_node(const_node(cname.clone(), &merged, &[], &device)).ok()?;
-            let n = g.node_mut(id);
-            n.input[xi] = ixs.clone();
-            n.input[ci] = cname;
+            g.set_input(id, xi, ixs.clone());
+            g.set_input(id, ci, cname);
             touched.insert(inner_id);
             return Some("chain");
         }
@@ -249,7 +221,6 @@ fn chain(
 fn transpose(
     g: &mut Graph,
     ctx: &Ctx,
-    cons: &Consumers,
     an: &Analysis,
     id: NodeId,
     node: &NodeDef,
@@ -258,7 +229,7 @@ fn transpose(
     let xs = node.input.first()?.clone();
     let rank = an.input(g, &xs).and_then(|f| f.rank());
     if perm.iter().enumerate().all(|(i, &p)| p == i as i64) && rank == Some(perm.len()) {
-        return forward(g, ctx, cons, id, node, 0).then_some("transpose");
+        return forward(g, ctx, id, node, 0).then_some("transpose");
     }
     let Input::Data { node: inner_name, port: 0 } = Input::parse(&xs) else { return None };
     let inner = g.get(inner_name)?.clone();
@@ -275,28 +246,28 @@ fn transpose(
     }
     let x = inner.input.first()?.clone();
     if combined.iter().enumerate().all(|(i, &p)| p == i as i64) {
-        let mut n2 = node.clone();
-        n2.input[0] = x;
-        return forward(g, ctx, cons, id, &n2, 0).then_some("transpose");
+        let n2 = NodeDef {
+            input: std::iter::once(x).chain(node.input[1..].iter().cloned()).collect(),
+            ..node.clone()
+        };
+        return forward(g, ctx, id, &n2, 0).then_some("transpose");
     }
     let inner_id = g.id(inner_name)?;
-    if cons.data_out_degree(inner_id) != 1 {
+    if g.consumers().data_out_degree(inner_id) != 1 {
         return None;
     }
     let (_, pt) = const_input(g, node.input.get(1)?)?;
     let t = eval::int_tensor(pt.dtype, &[combined.len() as i64], &combined).ok()?;
     let cname = g.unique_name(&format!("{}/perm", node.name));
     g.add_node(const_node(cname.clone(), &t, &[], &node.device)).ok()?;
-    let n = g.node_mut(id);
-    n.input[0] = x;
-    n.input[1] = cname;
+    g.set_input(id, 0, x);
+    g.set_input(id, 1, cname);
     Some("transpose")
 }
 
 fn reshape(
     g: &mut Graph,
     ctx: &Ctx,
-    cons: &Consumers,
     an: &Analysis,
     id: NodeId,
     node: &NodeDef,
@@ -306,7 +277,7 @@ fn reshape(
     let out = an.facts.get(id.0)?.first()?;
     if let (Some(xk), Some(ok)) = (xf.known_shape(), out.known_shape()) {
         if xk == ok {
-            return forward(g, ctx, cons, id, node, 0).then_some("reshape");
+            return forward(g, ctx, id, node, 0).then_some("reshape");
         }
     }
     let Input::Data { node: inner_name, port: 0 } = Input::parse(&xs) else { return None };
@@ -317,6 +288,6 @@ fn reshape(
         return None;
     }
     let x = inner.input.first()?.clone();
-    g.node_mut(id).input[0] = x;
+    g.set_input(id, 0, x);
     Some("reshape")
 }

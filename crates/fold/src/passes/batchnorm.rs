@@ -20,7 +20,7 @@
 //! otherwise); the offset goes into the batch norm's own offset constant when nothing else reads
 //! it (new `<node>/bn_offset` otherwise). Products are computed in `f64` and rounded once.
 
-use tf_graph::{Consumers, Graph, Input, NodeId, TensorName};
+use tf_graph::{Graph, Input, NodeId, TensorName};
 use tf_proto::tensorflow::{attr_value, AttrValue, NodeDef};
 use tf_tensor::{dt, dtype, Data, Tensor};
 
@@ -71,14 +71,13 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
         let ids: Vec<NodeId> = g.nodes().filter(|(_, n)| n.op == op).map(|(id, _)| id).collect();
         let mut n = 0;
         for id in ids {
-            if g.id(&g.node(id).name.clone()).is_none() || ctx.keep.contains(&g.node(id).name) {
+            if !g.is_live(id) || ctx.keep.contains(&g.node(id).name) {
                 continue;
             }
-            let cons = g.consumers();
             let done = match op {
-                "Mul" => fold_mul(g, ctx, &cons, id),
-                "Add" | "AddV2" | "Sub" => fold_add(g, ctx, &cons, id),
-                _ => fold_batch_norm(g, ctx, &cons, id),
+                "Mul" => fold_mul(g, ctx, id),
+                "Add" | "AddV2" | "Sub" => fold_add(g, ctx, id),
+                _ => fold_batch_norm(g, ctx, id),
             };
             n += done as usize;
         }
@@ -89,10 +88,11 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
 }
 
 /// Whether `reader` is the only reader of `id` (one data edge, no control edge).
-fn sole_reader(cons: &Consumers, id: NodeId, reader: NodeId) -> bool {
+fn sole_reader(g: &Graph, id: NodeId, reader: NodeId) -> bool {
+    let cons = g.consumers();
     cons.control_of(id).is_empty()
         && cons.data_out_degree(id) == 1
-        && cons.of_output(id, 0).first().is_some_and(|(c, _)| *c == reader)
+        && cons.of_output(id, 0).next().is_some_and(|(c, _)| c == reader)
 }
 
 fn floats(t: &Tensor) -> Option<Vec<f64>> {
@@ -128,12 +128,12 @@ fn per_channel(t: &Tensor, c: usize, out_rank: usize, ch_from_end: usize) -> Opt
     }
 }
 
-fn find_chain(g: &Graph, ctx: &Ctx, cons: &Consumers, x: &str, reader: NodeId) -> Option<Chain> {
+fn find_chain(g: &Graph, ctx: &Ctx, x: &str, reader: NodeId) -> Option<Chain> {
     let (mut id, mut node) = producer(g, x)?;
     let mut reader = reader;
     let mut bias: Option<(NodeId, String, NodeId, Tensor)> = None;
     if matches!(node.op.as_str(), "BiasAdd" | "Add" | "AddV2")
-        && sole_reader(cons, id, reader)
+        && sole_reader(g, id, reader)
         && !ctx.protected.contains(&node.name)
         && control_inputs(node).is_empty()
     {
@@ -155,7 +155,7 @@ fn find_chain(g: &Graph, ctx: &Ctx, cons: &Consumers, x: &str, reader: NodeId) -
     }
     let mut top: Option<String> = None;
     if node.op == "BatchToSpaceND"
-        && sole_reader(cons, id, reader)
+        && sole_reader(g, id, reader)
         && !ctx.protected.contains(&node.name)
     {
         reader = id;
@@ -172,7 +172,7 @@ fn find_chain(g: &Graph, ctx: &Ctx, cons: &Consumers, x: &str, reader: NodeId) -
         "Conv3D" => Kind::Conv3D,
         _ => return None,
     };
-    if !sole_reader(cons, id, reader) || ctx.protected.contains(&node.name) {
+    if !sole_reader(g, id, reader) || ctx.protected.contains(&node.name) {
         return None;
     }
     let w_input = 1;
@@ -303,7 +303,6 @@ fn set_value(g: &mut Graph, id: NodeId, t: &Tensor) {
 fn put_const(
     g: &mut Graph,
     ctx: &Ctx,
-    cons: &Consumers,
     reuse: Option<(NodeId, NodeId)>,
     base: &str,
     t: &Tensor,
@@ -311,7 +310,7 @@ fn put_const(
     if let Some((id, reader)) = reuse {
         let n = g.node(id);
         let same = crate::const_value(n).is_some_and(|v| v.dtype == t.dtype && v.shape == t.shape);
-        if same && sole_reader(cons, id, reader) && !ctx.protected.contains(&n.name) {
+        if same && sole_reader(g, id, reader) && !ctx.protected.contains(&n.name) {
             set_value(g, id, t);
             return Some(g.node(id).name.clone());
         }
@@ -328,7 +327,6 @@ fn put_const(
 fn apply(
     g: &mut Graph,
     ctx: &Ctx,
-    cons: &Consumers,
     chain: &Chain,
     scale: Option<&[f64]>,
     offset: Option<Vec<f64>>,
@@ -354,28 +352,27 @@ fn apply(
         let Some(wname) = put_const(
             g,
             ctx,
-            cons,
             Some((chain.w_node, chain.conv)),
             &format!("{conv_name}/bn_weights"),
             &w,
         ) else {
             return false;
         };
-        g.node_mut(chain.conv).input[chain.w_input] = wname;
+        g.set_input(chain.conv, chain.w_input, wname);
     }
     let target_name = g.node(target).name.clone();
     match off_t {
         Some(t) => {
             let reuse = offset_hint.map(|h| (h, target));
-            let Some(oname) =
-                put_const(g, ctx, cons, reuse, &format!("{target_name}/bn_offset"), &t)
+            let Some(oname) = put_const(g, ctx, reuse, &format!("{target_name}/bn_offset"), &t)
             else {
                 return false;
             };
-            let n = g.node_mut(target);
-            let ctl: Vec<String> = n.input.iter().filter(|s| s.starts_with('^')).cloned().collect();
+            let ctl: Vec<String> =
+                g.node(target).input.iter().filter(|s| s.starts_with('^')).cloned().collect();
+            g.set_inputs(target, [chain.top.clone(), oname].into_iter().chain(ctl).collect());
+            let mut n = g.node_mut(target);
             n.op = "BiasAdd".into();
-            n.input = [chain.top.clone(), oname].into_iter().chain(ctl).collect();
             n.attr.clear();
             n.attr.insert(
                 "T".into(),
@@ -390,11 +387,14 @@ fn apply(
         None => {
             let ctl = control_inputs(g.node(target));
             if ctx.protected.contains(&target_name) || !ctl.is_empty() {
-                let n = g.node_mut(target);
+                g.set_inputs(
+                    target,
+                    std::iter::once(chain.top.clone())
+                        .chain(ctl.iter().map(|c| format!("^{c}")))
+                        .collect(),
+                );
+                let mut n = g.node_mut(target);
                 n.op = "Identity".into();
-                n.input = std::iter::once(chain.top.clone())
-                    .chain(ctl.iter().map(|c| format!("^{c}")))
-                    .collect();
                 n.attr.clear();
                 n.attr.insert(
                     "T".into(),
@@ -405,23 +405,15 @@ fn apply(
                     &TensorName { node: target_name.clone(), port: 0 },
                     &TensorName::parse(&chain.top),
                 );
-                let from = format!("^{target_name}");
-                let to = format!("^{}", TensorName::parse(&chain.top).node);
-                for c in cons.control_of(target).to_vec() {
-                    for s in g.node_mut(c).input.iter_mut() {
-                        if *s == from {
-                            *s = to.clone();
-                        }
-                    }
-                }
-                g.node_mut(target).input.clear();
+                g.replace_control_input(&target_name, &TensorName::parse(&chain.top).node);
+                g.set_inputs(target, Vec::new());
             }
         }
     }
     true
 }
 
-fn fold_batch_norm(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, bn: NodeId) -> bool {
+fn fold_batch_norm(g: &mut Graph, ctx: &mut Ctx, bn: NodeId) -> bool {
     let node = g.node(bn).clone();
     let global = node.op == "BatchNormWithGlobalNormalization";
     if !global && node.attr_opt_bool("is_training").unwrap_or(true) {
@@ -434,7 +426,7 @@ fn fold_batch_norm(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, bn: NodeId) -
     } else {
         5
     };
-    if (1..arity).any(|k| !cons.of_output(bn, k).is_empty()) {
+    if (1..arity).any(|k| !g.consumers().of_output(bn, k).is_empty()) {
         return false;
     }
     let ins: Vec<&String> = crate::data_inputs(&node).collect();
@@ -457,7 +449,7 @@ fn fold_batch_norm(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, bn: NodeId) -
     if c == 0 || var.len() != c || beta.len() != c || gamma.len() != c {
         return false;
     }
-    let Some(chain) = find_chain(g, ctx, cons, x, bn) else { return false };
+    let Some(chain) = find_chain(g, ctx, x, bn) else { return false };
     if chain.channels != c || matches!(chain.kind, Kind::MatMul { .. }) && !global {
         return false;
     }
@@ -477,27 +469,27 @@ fn fold_batch_norm(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, bn: NodeId) -
     let scale: Vec<f64> =
         (0..c).map(|i| if use_gamma { gamma[i] } else { 1.0 } / (var[i] + eps).sqrt()).collect();
     let offset: Vec<f64> = (0..c).map(|i| beta[i] + (bias[i] - mean[i]) * scale[i]).collect();
-    apply(g, ctx, cons, &chain, Some(&scale), Some(offset), bn, Some(beta_id))
+    apply(g, ctx, &chain, Some(&scale), Some(offset), bn, Some(beta_id))
 }
 
-fn fold_mul(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, m: NodeId) -> bool {
+fn fold_mul(g: &mut Graph, ctx: &mut Ctx, m: NodeId) -> bool {
     let node = g.node(m).clone();
     for (ci, xi) in [(1usize, 0usize), (0, 1)] {
         let (Some(cs), Some(xs)) = (node.input.get(ci), node.input.get(xi)) else { return false };
         let Some((_, ct)) = const_input(g, cs) else { continue };
-        let Some(chain) = find_chain(g, ctx, cons, xs, m) else { continue };
+        let Some(chain) = find_chain(g, ctx, xs, m) else { continue };
         let Some(scale) = per_channel(&ct, chain.channels, chain.out_rank, chain.ch_from_end)
         else {
             continue;
         };
         let offset =
             chain.bias.as_ref().map(|(_, _, b)| b.iter().zip(&scale).map(|(b, s)| b * s).collect());
-        return apply(g, ctx, cons, &chain, Some(&scale), offset, m, None);
+        return apply(g, ctx, &chain, Some(&scale), offset, m, None);
     }
     false
 }
 
-fn fold_add(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, a: NodeId) -> bool {
+fn fold_add(g: &mut Graph, ctx: &mut Ctx, a: NodeId) -> bool {
     let node = g.node(a).clone();
     let sub = node.op == "Sub";
     let slots: &[(usize, usize)] = if sub { &[(1, 0)] } else { &[(1, 0), (0, 1)] };
@@ -507,7 +499,7 @@ fn fold_add(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, a: NodeId) -> bool {
         if const_input(g, xs).is_some() {
             continue;
         }
-        let Some(chain) = find_chain(g, ctx, cons, xs, a) else { continue };
+        let Some(chain) = find_chain(g, ctx, xs, a) else { continue };
         let Some(mut add) = per_channel(&ct, chain.channels, chain.out_rank, chain.ch_from_end)
         else {
             continue;
@@ -521,7 +513,7 @@ fn fold_add(g: &mut Graph, ctx: &mut Ctx, cons: &Consumers, a: NodeId) -> bool {
         };
         // The Add's own constant can hold the new offset if the shapes agree.
         let hint = const_input(g, cs).map(|(id, _)| id);
-        return apply(g, ctx, cons, &chain, None, Some(offset), a, hint);
+        return apply(g, ctx, &chain, None, Some(offset), a, hint);
     }
     false
 }

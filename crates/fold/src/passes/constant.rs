@@ -28,7 +28,6 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
     let an = analyze(g, ctx, true)?;
     let in_cf = control_flow_context(g);
     let ctrl = inherited_control(g, &an, &in_cf);
-    let consumers = g.consumers();
     let mut changes = 0;
     for &id in &an.order {
         let Some(how) = an.known[id.0] else { continue };
@@ -37,8 +36,11 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
         let name = node.name.clone();
         let op = node.op.clone();
         let is_root = ctx.roots.contains(&name);
-        let read_by_unknown =
-            |port: u32| consumers.of_output(id, port).iter().any(|(c, _)| an.known[c.0].is_none());
+        let consumers = g.consumers();
+        let read_by_unknown: Vec<bool> = (0..arity as u32)
+            .map(|port| consumers.of_output(id, port).any(|(c, _)| an.known[c.0].is_none()))
+            .collect();
+        let read_by_unknown = |port: u32| read_by_unknown[port as usize];
         let has_control_readers = !consumers.control_of(id).is_empty();
         if arity == 1 {
             if !(is_root || has_control_readers || read_by_unknown(0)) {
@@ -156,7 +158,7 @@ fn static_reshapes(g: &mut Graph, ctx: &mut Ctx, an: &Analysis, in_cf: &[bool]) 
         let device = g.node(id).device.clone();
         let cname = g.unique_name(&format!("{name}/shape"));
         if g.add_node(const_node(cname.clone(), &t, &control, &device)).is_ok() {
-            g.node_mut(id).input[1] = cname;
+            g.set_input(id, 1, cname);
             done += 1;
         }
     }

@@ -73,8 +73,7 @@ fn dead_switches(g: &mut Graph, ctx: &mut Ctx) -> usize {
         return 0;
     }
     let consumers = g.consumers();
-    let cap = g.ids().last().map_or(0, |i| i.0 + 1);
-    let mut dead = vec![false; cap];
+    let mut dead = vec![false; g.capacity()];
     let mut merge_dead: HashMap<NodeId, HashSet<usize>> = HashMap::new();
     // Worklist of dead tensors: (node, Some(port)) or (node, None) for a whole dead node.
     let mut work: Vec<(NodeId, Option<u32>)> =
@@ -86,10 +85,10 @@ fn dead_switches(g: &mut Graph, ctx: &mut Ctx) -> usize {
         };
         let mut readers: Vec<(NodeId, Option<usize>)> = Vec::new();
         for k in ports {
-            readers.extend(consumers.of_output(p, k).iter().map(|&(c, i)| (c, Some(i))));
+            readers.extend(consumers.of_output(p, k).map(|(c, i)| (c, Some(i))));
         }
         if port.is_none() {
-            readers.extend(consumers.control_of(p).iter().map(|&c| (c, None)));
+            readers.extend(consumers.control_of(p).map(|c| (c, None)));
         }
         for (c, idx) in readers {
             if dead[c.0] {
@@ -152,7 +151,7 @@ fn dead_switches(g: &mut Graph, ctx: &mut Ctx) -> usize {
         if live_in.len() == 1 {
             let (idx, live_s) = (live_in[0].0, live_in[0].1.clone());
             let lt = TensorName::parse(&live_s);
-            if !consumers.of_output(m, 1).is_empty() {
+            if !g.consumers().of_output(m, 1).is_empty() {
                 let Ok(t) = Tensor::from_values(dt::INT32, &[], &[idx as i32]) else { continue };
                 let cname = g.unique_name(&format!("{}/value_index", node.name));
                 let ctl: Vec<String> = vec![lt.node.clone()];
@@ -165,32 +164,22 @@ fn dead_switches(g: &mut Graph, ctx: &mut Ctx) -> usize {
                 );
             }
             g.rewire(&TensorName { node: node.name.clone(), port: 0 }, &lt);
-            let from = format!("^{}", node.name);
-            let to = format!("^{}", lt.node);
-            for c in consumers.control_of(m).to_vec() {
-                for s in g.node_mut(c).input.iter_mut() {
-                    if *s == from {
-                        *s = to.clone();
-                    }
-                }
-                dedup_inputs(g.node_mut(c));
-            }
-            let n = g.node_mut(m);
+            g.replace_control_input(&node.name, &lt.node);
             if ctx.protected.contains(&node.name) {
+                g.set_inputs(m, std::iter::once(live_s).chain(controls).collect());
+                let mut n = g.node_mut(m);
                 n.op = "Identity".into();
-                n.input = std::iter::once(live_s).chain(controls).collect();
                 let t = n.attr.get("T").cloned();
                 n.attr.clear();
                 if let Some(t) = t {
                     n.attr.insert("T".into(), t);
                 }
             } else {
-                n.input = controls; // unread now: pruned
+                g.set_inputs(m, controls); // unread now: pruned
             }
         } else {
-            let n = g.node_mut(m);
-            n.input = live_in.iter().map(|(_, s)| (*s).clone()).chain(controls).collect();
-            n.attr.insert(
+            g.set_inputs(m, live_in.iter().map(|(_, s)| (*s).clone()).chain(controls).collect());
+            g.node_mut(m).attr.insert(
                 "N".into(),
                 AttrValue { value: Some(attr_value::Value::I(live_in.len() as i64)) },
             );
@@ -212,16 +201,16 @@ fn dead_switches(g: &mut Graph, ctx: &mut Ctx) -> usize {
     }
     // Control inputs naming removed nodes (dead control readers were removed too, but a live
     // Merge may have waited on a dead node).
-    for id in g.ids() {
-        let n = g.node_mut(id);
-        n.input.retain(|s| !matches!(Input::parse(s), Input::Control(c) if dead_names.contains(c)));
+    let mut waiting: Vec<NodeId> = dead_names.iter().flat_map(|d| g.control_readers(d)).collect();
+    waiting.sort();
+    waiting.dedup();
+    for id in waiting {
+        g.retain_inputs(
+            id,
+            |s| !matches!(Input::parse(s), Input::Control(c) if dead_names.contains(c)),
+        );
     }
     changes
-}
-
-fn dedup_inputs(n: &mut NodeDef) {
-    let mut seen = HashSet::new();
-    n.input.retain(|s| !s.starts_with('^') || seen.insert(s.clone()));
 }
 
 fn constant_ifs(g: &mut Graph, ctx: &mut Ctx) -> usize {
@@ -234,9 +223,8 @@ fn constant_ifs(g: &mut Graph, ctx: &mut Ctx) -> usize {
         let Some(taken) = truth(&c) else { continue };
         let branch = if taken { "then_branch" } else { "else_branch" };
         let Some(f) = n.attr_opt_func(branch).cloned() else { continue };
-        let mut call = n.clone();
-        call.op = "PartitionedCall".into();
-        call.input.remove(0);
+        let mut call =
+            NodeDef { op: "PartitionedCall".into(), input: n.input[1..].to_vec(), ..n.clone() };
         let keep: Vec<(String, AttrValue)> = ["Tin", "Tout"]
             .iter()
             .filter_map(|k| n.attr.get(*k).map(|v| (k.to_string(), v.clone())))
@@ -250,12 +238,12 @@ fn constant_ifs(g: &mut Graph, ctx: &mut Ctx) -> usize {
     for (name, call) in todo {
         let Some(id) = g.id(&name) else { continue };
         let before = g.node(id).clone();
-        *g.node_mut(id) = call;
+        g.replace_node(id, call);
         match g.inline_calls(Registry::global(), |n, _| n.name == name) {
             Ok(_) => done += 1,
             Err(e) => {
                 if let Some(id) = g.id(&name) {
-                    *g.node_mut(id) = before;
+                    g.replace_node(id, before);
                 }
                 ctx.report.warn(format!("constant condition of '{name}' not inlined: {e}"));
             }
@@ -269,8 +257,7 @@ fn pure_control_edges(g: &mut Graph, ctx: &mut Ctx) -> usize {
         return 0;
     }
     let Ok(order) = g.topo_order() else { return 0 };
-    let cap = g.ids().last().map_or(0, |i| i.0 + 1);
-    let mut tainted = vec![false; cap];
+    let mut tainted = vec![false; g.capacity()];
     for &id in &order {
         let n = g.node(id);
         let mut t = ctx.ops.is_stateful(&n.op) != Some(false)
@@ -298,7 +285,7 @@ fn pure_control_edges(g: &mut Graph, ctx: &mut Ctx) -> usize {
             .collect();
         if !drop.is_empty() {
             removed += drop.len();
-            g.node_mut(id).input.retain(|s| !drop.contains(s));
+            g.retain_inputs(id, |s| !drop.iter().any(|d| d == s));
         }
     }
     removed

@@ -113,22 +113,9 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
     for id in order {
         // Readers see the surviving names first.
         if !canon.is_empty() {
-            let n = g.node_mut(id);
-            for s in n.input.iter_mut() {
-                let (name, ctl, port) = match Input::parse(s) {
-                    Input::Data { node, port } => (node, false, port),
-                    Input::Control(node) => (node, true, 0),
-                };
-                if let Some(to) = canon.get(name) {
-                    *s = if ctl {
-                        format!("^{to}")
-                    } else {
-                        Input::Data { node: to, port }.to_string()
-                    };
-                }
+            if let Some(inputs) = renamed(g.node(id), &canon, true) {
+                g.set_inputs(id, inputs);
             }
-            let mut dedup = std::collections::HashSet::new();
-            n.input.retain(|s| !s.starts_with('^') || dedup.insert(s.clone()));
         }
         let n = g.node(id);
         let eligible = n.op == "Const"
@@ -167,22 +154,33 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
         }
         // Back edges (NextIteration -> Merge) and anything visited before its producer.
         for id in g.ids() {
-            let n = g.node_mut(id);
-            for s in n.input.iter_mut() {
-                let (name, ctl, port) = match Input::parse(s) {
-                    Input::Data { node, port } => (node, false, port),
-                    Input::Control(node) => (node, true, 0),
-                };
-                if let Some(to) = canon.get(name) {
-                    *s = if ctl {
-                        format!("^{to}")
-                    } else {
-                        Input::Data { node: to, port }.to_string()
-                    };
-                }
+            if let Some(inputs) = renamed(g.node(id), &canon, false) {
+                g.set_inputs(id, inputs);
             }
         }
     }
     ctx.count(Pass::Dedupe, "merged", merged);
     Ok(merged)
+}
+
+/// The inputs of `n` with every name merged away replaced by the one that stays (and, with
+/// `dedup`, repeated control inputs dropped), or `None` when nothing changes.
+fn renamed(n: &NodeDef, canon: &HashMap<String, String>, dedup: bool) -> Option<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let inputs: Vec<String> = n
+        .input
+        .iter()
+        .map(|s| match Input::parse(s) {
+            Input::Data { node, port } => match canon.get(node) {
+                Some(to) => Input::Data { node: to, port }.to_string(),
+                None => s.clone(),
+            },
+            Input::Control(node) => match canon.get(node) {
+                Some(to) => format!("^{to}"),
+                None => s.clone(),
+            },
+        })
+        .filter(|s| !dedup || !s.starts_with('^') || seen.insert(s.clone()))
+        .collect();
+    (inputs != n.input).then_some(inputs)
 }

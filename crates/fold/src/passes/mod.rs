@@ -121,7 +121,7 @@ fn predicted_bytes(f: &Facts) -> Option<u64> {
 /// could not do in the report).
 pub(crate) fn analyze(g: &Graph, ctx: &mut Ctx, evaluate: bool) -> Result<Analysis, FoldError> {
     let order = g.topo_order()?;
-    let cap = g.ids().last().map_or(0, |i| i.0 + 1);
+    let cap = g.capacity();
     let mut facts: Vec<Vec<Facts>> = vec![Vec::new(); cap];
     let mut known: Vec<Option<Known>> = vec![None; cap];
     for &id in &order {
@@ -243,7 +243,7 @@ fn try_evaluate(
 /// conditional branch or a loop frame), whose constants must keep a control edge into that
 /// context. Empty when the graph has no TF1 control flow.
 pub(crate) fn control_flow_context(g: &Graph) -> Vec<bool> {
-    let cap = g.ids().last().map_or(0, |i| i.0 + 1);
+    let cap = g.capacity();
     let mut in_cf = vec![false; cap];
     let starts: Vec<NodeId> = g
         .nodes()
@@ -259,7 +259,7 @@ pub(crate) fn control_flow_context(g: &Graph) -> Vec<bool> {
         if std::mem::replace(&mut in_cf[id.0], true) {
             continue;
         }
-        stack.extend(consumers.of_node(id).iter().chain(consumers.control_of(id)).copied());
+        stack.extend(consumers.of_node(id).chain(consumers.control_of(id)));
     }
     in_cf
 }

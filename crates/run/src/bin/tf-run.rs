@@ -93,7 +93,7 @@ fn main() -> std::process::ExitCode {
         let g = LoadedGraph::open(session, &a.input, |source| source.to_string())?;
         let result = cli::run_graph(session, a.report.quiet, &g, &opts)?;
         if let Some(out) = &a.output {
-            session.write_bytes(Some(out), result.to_npz()?.into())?;
+            session.write_bytes(Some(out), result.to_npz()?.into(), a.force)?;
         }
         Ok(ExitStatus::Success)
     })
