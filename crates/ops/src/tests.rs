@@ -206,7 +206,7 @@ fn conv2d_defaults() {
     // `explicit_paddings` defaults to a present, empty list.
     assert_eq!(
         n.attr["explicit_paddings"].value,
-        Some(Value::List(Box::new(ListValue::default())))
+        Some(Value::List(Box::default()))
     );
     assert_eq!(ops().add_default_attrs(&mut n), 0);
     assert_eq!(ops().strip_default_attrs(&mut n), 4);
