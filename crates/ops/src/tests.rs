@@ -204,10 +204,7 @@ fn conv2d_defaults() {
         Some(Value::List(Box::new(ListValue { i: vec![1, 1, 1, 1], ..Default::default() })))
     );
     // `explicit_paddings` defaults to a present, empty list.
-    assert_eq!(
-        n.attr["explicit_paddings"].value,
-        Some(Value::List(Box::default()))
-    );
+    assert_eq!(n.attr["explicit_paddings"].value, Some(Value::List(Box::default())));
     assert_eq!(ops().add_default_attrs(&mut n), 0);
     assert_eq!(ops().strip_default_attrs(&mut n), 4);
     assert_eq!(n.attr.keys().collect::<Vec<_>>(), ["T"]);
