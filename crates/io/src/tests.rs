@@ -106,7 +106,7 @@ fn binary_output_borrows_large_payloads() {
     );
     let source = Bytes::from(g.encode_to_vec());
     let decoded = GraphDef::decode(source.clone()).unwrap();
-    let out = encode_graph(&decoded, Encoding::Binary, &[source.clone()]).unwrap();
+    let out = encode_graph(&decoded, Encoding::Binary, std::slice::from_ref(&source)).unwrap();
     assert_eq!(out.to_vec(), source.to_vec());
     assert!(out.len() as usize == source.len());
 }
@@ -141,7 +141,7 @@ fn checksums_and_writes_of_mapped_files_go_through_the_file() {
     };
     let out_path = dir.path().join("out.pb");
     let mut out = std::fs::File::create(&out_path).unwrap();
-    encode(&g, &[mapped.clone()]).unwrap().write_to(&mut out).unwrap();
+    encode(&g, std::slice::from_ref(&mapped)).unwrap().write_to(&mut out).unwrap();
     assert_eq!(std::fs::read(&out_path).unwrap(), g.encode_to_vec());
 }
 
