@@ -119,7 +119,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf, CkptError> {
         let state = path.join("checkpoint");
         if let Ok(text) = std::fs::read_to_string(&state) {
             let parsed: Result<tf_proto::tensorflow::CheckpointState, _> =
-                tf_proto::parse_text_format(&text);
+                tf_io::text::parse(text.as_bytes());
             let latest = parsed.map(|c| c.model_checkpoint_path).map_err(|e| CkptError::Index {
                 path: state.display().to_string(),
                 msg: format!("cannot parse the checkpoint state file: {e}"),
