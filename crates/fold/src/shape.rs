@@ -733,9 +733,13 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
                 return None;
             }
             let known: Option<Vec<i64>> = x.iter().copied().collect();
-            Some(
-                vec![known.map(|v| if op == "Prod" { v.iter().product() } else { v.iter().sum() })],
-            )
+            Some(vec![known.and_then(|v| {
+                if op == "Prod" {
+                    v.iter().try_fold(1i64, |a, &x| a.checked_mul(x))
+                } else {
+                    v.iter().try_fold(0i64, |a, &x| a.checked_add(x))
+                }
+            })])
         }
         "Mul" | "Add" | "AddV2" | "Sub" | "FloorDiv" | "Maximum" | "Minimum" => {
             // Scalars only; both known ones are folded by evaluation anyway.
@@ -750,12 +754,12 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
                 "Mul" => x.checked_mul(y),
                 "Add" | "AddV2" => x.checked_add(y),
                 "Sub" => x.checked_sub(y),
-                "FloorDiv" => (y != 0).then(|| {
-                    let q = x / y;
-                    if x % y != 0 && ((x < 0) != (y < 0)) {
-                        q - 1
+                // i64::MIN / -1 overflows (TensorFlow's kernel has no defined result): unknown.
+                "FloorDiv" => x.checked_div(y).zip(x.checked_rem(y)).and_then(|(q, r)| {
+                    if r != 0 && ((x < 0) != (y < 0)) {
+                        q.checked_sub(1)
                     } else {
-                        q
+                        Some(q)
                     }
                 }),
                 "Maximum" => Some(x.max(y)),

@@ -603,8 +603,12 @@ pub(crate) fn slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     }
     let mut out = Vec::with_capacity(r);
     for i in 0..r {
-        let s = if size[i] == -1 { t.shape[i] - begin[i] } else { size[i] };
-        if begin[i] < 0 || s < 0 || begin[i] + s > t.shape[i] {
+        let s = if size[i] == -1 { t.shape[i].checked_sub(begin[i]) } else { Some(size[i]) };
+        let end = s.and_then(|s| begin[i].checked_add(s));
+        let (Some(s), Some(end)) = (s, end) else {
+            return invalid(format!("Slice: dimension {i} out of bounds"));
+        };
+        if begin[i] < 0 || s < 0 || end > t.shape[i] {
             return invalid(format!("Slice: dimension {i} out of bounds"));
         }
         out.push(s);
