@@ -428,3 +428,136 @@ fn fixed_point() {
     assert!(r2.passes.is_empty(), "{:?}", r2.passes);
     assert_eq!(g2.into_graph_def(), once);
 }
+
+fn i64c(name: &str, shape: &[i64], v: &[i64]) -> NodeDef {
+    constant(name, Tensor::from_values(dt::INT64, shape, v).unwrap())
+}
+
+/// A Const whose `value` is a splat: one typed value for `shape`.
+fn splat_f32(name: &str, shape: &[i64], v: f32) -> NodeDef {
+    let p = TensorProto {
+        dtype: dt::FLOAT,
+        tensor_shape: Some(tf_tensor::shape_proto(shape)),
+        float_val: vec![v],
+        ..Default::default()
+    };
+    let n = with(node(name, "Const", &[]), "dtype", ty(dt::FLOAT));
+    with(n, "value", AttrValue { value: Some(Value::Tensor(Box::new(p))) })
+}
+
+#[test]
+fn integer_overflow_in_shape_arithmetic_folds_like_tensorflow() {
+    // FloorDiv of int64 (-2^63, -1) wraps to -2^63 in TensorFlow; it used to be a panic.
+    let nodes = vec![
+        i64c("a", &[], &[i64::MIN]),
+        i64c("b", &[], &[-1]),
+        with(node("d", "FloorDiv", &["a", "b"]), "T", ty(dt::INT64)),
+        with(node("o", "Identity", &["d"]), "T", ty(dt::INT64)),
+    ];
+    let (g, _) = fold_all(nodes, &["o"]);
+    let v = Tensor::from_proto(g.get("o").unwrap().attr_opt_tensor("value").unwrap()).unwrap();
+    assert_eq!(v.values::<i64>().unwrap(), [i64::MIN]);
+    // The same through shape inference (the divisor is not constant, only its value known).
+    let nodes = vec![
+        placeholder("x", dt::FLOAT, &[3]),
+        with(with(node("s", "Shape", &["x"]), "T", ty(dt::FLOAT)), "out_type", ty(dt::INT64)),
+        i64c("m", &[1], &[i64::MIN]),
+        with(node("d", "FloorDiv", &["m", "s"]), "T", ty(dt::INT64)),
+        with(node("p", "Prod", &["m", "two"]), "T", ty(dt::INT64)),
+        i32c("two", &[], &[0]),
+        with(node("o", "IdentityN", &["d", "p"]), "T", AttrValue::default()),
+    ];
+    let g = Graph::from_graph_def(GraphDef { node: nodes, ..Default::default() }).unwrap();
+    let cfg = FoldConfig { outputs: vec!["o".into()], ..FoldConfig::default() };
+    fold(g, &cfg).unwrap();
+}
+
+#[test]
+fn slice_with_huge_begin_is_left_unfolded() {
+    let nodes = vec![
+        f32c("x", &[4], &[1., 2., 3., 4.]),
+        i64c("b", &[1], &[i64::MAX]),
+        i64c("s", &[1], &[1]),
+        with(t(node("sl", "Slice", &["x", "b", "s"])), "Index", ty(dt::INT64)),
+        i64c("b2", &[1], &[i64::MIN + 1]),
+        i64c("s2", &[1], &[-1]),
+        with(t(node("sl2", "Slice", &["x", "b2", "s2"])), "Index", ty(dt::INT64)),
+    ];
+    let (g, r) = fold_all(nodes, &["sl", "sl2"]);
+    assert_eq!([op(&g, "sl"), op(&g, "sl2")], ["Slice", "Slice"]);
+    assert!(r.eval_errors.iter().any(|e| e.contains("out of bounds")), "{:?}", r.eval_errors);
+}
+
+#[test]
+fn string_outputs_count_their_bytes_before_allocating() {
+    // A 10 KB string tiled 10,000 times: 100 MB of strings, refused from the shape alone.
+    let s = Tensor::from_strings(&[1], vec![vec![b'a'; 10_000]]).unwrap();
+    let nodes = vec![
+        constant("x", s),
+        i32c("m", &[1], &[10_000]),
+        with(
+            with(node("t", "Tile", &["x", "m"]), "T", ty(dt::STRING)),
+            "Tmultiples",
+            ty(dt::INT32),
+        ),
+    ];
+    let cfg = FoldConfig { max_const_bytes: 1 << 10, ..FoldConfig::default() };
+    let (g, r) = run(nodes, &["t"], cfg);
+    assert_eq!(op(&g, "t"), "Tile");
+    assert_eq!(
+        r.skipped_budget,
+        [BudgetSkip {
+            node: "t".into(),
+            op: "Tile".into(),
+            budget: "max-const-bytes",
+            needed: 10_000 * (10_000 + eval::STRING_OVERHEAD),
+            limit: 1 << 10,
+        }]
+    );
+}
+
+#[test]
+fn live_bytes_budget_bounds_many_small_constants() {
+    // 50 Fills of 400 KB each feeding a Pack: each is under --max-const-bytes, together they
+    // are over --max-live-bytes (2 MiB): some fold, the rest and the Pack are left as they are.
+    let mut nodes = vec![i32c("d", &[1], &[100_000]), f32c("v", &[], &[1.])];
+    let mut fills = Vec::new();
+    for i in 0..50 {
+        let name = format!("f{i}");
+        nodes.push(with(t(node(&name, "Fill", &["d", "v"])), "index_type", ty(dt::INT32)));
+        fills.push(name);
+    }
+    let refs: Vec<&str> = fills.iter().map(String::as_str).collect();
+    let pack = with(t(node("p", "Pack", &refs)), "N", AttrValue { value: Some(Value::I(50)) });
+    nodes.push(pack);
+    let cfg = FoldConfig { max_live_bytes: 2 << 20, ..FoldConfig::default() };
+    let (g, r) = run(nodes, &["p"], cfg);
+    assert_eq!(op(&g, "p"), "Pack");
+    let folded = fills.iter().filter(|f| op(&g, f) == "Const").count();
+    assert!(folded > 0 && folded < 6, "{folded} fills folded");
+    assert!(
+        r.skipped_budget.iter().any(|b| b.budget == "max-live-bytes"),
+        "{:?}",
+        r.skipped_budget
+    );
+}
+
+#[test]
+fn work_budget_leaves_large_products_unfolded() {
+    let nodes = vec![
+        splat_f32("a", &[300, 300], 1.0),
+        splat_f32("b", &[300, 300], 2.0),
+        t(node("m", "MatMul", &["a", "b"])),
+    ];
+    let cfg = FoldConfig { max_work: 1 << 20, ..FoldConfig::default() };
+    let (g, r) = run(nodes.clone(), &["m"], cfg);
+    assert_eq!(op(&g, "m"), "MatMul");
+    assert_eq!(r.skipped_budget[0].budget, "max-work");
+    assert_eq!(r.skipped_budget[0].needed, 300 * 300 * 300);
+    // Within the default budget the same product folds, with the same value as before.
+    let (g, r) = fold_all(nodes, &["m"]);
+    assert_eq!(op(&g, "m"), "Const");
+    assert!(r.skipped_budget.is_empty());
+    let v = Tensor::from_proto(g.get("m").unwrap().attr_opt_tensor("value").unwrap()).unwrap();
+    assert!(v.values::<f32>().unwrap().iter().all(|&x| x == 600.0));
+}

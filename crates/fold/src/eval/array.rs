@@ -9,15 +9,18 @@ use super::{
     scalar_int, strides, unsupported, with_shape, EvalError, R,
 };
 
-/// Largest output a kernel builds (1 GiB); the folder's own budget is far smaller.
-const MAX_OUTPUT_BYTES: usize = 1 << 30;
+/// Largest output a kernel builds (1 GiB); the folder's own budgets are far smaller (see
+/// [`super::with_output_limit`]).
+pub(crate) const MAX_OUTPUT_BYTES: usize = 1 << 30;
 
+/// Checks an output of `shape` against the limit in force before it is allocated. Strings
+/// count [`super::STRING_OVERHEAD`] per element here; their contents are checked where they
+/// are copied.
 pub(crate) fn check_size(shape: &[i64], dtype: i32) -> R<()> {
-    let size = tf_tensor::dtype::element_size(dtype).unwrap_or(16);
-    let n = tf_tensor::num_elements(shape).map(|n| n as u128 * size as u128);
-    match n {
-        Some(b) if b <= MAX_OUTPUT_BYTES as u128 => Ok(()),
-        _ => unsupported(format!("output of shape {} is too large", dims_to_string(shape))),
+    let size = tf_tensor::dtype::element_size(dtype).map_or(super::STRING_OVERHEAD, |s| s as u64);
+    match tf_tensor::num_elements(shape).and_then(|n| n.checked_mul(size)) {
+        Some(b) => super::check_bytes(b),
+        None => unsupported(format!("output of shape {} is too large", dims_to_string(shape))),
     }
 }
 
@@ -73,6 +76,16 @@ pub(crate) fn concat_parts(parts: &[&Tensor], axis: usize, out_shape: Vec<i64>) 
             Data::Raw(out.into())
         }
         Data::Strings(_) => {
+            let mut bytes = 0u64;
+            for o in 0..outer {
+                for t in parts {
+                    let (Data::Strings(s), c) = (&t.data, chunk(t)) else {
+                        return invalid("mixed tensor kinds");
+                    };
+                    bytes = bytes.saturating_add(super::string_bytes(&s[o * c..(o + 1) * c]));
+                }
+            }
+            super::check_bytes(bytes)?;
             let mut out = Vec::with_capacity(numel(&out_shape));
             for o in 0..outer {
                 for t in parts {
@@ -359,7 +372,11 @@ pub(crate) fn splat(v: &Tensor, shape: &[i64]) -> R<Tensor> {
             Data::Raw(b[..size].repeat(n).into())
         }
         Data::Strings(s) => {
-            Data::Strings(vec![s.first().cloned().ok_or(EvalError::Invalid("empty".into()))?; n])
+            let first = s.first().ok_or(EvalError::Invalid("empty".into()))?;
+            super::check_bytes(
+                (first.len() as u64 + super::STRING_OVERHEAD).saturating_mul(n as u64),
+            )?;
+            Data::Strings(vec![first.clone(); n])
         }
         _ => return unsupported("resource or variant tensors"),
     };
