@@ -13,6 +13,7 @@ Examples:
   tf-fold frozen.pb --passes constant,algebra        run only these passes
   tf-fold frozen.pb --no-batchnorm                   everything but batch-norm folding
   tf-fold frozen.pb --max-const-bytes 1MiB           never create a constant above 1 MiB
+  tf-fold big.pb --max-live-bytes 2G --max-work 4G    fold more on a machine with room
   tf-fold frozen.pb --dry-run                        what would change, instead of the graph";
 
 /// Folds what can be computed ahead of time into a TensorFlow graph: constant subgraphs
@@ -55,6 +56,15 @@ struct Args {
     /// a K/M/G (KiB/MiB/GiB) suffix
     #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
     max_const_bytes: u64,
+    /// Budget for the tensors folding holds at once: constants decoded from typed fields and
+    /// splats, computed values, and the constants folding creates (slices of the input file
+    /// cost nothing); nodes over it are left unfolded and listed in the report
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    max_live_bytes: u64,
+    /// Most work spent evaluating one node: elements read or written, times the reduction
+    /// length of a matrix product; nodes over it are left unfolded and listed in the report
+    #[arg(long, value_name = "N", default_value = "256M", value_parser = parse_size)]
+    max_work: u64,
     /// Upper bound on fixed-point iterations
     #[arg(long, value_name = "N", default_value_t = 20, hide_short_help = true)]
     max_iterations: usize,
@@ -129,6 +139,8 @@ impl TryFrom<&Args> for FoldConfig {
             keep: list(&a.keep),
             passes,
             max_const_bytes: a.max_const_bytes,
+            max_live_bytes: a.max_live_bytes,
+            max_work: a.max_work,
             max_iterations: a.max_iterations,
             fallback,
             ..FoldConfig::default()

@@ -699,7 +699,7 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
             if plan.final_shape.len() > 1 {
                 return None;
             }
-            Some(plan.indices(&xs).into_iter().map(|i| x.get(i).copied().flatten()).collect())
+            Some(plan.indices(&xs).ok()?.into_iter().map(|i| x.get(i).copied().flatten()).collect())
         }
         "GatherV2" | "Gather" => {
             let x = p(0)?;

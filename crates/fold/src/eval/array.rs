@@ -29,12 +29,16 @@ fn out_type(node: &NodeDef) -> i32 {
 }
 
 /// Flat source indices of a strided view: for each coordinate of `shape` in row-major order,
-/// `base + Σ coord[i] * stride[i]`.
-pub(crate) fn view_indices(shape: &[i64], base: i64, stride: &[i64]) -> Vec<usize> {
-    let n = numel(shape);
+/// `base + Σ coord[i] * stride[i]`. As many indices as output elements, so within the output
+/// limit (every element takes at least a byte) unless the shape is absurd.
+pub(crate) fn view_indices(shape: &[i64], base: i64, stride: &[i64]) -> R<Vec<usize>> {
+    let n = tf_tensor::num_elements(shape)
+        .ok_or_else(|| EvalError::Unsupported("shape overflows".into()))?;
+    super::check_bytes(n)?;
+    let n = n as usize;
     let mut out = Vec::with_capacity(n);
     if n == 0 {
-        return out;
+        return Ok(out);
     }
     let rank = shape.len();
     let mut coord = vec![0i64; rank];
@@ -51,7 +55,7 @@ pub(crate) fn view_indices(shape: &[i64], base: i64, stride: &[i64]) -> Vec<usiz
             coord[d] = 0;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Concatenates tensors of one dtype along `axis` (shapes already checked).
@@ -125,7 +129,7 @@ pub(crate) fn broadcast_shape(a: &[i64], b: &[i64]) -> R<Vec<i64>> {
 }
 
 /// Source indices that broadcast a tensor of shape `from` to shape `to`.
-pub(crate) fn broadcast_indices(from: &[i64], to: &[i64]) -> Vec<usize> {
+pub(crate) fn broadcast_indices(from: &[i64], to: &[i64]) -> R<Vec<usize>> {
     let st = strides(from);
     let off = to.len() - from.len();
     let stride: Vec<i64> = (0..to.len())
@@ -274,7 +278,7 @@ pub(crate) fn transpose(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let st = strides(&t.shape);
     let shape: Vec<i64> = perm.iter().map(|&p| t.shape[p]).collect();
     let stride: Vec<i64> = perm.iter().map(|&p| st[p] as i64).collect();
-    Ok(vec![gather_elements(t, &view_indices(&shape, 0, &stride), &shape)?])
+    Ok(vec![gather_elements(t, &view_indices(&shape, 0, &stride)?, &shape)?])
 }
 
 fn concat(node: &NodeDef, values: &[Tensor], axis: &Tensor) -> R<Vec<Tensor>> {
@@ -355,7 +359,7 @@ pub(crate) fn unpack(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let mut stride: Vec<i64> = st.iter().map(|&s| s as i64).collect();
     stride.remove(ax);
     (0..num)
-        .map(|k| gather_elements(t, &view_indices(&shape, k * st[ax] as i64, &stride), &shape))
+        .map(|k| gather_elements(t, &view_indices(&shape, k * st[ax] as i64, &stride)?, &shape))
         .collect()
 }
 
@@ -593,7 +597,7 @@ pub(crate) fn strided_slice_plan(
 
 impl SlicePlan {
     /// Flat indices into the input of every output element.
-    pub(crate) fn indices(&self, input_shape: &[i64]) -> Vec<usize> {
+    pub(crate) fn indices(&self, input_shape: &[i64]) -> R<Vec<usize>> {
         let st = strides(input_shape);
         let base: i64 = self.begin.iter().zip(&st).map(|(b, s)| b * *s as i64).sum();
         let stride: Vec<i64> = self.strides.iter().zip(&st).map(|(k, s)| k * *s as i64).collect();
@@ -607,7 +611,7 @@ pub(crate) fn strided_slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>>
     let end = ints(input(node, inputs, 2)?)?;
     let stride = ints(input(node, inputs, 3)?)?;
     let plan = strided_slice_plan(&t.shape, &begin, &end, &stride, SliceMasks::of(node))?;
-    Ok(vec![gather_elements(t, &plan.indices(&t.shape), &plan.final_shape)?])
+    Ok(vec![gather_elements(t, &plan.indices(&t.shape)?, &plan.final_shape)?])
 }
 
 pub(crate) fn slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
@@ -633,7 +637,7 @@ pub(crate) fn slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let st = strides(&t.shape);
     let base: i64 = begin.iter().zip(&st).map(|(b, s)| b * *s as i64).sum();
     let stride: Vec<i64> = st.iter().map(|&s| s as i64).collect();
-    Ok(vec![gather_elements(t, &view_indices(&out, base, &stride), &out)?])
+    Ok(vec![gather_elements(t, &view_indices(&out, base, &stride)?, &out)?])
 }
 
 fn gather(
@@ -693,7 +697,8 @@ pub(crate) fn tile(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     if m.len() != t.shape.len() || m.iter().any(|&x| x < 0) {
         return invalid("Tile: multiples must be non-negative, one per dimension");
     }
-    let shape: Vec<i64> = t.shape.iter().zip(&m).map(|(d, k)| d * k).collect();
+    let shape: Option<Vec<i64>> = t.shape.iter().zip(&m).map(|(d, k)| d.checked_mul(*k)).collect();
+    let Some(shape) = shape else { return unsupported("Tile: output shape overflows") };
     check_size(&shape, t.dtype)?;
     let st = strides(&t.shape);
     let n = numel(&shape);
@@ -776,7 +781,7 @@ pub(crate) fn broadcast_to(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> 
         ));
     }
     check_size(&to, t.dtype)?;
-    Ok(vec![gather_elements(t, &broadcast_indices(&t.shape, &to), &to)?])
+    Ok(vec![gather_elements(t, &broadcast_indices(&t.shape, &to)?, &to)?])
 }
 
 pub(crate) fn broadcast_args(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
@@ -841,9 +846,9 @@ pub(crate) fn select_v2(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let shape = broadcast_shape(&broadcast_shape(&c.shape, &t.shape)?, &e.shape)?;
     check_size(&shape, t.dtype)?;
     let cv = bools(c)?;
-    let cond: Vec<bool> = broadcast_indices(&c.shape, &shape).iter().map(|&i| cv[i]).collect();
-    let it = broadcast_indices(&t.shape, &shape);
-    let ie = broadcast_indices(&e.shape, &shape);
+    let cond: Vec<bool> = broadcast_indices(&c.shape, &shape)?.iter().map(|&i| cv[i]).collect();
+    let it = broadcast_indices(&t.shape, &shape)?;
+    let ie = broadcast_indices(&e.shape, &shape)?;
     Ok(vec![pick(&cond, &it, &ie, t, e, &shape)?])
 }
 
@@ -855,7 +860,7 @@ fn split_sizes(t: &Tensor, ax: usize, sizes: &[i64]) -> R<Vec<Tensor>> {
     for &s in sizes {
         let mut shape = t.shape.clone();
         shape[ax] = s;
-        out.push(gather_elements(t, &view_indices(&shape, start * stride[ax], &stride), &shape)?);
+        out.push(gather_elements(t, &view_indices(&shape, start * stride[ax], &stride)?, &shape)?);
         start += s;
     }
     Ok(out)
@@ -869,6 +874,9 @@ pub(crate) fn split(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     if n <= 0 || t.shape[ax] % n != 0 {
         return invalid(format!("Split: dimension {ax} not divisible into {n}"));
     }
+    if n as u64 > tf_ops::signature::MAX_LIST_LEN as u64 {
+        return invalid(format!("Split: num_split {n} is over the limit of outputs"));
+    }
     split_sizes(t, ax, &vec![t.shape[ax] / n; n as usize])
 }
 
@@ -877,14 +885,15 @@ pub(crate) fn split_v(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let mut sizes = ints(input(node, inputs, 1)?)?;
     let ax = norm_axis(scalar_int(input(node, inputs, 2)?)?, t.shape.len())?;
     let unknown: Vec<usize> = (0..sizes.len()).filter(|&i| sizes[i] == -1).collect();
-    let known: i64 = sizes.iter().filter(|&&s| s != -1).sum();
     if unknown.len() > 1 || sizes.iter().any(|&s| s < -1) {
         return invalid("SplitV: at most one size may be -1");
     }
+    let sum = |v: &[i64]| v.iter().filter(|&&s| s != -1).try_fold(0i64, |a, &s| a.checked_add(s));
+    let Some(known) = sum(&sizes) else { return invalid("SplitV: sizes overflow") };
     if let Some(&i) = unknown.first() {
         sizes[i] = t.shape[ax] - known;
     }
-    if sizes.iter().sum::<i64>() != t.shape[ax] || sizes.iter().any(|&s| s < 0) {
+    if sum(&sizes) != Some(t.shape[ax]) || sizes.iter().any(|&s| s < 0) {
         return invalid("SplitV: sizes must add up to the dimension");
     }
     split_sizes(t, ax, &sizes)
@@ -911,5 +920,5 @@ pub(crate) fn reverse_v2(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
             stride.push(st[i] as i64);
         }
     }
-    Ok(vec![gather_elements(t, &view_indices(&t.shape, base, &stride), &t.shape)?])
+    Ok(vec![gather_elements(t, &view_indices(&t.shape, base, &stride)?, &t.shape)?])
 }
