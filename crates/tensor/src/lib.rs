@@ -48,6 +48,24 @@ pub fn set_max_splat_bytes(bytes: u64) {
     MAX_SPLAT_BYTES.store(bytes.min(MAX_MATERIALIZED_BYTES), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Parses a size given on a command line: bytes, or with a K/M/G (KiB/MiB/GiB) suffix
+/// (`1048576`, `64K`, `10MiB`, `2G`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 =
+        num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1048576, 64K, 10MiB)"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use K, M or G)")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
+}
+
 /// Values stored in the typed field `field` of `p`, and the bytes decoding all `n` elements
 /// takes (the last value repeated, by TensorFlow's fill rule).
 fn typed_cost(
