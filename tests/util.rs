@@ -43,6 +43,11 @@ pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
         "tf-convert" => env!("CARGO_BIN_EXE_tf-convert"),
         "tf-inspect" => env!("CARGO_BIN_EXE_tf-inspect"),
         "tf-freeze" => env!("CARGO_BIN_EXE_tf-freeze"),
+        "tf-strip" => env!("CARGO_BIN_EXE_tf-strip"),
+        "tf-fold" => env!("CARGO_BIN_EXE_tf-fold"),
+        "tf-prune" => env!("CARGO_BIN_EXE_tf-prune"),
+        "tf-quant" => env!("CARGO_BIN_EXE_tf-quant"),
+        "tf-xla-check" => env!("CARGO_BIN_EXE_tf-xla-check"),
         other => panic!("unknown tool {other}"),
     };
     let mut child = Command::new(exe)
