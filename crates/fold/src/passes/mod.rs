@@ -20,6 +20,9 @@ use crate::eval::{self, EvalError};
 use crate::shape::{self, Facts};
 use crate::{data_inputs, is_tf1_control_flow, Ctx, FoldError};
 
+/// Nodes with more outputs than this are not analysed (nor folded).
+const MAX_ANALYZED_OUTPUTS: usize = 1 << 12;
+
 /// Splats stored in a typed field larger than this are not expanded to be analysed.
 const MAX_DECODED_SPLAT: u64 = 64 << 20;
 
@@ -236,6 +239,11 @@ pub(crate) fn analyze(g: &Graph, ctx: &mut Ctx, evaluate: bool) -> Result<Analys
         }
         // Without output types (a required attribute missing) the node is invalid: left alone.
         let typed = ctx.ops.output_types(node);
+        // A node may claim up to 2^20 outputs in a few bytes; facts per output for such nodes
+        // would multiply that by every node of the graph. They are analysed as unknowns.
+        if typed.as_ref().is_some_and(|t| t.len() > MAX_ANALYZED_OUTPUTS) {
+            continue;
+        }
         let pure = is_pure(ctx, node) && !ctx.keep.contains(&node.name) && typed.is_some();
         let out_types = typed.unwrap_or_default();
         let all_const = !ins.is_empty() && ins.iter().all(|f| f.value.is_some());
