@@ -175,7 +175,7 @@ fn conv_out(
     padding: &str,
     pads: (i64, i64),
 ) -> i64 {
-    if input < 0 || k < 0 || stride <= 0 || dilation <= 0 {
+    if input < 0 || k < 1 || stride <= 0 || dilation <= 0 {
         return -1;
     }
     let Some(eff) = (k - 1).checked_mul(dilation).and_then(|e| e.checked_add(1)) else {

@@ -561,3 +561,154 @@ fn work_budget_leaves_large_products_unfolded() {
     let v = Tensor::from_proto(g.get("m").unwrap().attr_opt_tensor("value").unwrap()).unwrap();
     assert!(v.values::<f32>().unwrap().iter().all(|&x| x == 600.0));
 }
+
+/// Shape inference on hostile facts (extreme and negative dimensions and values, ranks that do
+/// not match): an answer or "unknown", never a panic. (Caught here only to name the case.)
+#[test]
+fn shape_inference_never_panics_on_hostile_facts() {
+    let ops = [
+        "Add",
+        "AddV2",
+        "All",
+        "Any",
+        "ArgMax",
+        "ArgMin",
+        "AvgPool",
+        "BatchMatMul",
+        "BatchMatMulV2",
+        "BatchMatMulV3",
+        "BroadcastTo",
+        "Cast",
+        "Concat",
+        "ConcatV2",
+        "Conv2D",
+        "DepthwiseConv2dNative",
+        "Einsum",
+        "ExpandDims",
+        "Fill",
+        "FloorDiv",
+        "FusedBatchNorm",
+        "FusedBatchNormV3",
+        "Gather",
+        "GatherV2",
+        "Identity",
+        "MatMul",
+        "Max",
+        "MaxPool",
+        "Maximum",
+        "Mean",
+        "Merge",
+        "Min",
+        "Minimum",
+        "MirrorPad",
+        "Mul",
+        "Pack",
+        "Pad",
+        "PadV2",
+        "Prod",
+        "Range",
+        "Rank",
+        "Reshape",
+        "Select",
+        "Shape",
+        "ShapeN",
+        "Size",
+        "Slice",
+        "Split",
+        "SplitV",
+        "Squeeze",
+        "StridedSlice",
+        "Sub",
+        "Sum",
+        "Switch",
+        "Tile",
+        "Transpose",
+        "Unpack",
+    ];
+    let big = i64::MAX;
+    let shapes: Vec<Option<Vec<i64>>> = vec![
+        None,
+        Some(vec![]),
+        Some(vec![-1]),
+        Some(vec![big, big]),
+        Some(vec![0, big, 2, 3]),
+        Some(vec![1, 4, 4, 2]),
+        Some(vec![2, -1, big, 1]),
+    ];
+    let partials: Vec<Option<Vec<Option<i64>>>> = vec![
+        None,
+        Some(vec![Some(big)]),
+        Some(vec![Some(i64::MIN)]),
+        Some(vec![Some(-1), Some(big)]),
+        Some(vec![Some(big), Some(big), Some(big), Some(big)]),
+        Some(vec![None, Some(0)]),
+        Some(vec![Some(i64::MIN), Some(-1), Some(0), Some(big)]),
+    ];
+    let mut facts = Vec::new();
+    for s in &shapes {
+        for p in &partials {
+            facts.push(shape::Facts {
+                dtype: Some(dt::INT64),
+                shape: s.clone(),
+                value: None,
+                partial: p.clone(),
+            });
+        }
+    }
+    let list = |v: Vec<i64>| AttrValue {
+        value: Some(Value::List(Box::new(tf_proto::tensorflow::attr_value::ListValue {
+            i: v,
+            ..Default::default()
+        }))),
+    };
+    let attrs: Vec<Vec<(&str, AttrValue)>> = vec![
+        vec![],
+        vec![
+            ("strides", list(vec![1, big, i64::MIN, 1])),
+            ("dilations", list(vec![1, big, big, 1])),
+            ("ksize", list(vec![1, big, -5, 1])),
+            ("padding", AttrValue { value: Some(Value::S(b"EXPLICIT".to_vec())) }),
+            ("explicit_paddings", list(vec![0, 0, big, big, i64::MIN, 1, 0, 0])),
+            ("num_split", AttrValue { value: Some(Value::I(big)) }),
+            ("axis", AttrValue { value: Some(Value::I(i64::MIN)) }),
+            ("N", AttrValue { value: Some(Value::I(3)) }),
+            ("equation", AttrValue { value: Some(Value::S(b"ab,bc->ac".to_vec())) }),
+            ("squeeze_dims", list(vec![big, i64::MIN])),
+            ("begin_mask", AttrValue { value: Some(Value::I(-1)) }),
+        ],
+    ];
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut panics = Vec::new();
+    let mut runs = 0;
+    for op in ops {
+        for a in &attrs {
+            let mut n = node("n", op, &[]);
+            for (k, v) in a {
+                n = with(n, k, v.clone());
+            }
+            for (i, x) in facts.iter().enumerate() {
+                for (j, y) in facts.iter().enumerate().step_by(3) {
+                    for k in [0, 20, 33] {
+                        let ins = [x.clone(), y.clone(), facts[k].clone(), y.clone()];
+                        let r = std::panic::catch_unwind(|| {
+                            shape::infer(&n, &ins, &[dt::INT64, dt::INT64])
+                        });
+                        runs += 1;
+                        if let Err(e) = r {
+                            let msg = e
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            panics.push(format!("{op} facts {i},{j},{k}: {msg}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+    assert!(runs > 10_000, "{runs}");
+    assert!(panics.is_empty(), "{} panics:\n{}", panics.len(), panics.join("\n"));
+}
