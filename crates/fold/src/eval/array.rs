@@ -600,7 +600,15 @@ impl SlicePlan {
     pub(crate) fn indices(&self, input_shape: &[i64]) -> R<Vec<usize>> {
         let st = strides(input_shape);
         let base: i64 = self.begin.iter().zip(&st).map(|(b, s)| b * *s as i64).sum();
-        let stride: Vec<i64> = self.strides.iter().zip(&st).map(|(k, s)| k * *s as i64).collect();
+        // A dimension of one element never steps, whatever its stride (which may be huge);
+        // otherwise |stride| < dim and the product stays within the element count.
+        let stride: Vec<i64> = self
+            .strides
+            .iter()
+            .zip(&st)
+            .zip(&self.processing)
+            .map(|((k, s), &n)| if n <= 1 { 0 } else { k * *s as i64 })
+            .collect();
         view_indices(&self.processing, base, &stride)
     }
 }

@@ -352,6 +352,43 @@ fn no_kernel_panics_on_hostile_inputs() {
             }
         }
     }
+    // StridedSlice takes four inputs: integer begin/end/strides of every kind, every mask.
+    let ints_at = [2, 3, 4, 5, 6, 7, 8, 9, 10];
+    for x in [1, 5, 13] {
+        for &b in &ints_at {
+            for &e in &ints_at {
+                for &st in &ints_at {
+                    for mask in [0, 1, -1, i64::MAX] {
+                        let attrs: Vec<(&str, AttrValue)> = [
+                            "begin_mask",
+                            "end_mask",
+                            "ellipsis_mask",
+                            "new_axis_mask",
+                            "shrink_axis_mask",
+                        ]
+                        .iter()
+                        .map(|&k| (k, int(if k == "ellipsis_mask" { mask & 1 } else { mask })))
+                        .collect();
+                        let n = node("StridedSlice", &attrs);
+                        let inputs = [&pool[x], &pool[b], &pool[e], &pool[st]].map(Clone::clone);
+                        let r = std::panic::catch_unwind(|| {
+                            with_output_limit(1 << 20, || evaluate(&n, &inputs))
+                        });
+                        runs += 1;
+                        if let Err(p) = r {
+                            let msg = p
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            panics
+                                .push(format!("StridedSlice {x} {b} {e} {st} mask {mask}: {msg}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
     std::panic::set_hook(hook);
     assert!(runs > 10_000, "{runs}");
     assert!(panics.is_empty(), "{} panics, e.g.:\n{}", panics.len(), panics.join("\n"));
