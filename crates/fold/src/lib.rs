@@ -1,5 +1,5 @@
 //! `tf-fold`: constant folding, batch-norm folding and algebraic simplification of TensorFlow
-//! graphs, without TensorFlow (issue 5).
+//! graphs, without TensorFlow.
 //!
 //! [`fold`] takes a [`Graph`] and a [`FoldConfig`] and runs the enabled [`Pass`]es, in the order
 //! below, again and again until none of them changes anything (a fixed point), pruning after each

@@ -1,5 +1,5 @@
 //! tf-prune: one-shot magnitude pruning of frozen TensorFlow graphs, and structured removal of
-//! dead channels (issue 7).
+//! dead channels.
 //!
 //! - [`prune_graph`] zeroes the smallest weights of every weight `Const` that feeds a Conv2D,
 //!   DepthwiseConv2dNative, MatMul, BatchMatMul(V2/V3), Einsum or Conv2DBackpropInput (embedding tables
