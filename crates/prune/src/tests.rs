@@ -308,3 +308,30 @@ fn flops_of_degenerate_convolutions_do_not_divide_by_zero() {
     let g = graph(vec![a, node("m", "MatMul", &["a", "a"]), node("y", "Identity", &["m"])]);
     assert_eq!(crate::flops::count(&g).flops, u64::MAX);
 }
+
+#[test]
+fn empty_weights_with_huge_dimensions_are_refused() {
+    // A [2^40, 0] weight has no elements but would size channel vectors and loops by 2^40.
+    let mut w = node("w", "Const", &[]);
+    let p = tf_proto::tensorflow::TensorProto {
+        dtype: dt::FLOAT,
+        tensor_shape: Some(tf_tensor::shape_proto(&[1 << 40, 0])),
+        ..Default::default()
+    };
+    w.set_attr("value", p);
+    let e = const_f32(&w).unwrap_err().to_string();
+    assert!(e.contains("empty tensor of shape [1099511627776,0]"), "{e}");
+    for cfg in [
+        PruneConfig { sparsity: Some(0.5), block: Some((1, 4)), ..PruneConfig::default() },
+        PruneConfig { channels: true, ..PruneConfig::default() },
+    ] {
+        let mut g = graph(vec![
+            node("x", "Placeholder", &[]),
+            w.clone(),
+            node("m", "MatMul", &["x", "w"]),
+            node("y", "Identity", &["m"]),
+        ]);
+        // Refused or left alone, but never a 2^40 loop or allocation.
+        let _ = prune_graph(&mut g, &cfg);
+    }
+}
