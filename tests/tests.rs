@@ -4,6 +4,7 @@
 
 mod convert;
 mod freeze;
+mod hostile;
 mod inspect;
 mod output;
 mod robustness;

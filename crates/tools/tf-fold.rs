@@ -13,6 +13,7 @@ Examples:
   tf-fold frozen.pb --passes constant,algebra        run only these passes
   tf-fold frozen.pb --no-batchnorm                   everything but batch-norm folding
   tf-fold frozen.pb --max-const-bytes 1MiB           never create a constant above 1 MiB
+  tf-fold big.pb --max-live-bytes 2G --max-work 4G    fold more on a machine with room
   tf-fold frozen.pb --dry-run                        what would change, instead of the graph";
 
 /// Folds what can be computed ahead of time into a TensorFlow graph: constant subgraphs
@@ -53,8 +54,17 @@ struct Args {
     no_dedupe: bool,
     /// Never create a constant larger than this (when larger than its inputs): bytes, or with
     /// a K/M/G (KiB/MiB/GiB) suffix
-    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = tf_tensor::parse_size)]
     max_const_bytes: u64,
+    /// Budget for the tensors folding holds at once: constants decoded from typed fields and
+    /// splats, computed values, and the constants folding creates (slices of the input file
+    /// cost nothing); nodes over it are left unfolded and listed in the report
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = tf_tensor::parse_size)]
+    max_live_bytes: u64,
+    /// Most work spent evaluating one node: elements read or written, times the reduction
+    /// length of a matrix product; nodes over it are left unfolded and listed in the report
+    #[arg(long, value_name = "N", default_value = "256M", value_parser = tf_tensor::parse_size)]
+    max_work: u64,
     /// Upper bound on fixed-point iterations
     #[arg(long, value_name = "N", default_value_t = 20, hide_short_help = true)]
     max_iterations: usize,
@@ -73,22 +83,6 @@ impl tf_cli::ToolArgs for Args {
     fn report_args(&self) -> &ReportArgs {
         &self.report
     }
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 =
-        num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1048576, 64K, 10MiB)"))?;
-    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use K, M or G)")),
-    };
-    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
 }
 
 impl TryFrom<&Args> for FoldConfig {
@@ -129,6 +123,8 @@ impl TryFrom<&Args> for FoldConfig {
             keep: list(&a.keep),
             passes,
             max_const_bytes: a.max_const_bytes,
+            max_live_bytes: a.max_live_bytes,
+            max_work: a.max_work,
             max_iterations: a.max_iterations,
             fallback,
             ..FoldConfig::default()

@@ -59,6 +59,10 @@ struct Args {
     /// first), then remove them as --channels does
     #[arg(long, value_name = "F", allow_hyphen_values = true)]
     channel_sparsity: Option<String>,
+    /// Most bytes spent expanding one constant stored as a splat (one value for many
+    /// elements); bigger ones are refused. Bytes, or with a K/M/G suffix
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = tf_tensor::parse_size)]
+    max_splat_bytes: u64,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -108,6 +112,7 @@ impl TryFrom<&Args> for PruneConfig {
 
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-prune", |session, args: Args| {
+        tf_tensor::set_max_splat_bytes(args.max_splat_bytes);
         let cfg = PruneConfig::try_from(&args)?;
         let loaded = session.load(&args.input)?;
         let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());

@@ -49,6 +49,10 @@ struct Args {
     /// Leave weights whose node name matches REGEX float (repeatable; unanchored)
     #[arg(long, value_name = "REGEX")]
     exclude: Vec<String>,
+    /// Most bytes spent expanding one constant stored as a splat (one value for many
+    /// elements); bigger ones are refused. Bytes, or with a K/M/G suffix
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = tf_tensor::parse_size)]
+    max_splat_bytes: u64,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -79,6 +83,7 @@ impl TryFrom<&Args> for QuantConfig {
 
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-quant", |session, mut args: Args| {
+        tf_tensor::set_max_splat_bytes(args.max_splat_bytes);
         // `tf-quant model.pb`: a first argument that is no mode but an existing path is the
         // input, and the mode is int8.
         if let Some(m) = &args.mode {

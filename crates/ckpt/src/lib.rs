@@ -20,7 +20,7 @@ mod v1;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use prost::Message;
@@ -97,8 +97,11 @@ pub struct Checkpoint {
     prefix: PathBuf,
     header: BundleHeaderProto,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
-    shards: Vec<OnceLock<Bytes>>,
-    /// The tensors of a V1 checkpoint (then `entries` only lists them and `shards` is empty).
+    /// `num_shards` of the header (at least 1). Only a count: the data files are mapped on
+    /// first use and kept in `shards`, so a header claiming 2^30 shards costs nothing.
+    num_shards: usize,
+    shards: Mutex<BTreeMap<usize, Bytes>>,
+    /// The tensors of a V1 checkpoint (then `entries` only lists them and no shard is mapped).
     v1: Option<v1::V1Store>,
 }
 
@@ -131,7 +134,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf, CkptError> {
         let state = path.join("checkpoint");
         if let Ok(text) = std::fs::read_to_string(&state) {
             let parsed: Result<tf_proto::tensorflow::CheckpointState, _> =
-                tf_proto::parse_text_format(&text);
+                tf_io::text::parse(text.as_bytes());
             let latest = parsed.map(|c| c.model_checkpoint_path).map_err(|e| CkptError::Index {
                 path: state.display().to_string(),
                 msg: format!("cannot parse the checkpoint state file: {e}"),
@@ -219,14 +222,8 @@ impl Checkpoint {
                 )));
             }
         }
-        let n = usize::try_from(header.num_shards.max(1)).unwrap_or(1);
-        Ok(Checkpoint {
-            prefix,
-            header,
-            entries,
-            shards: (0..n).map(|_| OnceLock::new()).collect(),
-            v1: None,
-        })
+        let num_shards = usize::try_from(header.num_shards.max(1)).unwrap_or(1);
+        Ok(Checkpoint { prefix, header, entries, num_shards, shards: Mutex::default(), v1: None })
     }
 
     fn open_v1(prefix: PathBuf, files: Vec<PathBuf>) -> Result<Checkpoint, CkptError> {
@@ -250,7 +247,15 @@ impl Checkpoint {
         }
         let header =
             BundleHeaderProto { num_shards: store.num_files() as i32, ..Default::default() };
-        Ok(Checkpoint { prefix, header, entries, shards: Vec::new(), v1: Some(store) })
+        let num_shards = store.num_files();
+        Ok(Checkpoint {
+            prefix,
+            header,
+            entries,
+            num_shards,
+            shards: Mutex::default(),
+            v1: Some(store),
+        })
     }
 
     /// Whether this is a V1 (tensor slice) checkpoint.
@@ -303,17 +308,21 @@ impl Checkpoint {
             .collect()
     }
 
-    fn shard(&self, id: usize) -> Result<&Bytes, CkptError> {
-        let cell = self.shards.get(id).ok_or_else(|| CkptError::Index {
-            path: with_suffix(&self.prefix, ".index").display().to_string(),
-            msg: format!("entry refers to shard {id} of {}", self.shards.len()),
-        })?;
-        if let Some(b) = cell.get() {
-            return Ok(b);
+    fn shard(&self, id: usize) -> Result<Bytes, CkptError> {
+        if id >= self.num_shards {
+            return Err(CkptError::Index {
+                path: with_suffix(&self.prefix, ".index").display().to_string(),
+                msg: format!("entry refers to shard {id} of {}", self.num_shards),
+            });
         }
-        let path = with_suffix(&self.prefix, &format!(".data-{id:05}-of-{:05}", self.shards.len()));
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = shards.get(&id) {
+            return Ok(b.clone());
+        }
+        let path = with_suffix(&self.prefix, &format!(".data-{id:05}-of-{:05}", self.num_shards));
         let bytes = map(&path)?;
-        Ok(cell.get_or_init(|| bytes))
+        shards.insert(id, bytes.clone());
+        Ok(bytes)
     }
 
     /// Reads the tensor stored under `key`, verifying its checksum; partitioned variables are
@@ -333,7 +342,7 @@ impl Checkpoint {
     }
 
     fn tensor_err(&self, key: &str, shard: i32, msg: String) -> CkptError {
-        let n = self.shards.len();
+        let n = self.num_shards;
         CkptError::Tensor {
             path: with_suffix(&self.prefix, &format!(".data-{shard:05}-of-{n:05}"))
                 .display()
@@ -399,8 +408,11 @@ impl Checkpoint {
             .checked_mul(elem as u64)
             .filter(|t| *t <= tf_tensor::MAX_MATERIALIZED_BYTES)
             .ok_or_else(|| err("too large to reassemble".into()))?;
-        let mut out = vec![0u8; total as usize];
-        let mut covered = 0u64;
+        // Read (map) every slice first: the bytes they hold, which must lie in disjoint ranges
+        // of the data files, bound what is allocated for the whole tensor.
+        let mut parts = Vec::with_capacity(full.slices.len());
+        let mut ranges = Vec::with_capacity(full.slices.len());
+        let mut stored = 0u64;
         for s in &full.slices {
             let ext = extents(s, &shape);
             let skey = slice_key::encode(key, &ext);
@@ -409,8 +421,28 @@ impl Checkpoint {
             })?;
             let part = self.read_entry(key, part_entry)?;
             let Some(raw) = part.raw() else { return Err(err("slice is not numeric".into())) };
-            covered += copy_slice(&mut out, &shape, &ext, raw, elem)
-                .map_err(|m| err(format!("slice {}: {m}", describe_extents(&ext))))?;
+            stored = stored.saturating_add(raw.len() as u64);
+            ranges.push((part_entry.shard_id, part_entry.offset, part_entry.size));
+            parts.push((ext, raw.clone()));
+        }
+        ranges.sort_unstable();
+        for w in ranges.windows(2) {
+            if w[0].0 == w[1].0 && w[0].1.saturating_add(w[0].2) > w[1].1 {
+                return Err(err("two slices share the same stored bytes".into()));
+            }
+        }
+        if stored != total {
+            return Err(err(format!(
+                "slices hold {stored} bytes, but shape {} of {} needs {total}",
+                dims_to_string(&shape),
+                dtype::short_name(full.dtype)
+            )));
+        }
+        let mut out = vec![0u8; total as usize];
+        let mut covered = 0u64;
+        for (ext, raw) in &parts {
+            covered += copy_slice(&mut out, &shape, ext, raw, elem)
+                .map_err(|m| err(format!("slice {}: {m}", describe_extents(ext))))?;
         }
         if covered != n {
             return Err(err(format!("slices cover {covered} of {n} elements")));
@@ -435,8 +467,21 @@ impl Checkpoint {
             )));
         }
         let ext: Vec<(i64, i64)> = offset.iter().zip(shape).map(|(o, s)| (*o, *s)).collect();
-        let n: i64 = shape.iter().product();
-        let mut out = vec![0u8; n.max(0) as usize * elem];
+        // The part must lie inside the tensor read, so it is never larger than it.
+        let inside = ext
+            .iter()
+            .zip(&full.shape)
+            .all(|(&(o, s), &d)| o >= 0 && s >= 0 && o.checked_add(s).is_some_and(|e| e <= d));
+        if !inside {
+            return Err(err(format!(
+                "part offset {} / shape {} lie outside {}",
+                dims_to_string(offset),
+                dims_to_string(shape),
+                dims_to_string(&full.shape)
+            )));
+        }
+        let n: usize = shape.iter().map(|&d| d as usize).product();
+        let mut out = vec![0u8; n * elem];
         extract_slice(raw, &full.shape, &ext, &mut out, elem).map_err(err)?;
         Ok(Tensor { dtype: full.dtype, shape: shape.to_vec(), data: Data::Raw(out.into()) })
     }
@@ -539,20 +584,33 @@ fn walk_slice(
     mut copy: impl FnMut(usize, usize, usize),
 ) -> Result<u64, String> {
     let rank = shape.len();
-    let (starts, lens): (Vec<usize>, Vec<usize>) = ext
-        .iter()
-        .zip(shape)
-        .map(|(&(s, l), &d)| if l < 0 { (0, d as usize) } else { (s as usize, l as usize) })
-        .unzip();
-    for d in 0..rank {
-        if starts[d] + lens[d] > shape[d] as usize {
+    if ext.len() != rank {
+        return Err(format!("has rank {}, the tensor {rank}", ext.len()));
+    }
+    let mut starts = Vec::with_capacity(rank);
+    let mut lens = Vec::with_capacity(rank);
+    for (&(s, l), &d) in ext.iter().zip(shape) {
+        let d = usize::try_from(d).map_err(|_| "negative dimension in the full shape")?;
+        let (s, l) = if l < 0 {
+            (0, d)
+        } else {
+            let s = usize::try_from(s).map_err(|_| "negative start")?;
+            (s, usize::try_from(l).map_err(|_| "negative length")?)
+        };
+        if s.checked_add(l).is_none_or(|e| e > d) {
             return Err("extends past the full shape".into());
         }
+        starts.push(s);
+        lens.push(l);
     }
-    let count: usize = lens.iter().product();
-    if count * elem != slice_bytes {
-        return Err(format!("holds {slice_bytes} bytes, expected {}", count * elem));
-    }
+    let count = lens.iter().try_fold(1usize, |a, &l| a.checked_mul(l));
+    let want = count.and_then(|c| c.checked_mul(elem));
+    let Some(count) = count.filter(|_| want == Some(slice_bytes)) else {
+        return Err(match want {
+            Some(w) => format!("holds {slice_bytes} bytes, expected {w}"),
+            None => "shape overflows".into(),
+        });
+    };
     if count == 0 {
         return Ok(0);
     }

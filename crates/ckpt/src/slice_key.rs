@@ -1,4 +1,4 @@
-//! Keys of the slices of a partitioned variable (tf-facts §2.5).
+//! Keys of the slices of a partitioned variable.
 //!
 //! A slice is stored under a binary key in TensorFlow's OrderedCode: the number 0, the escaped
 //! variable name, the rank, then each dimension's start and length as order-preserving signed
@@ -77,7 +77,7 @@ pub(crate) fn encode(name: &str, extents: &[(i64, i64)]) -> Vec<u8> {
 mod tests {
     #[test]
     fn matches_the_key_tensorflow_wrote() {
-        // tf-facts §2.5: slice [0:3, 0:2] of "emb".
+        // Slice [0:3, 0:2] of "emb".
         let key = super::encode("emb", &[(0, 3), (0, 2)]);
         assert_eq!(key, [0x00, b'e', b'm', b'b', 0x00, 0x01, 0x01, 0x02, 0x80, 0x83, 0x80, 0x82]);
     }

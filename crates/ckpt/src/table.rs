@@ -1,17 +1,36 @@
-//! The `.index` file: a LevelDB-style sorted table (tf-facts §2.2).
+//! The `.index` file: a LevelDB-style sorted table.
 //!
 //! Layout: data blocks, a metaindex block, an index block and a 48-byte footer (two block
 //! handles, padding, magic). Each block is followed by a 5-byte trailer: the compression type
 //! (0 none, 1 Snappy) and the masked CRC-32C of the block and type byte. A block is a run of
 //! prefix-compressed entries followed by its restart offsets. Every checksum is verified.
+//!
+//! Nothing read from the file sizes an allocation beyond what the file can hold: data blocks
+//! must follow one another without overlap (as every table writer lays them out), a Snappy
+//! block may not claim more than Snappy's largest possible expansion of its bytes, and the
+//! keys and values rebuilt from prefix compression may total at most [`max_decoded`] bytes.
 
 use crate::crc::masked_crc32c;
 
 const FOOTER_LEN: usize = 48;
 pub(crate) const MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 
+/// Snappy's largest expansion: a 3-byte copy tag yields at most 64 bytes.
+const SNAPPY_MAX_RATIO: usize = 22;
+
+/// The most bytes of keys and values the table of a `file_len`-byte index may decode to:
+/// 64 MiB plus 16 times the file. Prefix compression lets one short entry repeat a long key,
+/// so without a budget a 1 MB file could rebuild terabytes of keys; real checkpoint indexes
+/// decode to about their own size.
+pub(crate) fn max_decoded(file_len: usize) -> usize {
+    file_len.saturating_mul(16).saturating_add(64 << 20)
+}
+
 /// Why the table could not be read: a message for `CkptError::Index`.
 pub(crate) type TableError = String;
+
+/// (key, value) rows in table order.
+pub(crate) type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn varint(b: &[u8], pos: &mut usize) -> Result<u64, TableError> {
     let mut v = 0u64;
@@ -58,15 +77,27 @@ fn block(file: &[u8], h: Handle, what: &str) -> Result<Vec<u8>, TableError> {
     }
     match kind {
         0 => Ok(contents.to_vec()),
-        1 => snap::raw::Decoder::new()
-            .decompress_vec(contents)
-            .map_err(|e| format!("{what} block at offset {start}: bad Snappy data: {e}")),
+        1 => {
+            let claimed = snap::raw::decompress_len(contents)
+                .map_err(|e| format!("{what} block at offset {start}: bad Snappy data: {e}"))?;
+            if claimed > contents.len().saturating_mul(SNAPPY_MAX_RATIO).saturating_add(64) {
+                return Err(format!(
+                    "{what} block at offset {start}: {size} Snappy bytes claim to expand to \
+                     {claimed} bytes, more than Snappy can encode"
+                ));
+            }
+            snap::raw::Decoder::new()
+                .decompress_vec(contents)
+                .map_err(|e| format!("{what} block at offset {start}: bad Snappy data: {e}"))
+        }
         k => Err(format!("{what} block at offset {start} has unknown compression type {k}")),
     }
 }
 
 /// The (key, value) entries of a block, in order.
-fn entries(b: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> {
+///
+/// `budget` is what is left of [`max_decoded`]: every key and value rebuilt is charged to it.
+fn entries(b: &[u8], what: &str, budget: &mut usize) -> Result<Rows, TableError> {
     let bad = |m: &str| format!("{what} block is malformed: {m}");
     if b.len() < 4 {
         return Err(bad("shorter than its restart count"));
@@ -94,6 +125,10 @@ fn entries(b: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> 
             .checked_add(value_len)
             .filter(|e| *e <= data_end)
             .ok_or_else(|| bad("value past the end"))?;
+        let cost = (shared + unshared).saturating_add(value_end - key_end);
+        *budget = budget.checked_sub(cost).ok_or_else(|| {
+            bad("keys and values decode to more bytes than the index can hold (prefix compression bomb)")
+        })?;
         key.truncate(shared);
         key.extend_from_slice(&b[pos..key_end]);
         out.push((key.clone(), b[key_end..value_end].to_vec()));
@@ -103,7 +138,7 @@ fn entries(b: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> 
 }
 
 /// Every (key, value) of the table, in key order.
-pub(crate) fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> {
+pub(crate) fn read_table(file: &[u8]) -> Result<Rows, TableError> {
     if file.len() < FOOTER_LEN {
         return Err(format!(
             "file is {} bytes, shorter than the 48-byte footer (truncated?)",
@@ -119,12 +154,21 @@ pub(crate) fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableEr
     let _metaindex = handle(footer, &mut pos)?;
     let index = handle(footer, &mut pos)?;
     let index_block = block(file, index, "index")?;
+    let mut budget = max_decoded(file.len());
     let mut out = Vec::new();
-    for (_, value) in entries(&index_block, "index")? {
+    let mut next_free = 0u64;
+    for (_, value) in entries(&index_block, "index", &mut budget)? {
         let mut p = 0;
         let h = handle(&value, &mut p)?;
+        if h.offset < next_free {
+            return Err(format!(
+                "data block at offset {} overlaps the previous one (ends at {next_free})",
+                h.offset
+            ));
+        }
+        next_free = h.offset.saturating_add(h.size).saturating_add(5);
         let data = block(file, h, "data")?;
-        out.extend(entries(&data, "data")?);
+        out.extend(entries(&data, "data", &mut budget)?);
     }
     Ok(out)
 }

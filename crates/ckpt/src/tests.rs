@@ -174,3 +174,227 @@ fn stale_checkpoint_state_names_both_files() {
     assert!(e.contains("checkpoint names checkpoint"), "{e}");
     assert!(e.contains("model.ckpt-9"), "{e}");
 }
+
+// ---- hostile indexes, written by hand -------------------------------------------------------
+
+use tf_proto::tensorflow::tensor_slice_proto::{extent::HasLengthHack, Extent};
+use tf_proto::tensorflow::{tensor_shape_proto::Dim, TensorShapeProto, TensorSliceProto};
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A block of `(shared, unshared key bytes, value)` entries, then its trailer; returns its
+/// handle `(offset, size)` in `file`.
+fn put_block(file: &mut Vec<u8>, kind: u8, contents: &[u8]) -> (u64, u64) {
+    let at = file.len() as u64;
+    file.extend_from_slice(contents);
+    file.push(kind);
+    file.extend_from_slice(&crc::masked_crc32c(&[contents, &[kind]]).to_le_bytes());
+    (at, contents.len() as u64)
+}
+
+fn block_contents(entries: &[(usize, &[u8], &[u8])]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (shared, key, value) in entries {
+        put_varint(&mut b, *shared as u64);
+        put_varint(&mut b, key.len() as u64);
+        put_varint(&mut b, value.len() as u64);
+        b.extend_from_slice(key);
+        b.extend_from_slice(value);
+    }
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b
+}
+
+/// A complete index file whose index block points at `handles` (data blocks already in
+/// `file`).
+fn finish_index(mut file: Vec<u8>, handles: &[(u64, u64)]) -> Vec<u8> {
+    let values: Vec<Vec<u8>> = handles
+        .iter()
+        .map(|(o, s)| {
+            let mut v = Vec::new();
+            put_varint(&mut v, *o);
+            put_varint(&mut v, *s);
+            v
+        })
+        .collect();
+    let keys: Vec<Vec<u8>> = (0..handles.len()).map(|i| vec![0xff, i as u8]).collect();
+    let entries: Vec<(usize, &[u8], &[u8])> =
+        keys.iter().zip(&values).map(|(k, v)| (0, k.as_slice(), v.as_slice())).collect();
+    let index = put_block(&mut file, 0, &block_contents(&entries));
+    let mut footer = Vec::new();
+    put_varint(&mut footer, 0);
+    put_varint(&mut footer, 0);
+    put_varint(&mut footer, index.0);
+    put_varint(&mut footer, index.1);
+    footer.resize(40, 0);
+    footer.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());
+    file.extend_from_slice(&footer);
+    file
+}
+
+fn header(num_shards: i32) -> Vec<u8> {
+    BundleHeaderProto { num_shards, ..Default::default() }.encode_to_vec()
+}
+
+fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
+    Some(TensorShapeProto {
+        dim: dims.iter().map(|&size| Dim { size, ..Default::default() }).collect(),
+        ..Default::default()
+    })
+}
+
+fn f32_entry(dims: &[i64], offset: i64, data: &[u8]) -> BundleEntryProto {
+    BundleEntryProto {
+        dtype: dt::FLOAT,
+        shape: shape(dims),
+        offset,
+        size: data.len() as i64,
+        crc32c: crc::mask(crc32c::crc32c(data)),
+        ..Default::default()
+    }
+}
+
+/// Writes `prefix.index` (one data block of `rows`, sorted) and `prefix.data-00000-of-NNNNN`.
+fn write_checkpoint(
+    dir: &Path,
+    num_shards: i32,
+    rows: &[(Vec<u8>, Vec<u8>)],
+    data: &[u8],
+) -> PathBuf {
+    let prefix = dir.join("model.ckpt");
+    let entries: Vec<(usize, &[u8], &[u8])> =
+        rows.iter().map(|(k, v)| (0, k.as_slice(), v.as_slice())).collect();
+    let mut file = Vec::new();
+    let h = put_block(&mut file, 0, &block_contents(&entries));
+    std::fs::write(with_suffix(&prefix, ".index"), finish_index(file, &[h])).unwrap();
+    let name = format!(".data-00000-of-{:05}", num_shards.max(1));
+    std::fs::write(with_suffix(&prefix, &name), data).unwrap();
+    prefix
+}
+
+#[test]
+fn absurd_shard_count_costs_nothing() {
+    // num_shards = 2^30 + 1 with valid CRCs: opening must not allocate per shard.
+    let dir = tempfile::tempdir().unwrap();
+    let data = 1.5f32.to_le_bytes();
+    let far = BundleEntryProto { shard_id: 1 << 30, ..f32_entry(&[1], 0, &data) };
+    let rows = vec![
+        (Vec::new(), header((1 << 30) + 1)),
+        (b"far".to_vec(), far.encode_to_vec()),
+        (b"w".to_vec(), f32_entry(&[1], 0, &data).encode_to_vec()),
+    ];
+    let prefix = write_checkpoint(dir.path(), (1 << 30) + 1, &rows, &data);
+    let c = Checkpoint::open(&prefix).unwrap();
+    assert_eq!(c.read("w").unwrap().values::<f32>().unwrap(), [1.5]);
+    let e = c.read("far").unwrap_err().to_string();
+    assert!(e.contains("model.ckpt.data-1073741824-of-1073741825"), "{e}");
+    let bad = BundleEntryProto { shard_id: (1 << 30) + 1, ..f32_entry(&[1], 0, &data) };
+    let rows = vec![(Vec::new(), header((1 << 30) + 1)), (b"x".to_vec(), bad.encode_to_vec())];
+    let prefix = write_checkpoint(dir.path(), (1 << 30) + 1, &rows, &data);
+    let e = Checkpoint::open(&prefix).unwrap().read("x").unwrap_err().to_string();
+    assert!(e.ends_with("entry refers to shard 1073741825 of 1073741825"), "{e}");
+}
+
+#[test]
+fn prefix_compression_bomb_is_refused() {
+    // One 1 MiB key, then 200 entries that each repeat it whole (shared = its length): a
+    // ~1 MiB file that would rebuild 200 MiB of keys.
+    let dir = tempfile::tempdir().unwrap();
+    let long = vec![b'k'; 1 << 20];
+    let mut entries: Vec<(usize, &[u8], &[u8])> = vec![(0, &long, b"")];
+    let suffixes: Vec<[u8; 2]> = (0..200u16).map(|i| i.to_be_bytes()).collect();
+    for s in &suffixes {
+        entries.push((long.len(), s, b""));
+    }
+    let mut file = Vec::new();
+    let h = put_block(&mut file, 0, &block_contents(&entries));
+    let prefix = dir.path().join("model.ckpt");
+    std::fs::write(with_suffix(&prefix, ".index"), finish_index(file, &[h])).unwrap();
+    let e = Checkpoint::open(&prefix).unwrap_err().to_string();
+    assert!(e.contains("prefix compression bomb"), "{e}");
+}
+
+#[test]
+fn overlapping_data_blocks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = block_contents(&[(0, b"", &header(1))]);
+    let mut file = Vec::new();
+    let h = put_block(&mut file, 0, &rows);
+    let prefix = dir.path().join("model.ckpt");
+    std::fs::write(with_suffix(&prefix, ".index"), finish_index(file, &[h, h])).unwrap();
+    let e = Checkpoint::open(&prefix).unwrap_err().to_string();
+    assert!(e.ends_with("data block at offset 0 overlaps the previous one (ends at 18)"), "{e}");
+}
+
+#[test]
+fn snappy_block_claiming_gigabytes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut contents = Vec::new();
+    put_varint(&mut contents, 1 << 31);
+    contents.extend_from_slice(&[0, 0, 0]);
+    let mut file = Vec::new();
+    let h = put_block(&mut file, 1, &contents);
+    let prefix = dir.path().join("model.ckpt");
+    std::fs::write(with_suffix(&prefix, ".index"), finish_index(file, &[h])).unwrap();
+    let e = Checkpoint::open(&prefix).unwrap_err().to_string();
+    assert!(e.contains("claim to expand to 2147483648 bytes"), "{e}");
+}
+
+fn slice_rows(rows: &[i64]) -> Vec<TensorSliceProto> {
+    rows.iter()
+        .map(|&r| TensorSliceProto {
+            extent: vec![
+                Extent { start: r, has_length_hack: Some(HasLengthHack::Length(1)) },
+                Extent::default(),
+            ],
+        })
+        .collect()
+}
+
+#[test]
+fn partitioned_slices_must_be_distinct_bytes() {
+    // Two row slices of a [2, 2] tensor whose entries point at the same 8 stored bytes: the
+    // reassembled tensor would be larger than what the file holds.
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let full = BundleEntryProto {
+        dtype: dt::FLOAT,
+        shape: shape(&[2, 2]),
+        slices: slice_rows(&[0, 1]),
+        ..Default::default()
+    };
+    let mut rows = vec![(Vec::new(), header(1)), (b"emb".to_vec(), full.encode_to_vec())];
+    for r in 0..2 {
+        let key = slice_key::encode("emb", &[(r, 1), (0, -1)]);
+        rows.push((key, f32_entry(&[1, 2], 0, &data).encode_to_vec()));
+    }
+    rows.sort();
+    let prefix = write_checkpoint(dir.path(), 1, &rows, &data);
+    let e = Checkpoint::open(&prefix).unwrap().read("emb").unwrap_err().to_string();
+    assert!(e.ends_with("two slices share the same stored bytes"), "{e}");
+
+    // The same with distinct bytes reads back.
+    let data2: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut rows = vec![(Vec::new(), header(1)), (b"emb".to_vec(), full.encode_to_vec())];
+    for r in 0..2 {
+        let key = slice_key::encode("emb", &[(r, 1), (0, -1)]);
+        let part = &data2[r as usize * 8..r as usize * 8 + 8];
+        rows.push((key, f32_entry(&[1, 2], r * 8, part).encode_to_vec()));
+    }
+    rows.sort();
+    let prefix = write_checkpoint(dir.path(), 1, &rows, &data2);
+    let c = Checkpoint::open(&prefix).unwrap();
+    assert_eq!(c.read("emb").unwrap().values::<f32>().unwrap(), [1.0, 2.0, 3.0, 4.0]);
+    // A part outside the tensor is refused before anything is allocated.
+    for (offset, shape) in [([0, 0], [i64::MAX, 2]), ([-1, 0], [1, 2]), ([1, 1], [1, 2])] {
+        let e = c.read_part("emb", &offset, &shape).unwrap_err().to_string();
+        assert!(e.contains("lie outside [2,2]"), "{e}");
+    }
+}

@@ -1,5 +1,5 @@
 //! `tf-fold`: constant folding, batch-norm folding and algebraic simplification of TensorFlow
-//! graphs, without TensorFlow (issue 5).
+//! graphs, without TensorFlow.
 //!
 //! [`fold`] takes a [`Graph`] and a [`FoldConfig`] and runs the enabled [`Pass`]es, in the order
 //! below, again and again until none of them changes anything (a fixed point), pruning after each
@@ -42,7 +42,7 @@ pub mod shape;
 
 use std::collections::{BTreeMap, HashSet};
 
-pub use report::{FoldReport, FoldedTensor, NodeOp};
+pub use report::{BudgetSkip, FoldReport, FoldedTensor, NodeOp};
 use tf_graph::{Graph, GraphError, Input, NodeId, TensorName};
 use tf_ops::{signature, Registry};
 use tf_proto::tensorflow::{attr_value, AttrValue, FunctionDefLibrary, GraphDef, NodeDef, OpDef};
@@ -116,8 +116,17 @@ pub struct FoldConfig {
     pub keep: Vec<String>,
     /// The passes to run.
     pub passes: Vec<Pass>,
-    /// Largest constant created when it is larger than its inputs (`--max-const-bytes`).
+    /// Largest constant created when it is larger than its inputs (`--max-const-bytes`);
+    /// strings count their bytes plus 24 per element.
     pub max_const_bytes: u64,
+    /// Budget for the tensor values folding holds at once (`--max-live-bytes`): constants
+    /// decoded from typed fields (splats included), tensors computed by the evaluator that are
+    /// not views of their inputs, and every constant folding created so far. Slices of the
+    /// input (`tensor_content`) cost nothing.
+    pub max_live_bytes: u64,
+    /// Budget of work for evaluating one node (`--max-work`): elements read or written,
+    /// times the reduction length for matrix products.
+    pub max_work: u64,
     /// Upper bound on fixed-point iterations.
     pub max_iterations: usize,
     /// Evaluator for ops without a native kernel (`--tf-eval`).
@@ -132,6 +141,8 @@ impl Default for FoldConfig {
             keep: Vec::new(),
             passes: Pass::ALL.to_vec(),
             max_const_bytes: 10 << 20,
+            max_live_bytes: 256 << 20,
+            max_work: 1 << 28,
             max_iterations: 20,
             fallback: None,
         }
@@ -209,6 +220,10 @@ pub(crate) struct Ctx<'a> {
     /// Nodes already counted in `report.unsupported_ops`.
     pub unsupported_seen: HashSet<String>,
     pub report: FoldReport,
+    /// Bytes of the constants folding created so far (charged to `max_live_bytes`).
+    pub folded_bytes: u64,
+    /// Bytes held by the current analysis, `folded_bytes` included.
+    pub live_bytes: u64,
 }
 
 impl Ctx<'_> {
@@ -218,6 +233,47 @@ impl Ctx<'_> {
         if !self.report.skipped_large.contains(&e) {
             self.report.skipped_large.push(e);
         }
+    }
+
+    /// Records a node left unfolded by a budget (once per node and budget).
+    pub(crate) fn skipped_budget(
+        &mut self,
+        node: &NodeDef,
+        budget: &'static str,
+        needed: u64,
+        limit: u64,
+    ) {
+        if budget == "max-const-bytes" {
+            self.skipped_large(node);
+        }
+        let seen =
+            self.report.skipped_budget.iter().any(|b| b.node == node.name && b.budget == budget);
+        if !seen {
+            self.report.skipped_budget.push(BudgetSkip {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                budget,
+                needed,
+                limit,
+            });
+        }
+    }
+
+    /// What is left of `max_live_bytes`.
+    pub(crate) fn live_left(&self) -> u64 {
+        self.cfg.max_live_bytes.saturating_sub(self.live_bytes)
+    }
+
+    /// Whether the constants created so far leave room for more (checked by the constant
+    /// pass before it creates one); records `node` as skipped when not.
+    pub(crate) fn may_create_const(&mut self, node: &NodeDef, bytes: u64) -> bool {
+        let left = self.cfg.max_live_bytes.saturating_sub(self.folded_bytes);
+        if bytes > left {
+            self.skipped_budget(node, "max-live-bytes", bytes, left);
+            return false;
+        }
+        self.folded_bytes += bytes;
+        true
     }
 
     /// Counts one change of `what` in `pass`.
@@ -282,8 +338,17 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
         keep.insert(k.clone());
         roots.push(k.clone());
     }
-    let mut ctx =
-        Ctx { cfg, ops, roots, protected, keep, unsupported_seen: HashSet::new(), report };
+    let mut ctx = Ctx {
+        cfg,
+        ops,
+        roots,
+        protected,
+        keep,
+        unsupported_seen: HashSet::new(),
+        report,
+        folded_bytes: 0,
+        live_bytes: 0,
+    };
     prune(&mut g, &mut ctx);
 
     let mut passes = cfg.passes.clone();

@@ -14,6 +14,22 @@ pub struct NodeOp {
     pub op: String,
 }
 
+/// A node left unfolded because folding it would have gone over a budget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetSkip {
+    /// Node name.
+    pub node: String,
+    /// Its op.
+    pub op: String,
+    /// The budget: `max-const-bytes`, `max-live-bytes` or `max-work`.
+    pub budget: &'static str,
+    /// What folding the node would have needed (bytes, or element operations for
+    /// `max-work`), as computed before anything was allocated.
+    pub needed: u64,
+    /// The limit (for `max-live-bytes`: what was left of it).
+    pub limit: u64,
+}
+
 /// A tensor replaced by a constant computed by the native evaluator or from static shapes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FoldedTensor {
@@ -52,6 +68,9 @@ pub struct FoldReport {
     pub unsupported_ops: BTreeMap<String, usize>,
     /// Constants not created because they would exceed `--max-const-bytes`.
     pub skipped_large: Vec<NodeOp>,
+    /// Every node left unfolded by a budget (`--max-const-bytes`, `--max-live-bytes`,
+    /// `--max-work`), with the reason.
+    pub skipped_budget: Vec<BudgetSkip>,
     /// Nodes whose evaluation failed (TensorFlow would fail on them at run time too).
     pub eval_errors: Vec<String>,
     /// Warnings (broken constants and the like).
@@ -91,6 +110,13 @@ impl FoldReport {
             let names: Vec<String> =
                 self.unsupported_ops.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
             let _ = writeln!(s, "constant inputs but no native kernel: {}", names.join(", "));
+        }
+        for b in &self.skipped_budget {
+            let _ = writeln!(
+                s,
+                "not folded: {} ({}): needs {} over --{} {}",
+                b.node, b.op, b.needed, b.budget, b.limit
+            );
         }
         let _ = writeln!(
             s,

@@ -175,12 +175,14 @@ fn conv_out(
     padding: &str,
     pads: (i64, i64),
 ) -> i64 {
-    if input < 0 || k < 0 || stride <= 0 {
+    if input < 0 || k < 1 || stride <= 0 || dilation <= 0 {
         return -1;
     }
-    let eff = (k - 1) * dilation + 1;
+    let Some(eff) = (k - 1).checked_mul(dilation).and_then(|e| e.checked_add(1)) else {
+        return -1;
+    };
     match padding {
-        "SAME" => (input + stride - 1) / stride,
+        "SAME" => input / stride + i64::from(input % stride != 0),
         "VALID" => {
             if input < eff {
                 -1
@@ -189,7 +191,9 @@ fn conv_out(
             }
         }
         "EXPLICIT" => {
-            let p = input + pads.0 + pads.1;
+            let Some(p) = input.checked_add(pads.0).and_then(|p| p.checked_add(pads.1)) else {
+                return -1;
+            };
             if p < eff {
                 -1
             } else {
@@ -437,9 +441,9 @@ fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
             let nchw = node.attr_opt_str("data_format").is_some_and(|d| d == "NCHW");
             let c = if nchw { x[1] } else { x[3] };
             let oc = if c >= 0 && f[3] >= 0 {
-                c * f[3]
+                c.checked_mul(f[3]).unwrap_or(-1)
             } else if f[2] >= 0 && f[3] >= 0 {
-                f[2] * f[3]
+                f[2].checked_mul(f[3]).unwrap_or(-1)
             } else {
                 -1
             };
@@ -461,12 +465,19 @@ fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
             let x = s(0);
             let unknown: Vec<usize> = (0..out.len()).filter(|&i| out[i] < 0).collect();
             if unknown.len() == 1 {
-                if let Some(n) =
-                    x.as_ref().filter(|x| x.iter().all(|&d| d >= 0)).map(|x| eval::numel(x))
+                if let Some(n) = x
+                    .as_ref()
+                    .filter(|x| x.iter().all(|&d| d >= 0))
+                    .and_then(|x| tf_tensor::num_elements(x))
+                    .and_then(|n| i64::try_from(n).ok())
                 {
-                    let known: i64 = out.iter().filter(|&&d| d >= 0).product();
-                    if known > 0 && n as i64 % known == 0 {
-                        out[unknown[0]] = n as i64 / known;
+                    let known = out
+                        .iter()
+                        .filter(|&&d| d >= 0)
+                        .try_fold(1i64, |a, &d| a.checked_mul(d))
+                        .unwrap_or(0);
+                    if known > 0 && n % known == 0 {
+                        out[unknown[0]] = n / known;
                     }
                 }
             }
@@ -522,7 +533,11 @@ fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
                         }
                         for d in 0..o.len() {
                             if d == ax {
-                                o[d] = if o[d] >= 0 && x[d] >= 0 { o[d] + x[d] } else { -1 };
+                                o[d] = if o[d] >= 0 && x[d] >= 0 {
+                                    o[d].checked_add(x[d]).unwrap_or(-1)
+                                } else {
+                                    -1
+                                };
                             } else if o[d] < 0 {
                                 o[d] = x[d];
                             }
@@ -591,7 +606,7 @@ fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
                     .map(|i| {
                         if sz[i] == -1 {
                             if x[i] >= 0 {
-                                x[i] - b[i]
+                                x[i].checked_sub(b[i]).filter(|d| *d >= 0).unwrap_or(-1)
                             } else {
                                 -1
                             }
@@ -610,7 +625,12 @@ fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
             }
             Some(
                 (0..x.len())
-                    .map(|i| if x[i] >= 0 { x[i] + p[2 * i] + p[2 * i + 1] } else { -1 })
+                    .map(|i| {
+                        let d = (x[i] >= 0).then_some(x[i]);
+                        d.and_then(|d| d.checked_add(p[2 * i])?.checked_add(p[2 * i + 1]))
+                            .filter(|d| *d >= 0)
+                            .unwrap_or(-1)
+                    })
                     .collect(),
             )
         }
@@ -624,7 +644,7 @@ fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
                 x.iter()
                     .zip(&m)
                     .map(|(&d, k)| match k {
-                        Some(k) if d >= 0 => d * k,
+                        Some(k) if d >= 0 && *k >= 0 => d.checked_mul(*k).unwrap_or(-1),
                         _ => -1,
                     })
                     .collect(),
@@ -655,7 +675,7 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
         "Shape" => Some(dims_partial(ins.first()?.shape.as_ref()?)),
         "Size" => {
             let s = ins.first()?.shape.as_ref()?;
-            Some(vec![s.iter().all(|&d| d >= 0).then(|| s.iter().product())])
+            Some(vec![s.iter().try_fold(1i64, |a, &d| if d < 0 { None } else { a.checked_mul(d) })])
         }
         "Rank" => Some(vec![Some(ins.first()?.rank()? as i64)]),
         "Identity" | "Snapshot" | "StopGradient" | "Cast" => {
@@ -679,7 +699,7 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
             if plan.final_shape.len() > 1 {
                 return None;
             }
-            Some(plan.indices(&xs).into_iter().map(|i| x.get(i).copied().flatten()).collect())
+            Some(plan.indices(&xs).ok()?.into_iter().map(|i| x.get(i).copied().flatten()).collect())
         }
         "GatherV2" | "Gather" => {
             let x = p(0)?;
@@ -733,9 +753,13 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
                 return None;
             }
             let known: Option<Vec<i64>> = x.iter().copied().collect();
-            Some(
-                vec![known.map(|v| if op == "Prod" { v.iter().product() } else { v.iter().sum() })],
-            )
+            Some(vec![known.and_then(|v| {
+                if op == "Prod" {
+                    v.iter().try_fold(1i64, |a, &x| a.checked_mul(x))
+                } else {
+                    v.iter().try_fold(0i64, |a, &x| a.checked_add(x))
+                }
+            })])
         }
         "Mul" | "Add" | "AddV2" | "Sub" | "FloorDiv" | "Maximum" | "Minimum" => {
             // Scalars only; both known ones are folded by evaluation anyway.
@@ -750,9 +774,10 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
                 "Mul" => x.checked_mul(y),
                 "Add" | "AddV2" => x.checked_add(y),
                 "Sub" => x.checked_sub(y),
+                // i64::MIN / -1 wraps to i64::MIN, as TensorFlow's kernel computes it.
                 "FloorDiv" => (y != 0).then(|| {
-                    let q = x / y;
-                    if x % y != 0 && ((x < 0) != (y < 0)) {
+                    let (q, r) = (x.wrapping_div(y), x.wrapping_rem(y));
+                    if r != 0 && ((x < 0) != (y < 0)) {
                         q - 1
                     } else {
                         q

@@ -455,3 +455,287 @@ fn a_broken_input_is_reported_before_any_pass() {
     assert!(matches!(e, FoldError::InvalidInput(_)), "{e}");
     assert!(e.to_string().contains("node 'y' input 'nope'"), "{e}");
 }
+
+fn i64c(name: &str, shape: &[i64], v: &[i64]) -> NodeDef {
+    constant(name, Tensor::from_values(dt::INT64, shape, v).unwrap())
+}
+
+/// A Const whose `value` is a splat: one typed value for `shape`.
+fn splat_f32(name: &str, shape: &[i64], v: f32) -> NodeDef {
+    let p = TensorProto {
+        dtype: dt::FLOAT,
+        tensor_shape: Some(tf_tensor::shape_proto(shape)),
+        float_val: vec![v],
+        ..Default::default()
+    };
+    let n = with(node(name, "Const", &[]), "dtype", ty(dt::FLOAT));
+    with(n, "value", AttrValue { value: Some(Value::Tensor(Box::new(p))) })
+}
+
+#[test]
+fn integer_overflow_in_shape_arithmetic_folds_like_tensorflow() {
+    // FloorDiv of int64 (-2^63, -1) wraps to -2^63 in TensorFlow; it used to be a panic.
+    let nodes = vec![
+        i64c("a", &[], &[i64::MIN]),
+        i64c("b", &[], &[-1]),
+        with(node("d", "FloorDiv", &["a", "b"]), "T", ty(dt::INT64)),
+        with(node("o", "Identity", &["d"]), "T", ty(dt::INT64)),
+    ];
+    let (g, _) = fold_all(nodes, &["o"]);
+    let v = Tensor::from_proto(g.get("o").unwrap().attr_opt_tensor("value").unwrap()).unwrap();
+    assert_eq!(v.values::<i64>().unwrap(), [i64::MIN]);
+    // The same through shape inference (the divisor is not constant, only its value known).
+    let nodes = vec![
+        placeholder("x", dt::FLOAT, &[3]),
+        with(with(node("s", "Shape", &["x"]), "T", ty(dt::FLOAT)), "out_type", ty(dt::INT64)),
+        i64c("m", &[1], &[i64::MIN]),
+        with(node("d", "FloorDiv", &["m", "s"]), "T", ty(dt::INT64)),
+        with(node("p", "Prod", &["m", "two"]), "T", ty(dt::INT64)),
+        i32c("two", &[], &[0]),
+        with(node("o", "IdentityN", &["d", "p"]), "T", AttrValue::default()),
+    ];
+    let g = Graph::from_graph_def(GraphDef { node: nodes, ..Default::default() }).unwrap();
+    let cfg = FoldConfig { outputs: vec!["o".into()], ..FoldConfig::default() };
+    fold(g, &cfg).unwrap();
+}
+
+#[test]
+fn slice_with_huge_begin_is_left_unfolded() {
+    let nodes = vec![
+        f32c("x", &[4], &[1., 2., 3., 4.]),
+        i64c("b", &[1], &[i64::MAX]),
+        i64c("s", &[1], &[1]),
+        with(t(node("sl", "Slice", &["x", "b", "s"])), "Index", ty(dt::INT64)),
+        i64c("b2", &[1], &[i64::MIN + 1]),
+        i64c("s2", &[1], &[-1]),
+        with(t(node("sl2", "Slice", &["x", "b2", "s2"])), "Index", ty(dt::INT64)),
+    ];
+    let (g, r) = fold_all(nodes, &["sl", "sl2"]);
+    assert_eq!([op(&g, "sl"), op(&g, "sl2")], ["Slice", "Slice"]);
+    assert!(r.eval_errors.iter().any(|e| e.contains("out of bounds")), "{:?}", r.eval_errors);
+}
+
+#[test]
+fn string_outputs_count_their_bytes_before_allocating() {
+    // A 10 KB string tiled 10,000 times: 100 MB of strings, refused from the shape alone.
+    let s = Tensor::from_strings(&[1], vec![vec![b'a'; 10_000]]).unwrap();
+    let nodes = vec![
+        constant("x", s),
+        i32c("m", &[1], &[10_000]),
+        with(
+            with(node("t", "Tile", &["x", "m"]), "T", ty(dt::STRING)),
+            "Tmultiples",
+            ty(dt::INT32),
+        ),
+    ];
+    let cfg = FoldConfig { max_const_bytes: 1 << 10, ..FoldConfig::default() };
+    let (g, r) = run(nodes, &["t"], cfg);
+    assert_eq!(op(&g, "t"), "Tile");
+    assert_eq!(
+        r.skipped_budget,
+        [BudgetSkip {
+            node: "t".into(),
+            op: "Tile".into(),
+            budget: "max-const-bytes",
+            needed: 10_000 * (10_000 + eval::STRING_OVERHEAD),
+            limit: 1 << 10,
+        }]
+    );
+}
+
+#[test]
+fn live_bytes_budget_bounds_many_small_constants() {
+    // 50 Fills of 400 KB each feeding a Pack: each is under --max-const-bytes, together they
+    // are over --max-live-bytes (2 MiB): some fold, the rest and the Pack are left as they are.
+    let mut nodes = vec![i32c("d", &[1], &[100_000]), f32c("v", &[], &[1.])];
+    let mut fills = Vec::new();
+    for i in 0..50 {
+        let name = format!("f{i}");
+        nodes.push(with(t(node(&name, "Fill", &["d", "v"])), "index_type", ty(dt::INT32)));
+        fills.push(name);
+    }
+    let refs: Vec<&str> = fills.iter().map(String::as_str).collect();
+    let pack = with(t(node("p", "Pack", &refs)), "N", AttrValue { value: Some(Value::I(50)) });
+    nodes.push(pack);
+    let cfg = FoldConfig { max_live_bytes: 2 << 20, ..FoldConfig::default() };
+    let (g, r) = run(nodes, &["p"], cfg);
+    assert_eq!(op(&g, "p"), "Pack");
+    let folded = fills.iter().filter(|f| op(&g, f) == "Const").count();
+    assert!(folded > 0 && folded < 6, "{folded} fills folded");
+    assert!(
+        r.skipped_budget.iter().any(|b| b.budget == "max-live-bytes"),
+        "{:?}",
+        r.skipped_budget
+    );
+}
+
+#[test]
+fn work_budget_leaves_large_products_unfolded() {
+    let nodes = vec![
+        splat_f32("a", &[300, 300], 1.0),
+        splat_f32("b", &[300, 300], 2.0),
+        t(node("m", "MatMul", &["a", "b"])),
+    ];
+    let cfg = FoldConfig { max_work: 1 << 20, ..FoldConfig::default() };
+    let (g, r) = run(nodes.clone(), &["m"], cfg);
+    assert_eq!(op(&g, "m"), "MatMul");
+    assert_eq!(r.skipped_budget[0].budget, "max-work");
+    assert_eq!(r.skipped_budget[0].needed, 300 * 300 * 300);
+    // Within the default budget the same product folds, with the same value as before.
+    let (g, r) = fold_all(nodes, &["m"]);
+    assert_eq!(op(&g, "m"), "Const");
+    assert!(r.skipped_budget.is_empty());
+    let v = Tensor::from_proto(g.get("m").unwrap().attr_opt_tensor("value").unwrap()).unwrap();
+    assert!(v.values::<f32>().unwrap().iter().all(|&x| x == 600.0));
+}
+
+/// Shape inference on hostile facts (extreme and negative dimensions and values, ranks that do
+/// not match): an answer or "unknown", never a panic. (Caught here only to name the case.)
+#[test]
+fn shape_inference_never_panics_on_hostile_facts() {
+    let ops = [
+        "Add",
+        "AddV2",
+        "All",
+        "Any",
+        "ArgMax",
+        "ArgMin",
+        "AvgPool",
+        "BatchMatMul",
+        "BatchMatMulV2",
+        "BatchMatMulV3",
+        "BroadcastTo",
+        "Cast",
+        "Concat",
+        "ConcatV2",
+        "Conv2D",
+        "DepthwiseConv2dNative",
+        "Einsum",
+        "ExpandDims",
+        "Fill",
+        "FloorDiv",
+        "FusedBatchNorm",
+        "FusedBatchNormV3",
+        "Gather",
+        "GatherV2",
+        "Identity",
+        "MatMul",
+        "Max",
+        "MaxPool",
+        "Maximum",
+        "Mean",
+        "Merge",
+        "Min",
+        "Minimum",
+        "MirrorPad",
+        "Mul",
+        "Pack",
+        "Pad",
+        "PadV2",
+        "Prod",
+        "Range",
+        "Rank",
+        "Reshape",
+        "Select",
+        "Shape",
+        "ShapeN",
+        "Size",
+        "Slice",
+        "Split",
+        "SplitV",
+        "Squeeze",
+        "StridedSlice",
+        "Sub",
+        "Sum",
+        "Switch",
+        "Tile",
+        "Transpose",
+        "Unpack",
+    ];
+    let big = i64::MAX;
+    let shapes: Vec<Option<Vec<i64>>> = vec![
+        None,
+        Some(vec![]),
+        Some(vec![-1]),
+        Some(vec![big, big]),
+        Some(vec![0, big, 2, 3]),
+        Some(vec![1, 4, 4, 2]),
+        Some(vec![2, -1, big, 1]),
+    ];
+    let partials: Vec<Option<Vec<Option<i64>>>> = vec![
+        None,
+        Some(vec![Some(big)]),
+        Some(vec![Some(i64::MIN)]),
+        Some(vec![Some(-1), Some(big)]),
+        Some(vec![Some(big), Some(big), Some(big), Some(big)]),
+        Some(vec![None, Some(0)]),
+        Some(vec![Some(i64::MIN), Some(-1), Some(0), Some(big)]),
+    ];
+    let mut facts = Vec::new();
+    for s in &shapes {
+        for p in &partials {
+            facts.push(shape::Facts {
+                dtype: Some(dt::INT64),
+                shape: s.clone(),
+                value: None,
+                partial: p.clone(),
+            });
+        }
+    }
+    let list = |v: Vec<i64>| AttrValue {
+        value: Some(Value::List(Box::new(tf_proto::tensorflow::attr_value::ListValue {
+            i: v,
+            ..Default::default()
+        }))),
+    };
+    let attrs: Vec<Vec<(&str, AttrValue)>> = vec![
+        vec![],
+        vec![
+            ("strides", list(vec![1, big, i64::MIN, 1])),
+            ("dilations", list(vec![1, big, big, 1])),
+            ("ksize", list(vec![1, big, -5, 1])),
+            ("padding", AttrValue { value: Some(Value::S(b"EXPLICIT".to_vec())) }),
+            ("explicit_paddings", list(vec![0, 0, big, big, i64::MIN, 1, 0, 0])),
+            ("num_split", AttrValue { value: Some(Value::I(big)) }),
+            ("axis", AttrValue { value: Some(Value::I(i64::MIN)) }),
+            ("N", AttrValue { value: Some(Value::I(3)) }),
+            ("equation", AttrValue { value: Some(Value::S(b"ab,bc->ac".to_vec())) }),
+            ("squeeze_dims", list(vec![big, i64::MIN])),
+            ("begin_mask", AttrValue { value: Some(Value::I(-1)) }),
+        ],
+    ];
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut panics = Vec::new();
+    let mut runs = 0;
+    for op in ops {
+        for a in &attrs {
+            let mut n = node("n", op, &[]);
+            for (k, v) in a {
+                n = with(n, k, v.clone());
+            }
+            for (i, x) in facts.iter().enumerate() {
+                for (j, y) in facts.iter().enumerate().step_by(3) {
+                    for k in [0, 20, 33] {
+                        let ins = [x.clone(), y.clone(), facts[k].clone(), y.clone()];
+                        let r = std::panic::catch_unwind(|| {
+                            shape::infer(&n, &ins, &[dt::INT64, dt::INT64])
+                        });
+                        runs += 1;
+                        if let Err(e) = r {
+                            let msg = e
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            panics.push(format!("{op} facts {i},{j},{k}: {msg}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+    assert!(runs > 10_000, "{runs}");
+    assert!(panics.is_empty(), "{} panics:\n{}", panics.len(), panics.join("\n"));
+}

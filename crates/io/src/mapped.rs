@@ -5,21 +5,47 @@
 //! the kernel to copy that byte range from the file (`std::io::copy` uses `copy_file_range`,
 //! `sendfile` or `splice`), instead of faulting the mapping's pages in and copying them through
 //! user space. That is what lets a pass-through run at about the speed of `cp`.
+//!
+//! A mapping is forgotten when its last `Bytes` is dropped: the address range may then be
+//! reused by another mapping (or by the heap), and a slice there must never be mistaken for
+//! bytes of the old file.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
 struct Mapping {
+    id: u64,
     base: usize,
     len: usize,
     file: Arc<File>,
 }
 
 static MAPPINGS: Mutex<Vec<Mapping>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The owner of a mapping's `Bytes`: unregisters the mapping before it is unmapped.
+struct Registered {
+    map: memmap2::Mmap,
+    id: u64,
+}
+
+impl AsRef<[u8]> for Registered {
+    fn as_ref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut all = MAPPINGS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|m| m.id != self.id);
+    }
+}
 
 /// Memory-maps a file read-only (reads it when it cannot be mapped, e.g. a pipe) and records
 /// the mapping.
@@ -32,16 +58,13 @@ pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
     // SAFETY: the mapping is read-only; like every tool that maps its input, we assume the
     // file is not truncated by another process while we run.
     match unsafe { memmap2::Mmap::map(&file) } {
-        Ok(m) => {
-            let bytes = Bytes::from_owner(m);
-            if let Ok(mut all) = MAPPINGS.lock() {
-                all.push(Mapping {
-                    base: bytes.as_ptr() as usize,
-                    len: bytes.len(),
-                    file: Arc::new(file),
-                });
-            }
-            Ok(bytes)
+        Ok(map) => {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            let mapping =
+                Mapping { id, base: map.as_ptr() as usize, len: map.len(), file: Arc::new(file) };
+            // Registered before the owner exists, so that its Drop always finds the entry.
+            MAPPINGS.lock().unwrap_or_else(|e| e.into_inner()).push(mapping);
+            Ok(Bytes::from_owner(Registered { map, id }))
         }
         Err(_) => {
             let mut v = Vec::with_capacity(len as usize);
@@ -55,7 +78,7 @@ pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
 /// [`map_file`]).
 pub fn file_range(s: &[u8]) -> Option<(Arc<File>, u64)> {
     let start = s.as_ptr() as usize;
-    let all = MAPPINGS.lock().ok()?;
+    let all = MAPPINGS.lock().unwrap_or_else(|e| e.into_inner());
     all.iter()
         .find(|m| start >= m.base && start + s.len() <= m.base + m.len)
         .map(|m| (m.file.clone(), (start - m.base) as u64))

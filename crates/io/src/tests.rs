@@ -144,3 +144,39 @@ fn checksums_and_writes_of_mapped_files_go_through_the_file() {
     encode(&g, std::slice::from_ref(&mapped)).unwrap().write_to(&mut out).unwrap();
     assert_eq!(std::fs::read(&out_path).unwrap(), g.encode_to_vec());
 }
+
+#[test]
+fn a_dropped_mapping_is_forgotten() {
+    // Map A, drop it, map B: B usually lands at A's address. Output and checksums of B's
+    // slices must come from B, never from A's file.
+    let dir = tempfile::tempdir().unwrap();
+    let len = 1 << 17;
+    let (a_path, b_path) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::write(&a_path, vec![b'A'; len]).unwrap();
+    std::fs::write(&b_path, vec![b'B'; len]).unwrap();
+    let mut reused = false;
+    for _ in 0..20 {
+        let a = map_file(&a_path).unwrap();
+        let a_base = a.as_ptr() as usize;
+        assert!(file_range(&a).is_some());
+        drop(a);
+        let b = map_file(&b_path).unwrap();
+        reused |= b.as_ptr() as usize == a_base;
+        let slice = b.slice(100..len - 100);
+        let mut out = Vec::new();
+        Encoded::from_bytes(slice.clone()).write_to(&mut out).unwrap();
+        assert!(out.iter().all(|&c| c == b'B'), "B's slice written from another file");
+        assert_eq!(crc32c(&slice), ::crc32c::crc32c(&vec![b'B'; len - 200]));
+        let (file, offset) = file_range(&slice).unwrap();
+        assert_eq!(offset, 100);
+        use std::os::unix::fs::FileExt;
+        let mut first = [0u8; 1];
+        file.read_exact_at(&mut first, 0).unwrap();
+        assert_eq!(first, [b'B']);
+        drop((b, slice));
+        if reused {
+            break;
+        }
+    }
+    assert!(reused, "the kernel never reused the address: the scenario was not exercised");
+}

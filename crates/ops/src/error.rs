@@ -76,6 +76,24 @@ pub enum OpError {
         /// The value found.
         value: i64,
     },
+    /// A list-length attribute (`number_attr`, or the length of a `type_list_attr`) is above
+    /// [`MAX_LIST_LEN`](crate::signature::MAX_LIST_LEN).
+    #[error(
+        "node '{node}' ({op}): attribute '{attr}' is {value}, more than the {limit} tensors \
+         a list argument may have"
+    )]
+    TooLong {
+        /// The node's name.
+        node: String,
+        /// The node's op.
+        op: String,
+        /// The attribute's name.
+        attr: String,
+        /// The value found.
+        value: i64,
+        /// The limit.
+        limit: usize,
+    },
     /// The op has no input or output argument of that name.
     #[error("node '{node}' ({op}): op has no {direction} argument '{arg}'")]
     UnknownArg {

@@ -33,6 +33,14 @@ use crate::OpError;
 /// as TensorFlow's `kDataTypeRefOffset`.
 pub const REF_OFFSET: i32 = 100;
 
+/// The most tensors one list argument may stand for (`2^20`): a `number_attr` such as
+/// `Split`'s `num_split` or `Unpack`'s `num` above this is refused with
+/// [`OpError::TooLong`] instead of being taken at face value. An arity is the one number in a
+/// node that is not backed by bytes of the file (a 40-byte node may claim `2^31` outputs), so
+/// it is bounded here, where every tool resolves it; real graphs stay far below (TensorFlow's
+/// own kernels cannot produce that many outputs in practice).
+pub const MAX_LIST_LEN: usize = 1 << 20;
+
 /// Number of input tensors (data inputs, not `^control` inputs) the node takes.
 pub fn input_arity(op_def: &OpDef, node: &NodeDef) -> Result<usize, OpError> {
     let cx = Cx { op_def, node };
@@ -172,16 +180,26 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// A `number_attr`: a non-negative int.
+    /// A `number_attr`: a non-negative int, at most [`MAX_LIST_LEN`].
     fn count_attr(&self, name: &str) -> Result<usize, OpError> {
         let value = self.attr(name)?;
         match value.value {
-            Some(Value::I(n)) => usize::try_from(n).map_err(|_| OpError::NegativeLength {
+            Some(Value::I(n)) if n < 0 => Err(OpError::NegativeLength {
                 node: self.node.name.clone(),
                 op: self.node.op.clone(),
                 attr: name.to_string(),
                 value: n,
             }),
+            Some(Value::I(n)) => match usize::try_from(n) {
+                Ok(n) if n <= MAX_LIST_LEN => Ok(n),
+                _ => Err(OpError::TooLong {
+                    node: self.node.name.clone(),
+                    op: self.node.op.clone(),
+                    attr: name.to_string(),
+                    value: n,
+                    limit: MAX_LIST_LEN,
+                }),
+            },
             _ => Err(self.wrong(name, "int", value)),
         }
     }
@@ -199,6 +217,13 @@ impl<'a> Cx<'a> {
     fn type_list_attr(&self, name: &str) -> Result<&'a [i32], OpError> {
         let value = self.attr(name)?;
         match &value.value {
+            Some(Value::List(list)) if list.r#type.len() > MAX_LIST_LEN => Err(OpError::TooLong {
+                node: self.node.name.clone(),
+                op: self.node.op.clone(),
+                attr: name.to_string(),
+                value: i64::try_from(list.r#type.len()).unwrap_or(i64::MAX),
+                limit: MAX_LIST_LEN,
+            }),
             Some(Value::List(list)) if matches!(list_element_kind(list), None | Some("type")) => {
                 Ok(&list.r#type)
             }

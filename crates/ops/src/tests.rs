@@ -204,10 +204,7 @@ fn conv2d_defaults() {
         Some(Value::List(Box::new(ListValue { i: vec![1, 1, 1, 1], ..Default::default() })))
     );
     // `explicit_paddings` defaults to a present, empty list.
-    assert_eq!(
-        n.attr["explicit_paddings"].value,
-        Some(Value::List(Box::new(ListValue::default())))
-    );
+    assert_eq!(n.attr["explicit_paddings"].value, Some(Value::List(Box::default())));
     assert_eq!(ops().add_default_attrs(&mut n), 0);
     assert_eq!(ops().strip_default_attrs(&mut n), 4);
     assert_eq!(n.attr.keys().collect::<Vec<_>>(), ["T"]);
@@ -325,4 +322,74 @@ fn every_op_with_defaults_only() {
         }
     }
     assert!(resolved > 1000, "{resolved}");
+}
+
+#[test]
+fn absurd_list_lengths_are_refused() {
+    // A 43-byte node claiming 2^31 outputs must not be taken at face value.
+    for (op, attr) in [
+        ("Split", "num_split"),
+        ("SplitV", "num_split"),
+        ("Unpack", "num"),
+        ("ShapeN", "N"),
+        ("DynamicPartition", "num_partitions"),
+    ] {
+        let n = with(with(node("s", op), attr, Value::I(1 << 31)), "T", Value::Type(F32));
+        let err = ops().output_arity(&n).unwrap_err();
+        assert!(matches!(err, OpError::TooLong { value, .. } if value == 1 << 31), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "node 's' ({op}): attribute '{attr}' is 2147483648, more than the 1048576 \
+                 tensors a list argument may have"
+            )
+        );
+        assert!(ops().output_types(&n).is_err());
+        // The limit itself is accepted.
+        let n = with(n, attr, Value::I(signature::MAX_LIST_LEN as i64));
+        assert_eq!(ops().output_arity(&n).unwrap(), signature::MAX_LIST_LEN);
+        let n = with(n, attr, Value::I(signature::MAX_LIST_LEN as i64 + 1));
+        assert!(ops().output_arity(&n).is_err());
+    }
+}
+
+#[test]
+fn every_number_attr_is_bounded() {
+    // Every op whose arity comes from an int attribute: set it to i64::MAX and ask for every
+    // query; each one must refuse (and none may allocate).
+    let mut checked = 0;
+    for op in ops() {
+        let attrs: Vec<&str> = op
+            .input_arg
+            .iter()
+            .chain(&op.output_arg)
+            .filter(|a| !a.number_attr.is_empty())
+            .map(|a| a.number_attr.as_str())
+            .collect();
+        for attr in attrs {
+            let mut n = node("n", &op.name);
+            for a in &op.attr {
+                match a.r#type.as_str() {
+                    "type" => n = with(n, &a.name, Value::Type(F32)),
+                    "int" => n = with(n, &a.name, Value::I(1)),
+                    "list(type)" => n = with(n, &a.name, types(&[])),
+                    _ => {}
+                }
+            }
+            let n = with(n, attr, Value::I(i64::MAX));
+            let errs = [
+                ops().output_arity(&n).err(),
+                ops().input_arity(&n).err(),
+                ops().output_types(&n).err(),
+                ops().input_types(&n).err(),
+            ];
+            assert!(
+                errs.iter().flatten().any(|e| matches!(e, OpError::TooLong { .. })),
+                "{}: {errs:?}",
+                op.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked}");
 }

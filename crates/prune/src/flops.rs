@@ -36,13 +36,41 @@ fn const_ints(g: &Graph, input: &str) -> Option<Vec<i64>> {
         .ok()
 }
 
+/// Output length of a window of `k` taps, stride `s` and dilation `d` over `x` elements, as
+/// TensorFlow computes it; `None` for a stride, dilation or size TensorFlow would refuse
+/// (zero or negative) or that overflows.
 fn window(x: i64, k: i64, s: i64, d: i64, padding: &str) -> Option<i64> {
-    let eff = (k - 1) * d + 1;
+    if x < 0 || k < 1 || s < 1 || d < 1 {
+        return None;
+    }
+    let eff = (k - 1).checked_mul(d)?.checked_add(1)?;
     match padding {
-        "SAME" => Some((x + s - 1) / s),
-        "VALID" => Some(((x - eff + 1).max(0) + s - 1) / s),
+        "SAME" => Some(ceil_div(x, s)),
+        "VALID" => Some(ceil_div((x - eff).checked_add(1)?.max(0), s)),
         _ => None,
     }
+}
+
+/// `ceil(x / s)` for `x >= 0`, `s >= 1`.
+fn ceil_div(x: i64, s: i64) -> i64 {
+    x / s + i64::from(x % s != 0)
+}
+
+/// Product of non-negative factors; `None` on a negative factor or overflow.
+fn product(xs: &[i64]) -> Option<i64> {
+    xs.iter().try_fold(1i64, |a, &x| if x < 0 { None } else { a.checked_mul(x) })
+}
+
+/// A possibly negative axis of a rank-`r` tensor as an index, `None` out of range.
+fn axis_index(a: i64, r: usize) -> Option<usize> {
+    let r = i64::try_from(r).ok()?;
+    let a = if a < 0 { a.checked_add(r)? } else { a };
+    usize::try_from(a).ok().filter(|a| (*a as i64) < r)
+}
+
+fn add_flops(out: &mut Flops, factors: &[i64]) {
+    let n = product(factors).and_then(|n| u64::try_from(n).ok()).unwrap_or(u64::MAX);
+    out.flops = out.flops.saturating_add(n);
 }
 
 fn broadcast(a: &Shape, b: &Shape) -> Option<Shape> {
@@ -133,7 +161,7 @@ pub fn count(g: &Graph) -> Flops {
                         _ => (None, None),
                     },
                     "DepthwiseConv2dNative" => match inp(1) {
-                        Some(f) if f.len() == 4 => (Some((f[0], f[1])), Some(f[2] * f[3])),
+                        Some(f) if f.len() == 4 => (Some((f[0], f[1])), f[2].checked_mul(f[3])),
                         _ => (None, None),
                     },
                     _ => (ints(n, "ksize").filter(|k| k.len() == 4).map(|k| (k[1], k[2])), None),
@@ -145,9 +173,9 @@ pub fn count(g: &Graph) -> Flops {
                         oh.zip(ow).map(|(oh, ow)| {
                             let c = co.unwrap_or(x[3]);
                             if n.op == "Conv2D" {
-                                out.flops += (2 * oh * ow * c * kh * kw * x[3]) as u64;
+                                add_flops(&mut out, &[2, oh, ow, c, kh, kw, x[3]]);
                             } else if n.op == "DepthwiseConv2dNative" {
-                                out.flops += (2 * oh * ow * c * kh * kw) as u64;
+                                add_flops(&mut out, &[2, oh, ow, c, kh, kw]);
                             }
                             vec![x[0], oh, ow, c]
                         })
@@ -164,7 +192,7 @@ pub fn count(g: &Graph) -> Flops {
                     (Some(a), Some(b)) if a.len() == 2 && b.len() == 2 => {
                         let (m, k) = if ta { (a[1], a[0]) } else { (a[0], a[1]) };
                         let nn = if tb { b[0] } else { b[1] };
-                        out.flops += (2 * m * k * nn) as u64;
+                        add_flops(&mut out, &[2, m, k, nn]);
                         Some(vec![m, nn])
                     }
                     _ => None,
@@ -172,26 +200,30 @@ pub fn count(g: &Graph) -> Flops {
             }
             "Mean" | "Max" | "Min" | "Sum" | "Prod" => {
                 let axes = n.input.get(1).and_then(|s| const_ints(g, s));
-                inp(0).zip(axes).map(|(x, axes)| {
-                    let r = x.len() as i64;
-                    let axes: Vec<i64> = axes.iter().map(|a| (a + r) % r.max(1)).collect();
+                inp(0).zip(axes).and_then(|(x, axes)| {
+                    let axes: Option<Vec<usize>> =
+                        axes.iter().map(|&a| axis_index(a, x.len())).collect();
+                    let axes = axes?;
                     let keep = n.attr_opt_bool("keep_dims").unwrap_or(false);
                     x.iter()
                         .enumerate()
-                        .filter_map(|(i, &d)| match (axes.contains(&(i as i64)), keep) {
+                        .filter_map(|(i, &d)| match (axes.contains(&i), keep) {
                             (true, true) => Some(1),
                             (true, false) => None,
                             _ => Some(d),
                         })
-                        .collect()
+                        .collect::<Vec<i64>>()
+                        .into()
                 })
             }
             "Pad" | "PadV2" | "MirrorPad" => {
                 let p = n.input.get(1).and_then(|s| const_ints(g, s));
                 match (inp(0), p) {
-                    (Some(x), Some(p)) if p.len() == 2 * x.len() => Some(
-                        x.iter().enumerate().map(|(i, d)| d + p[2 * i] + p[2 * i + 1]).collect(),
-                    ),
+                    (Some(x), Some(p)) if p.len() == 2 * x.len() => x
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| d.checked_add(p[2 * i])?.checked_add(p[2 * i + 1]))
+                        .collect(),
                     _ => None,
                 }
             }
@@ -200,27 +232,29 @@ pub fn count(g: &Graph) -> Flops {
                 let axis = n.input.get(k.saturating_sub(1)).and_then(|s| const_ints(g, s));
                 let parts: Option<Vec<Shape>> = (0..k.saturating_sub(1)).map(inp).collect();
                 match (parts, axis.as_deref()) {
-                    (Some(parts), Some(&[a])) if !parts.is_empty() => {
-                        let r = parts[0].len() as i64;
-                        let a = ((a + r) % r.max(1)) as usize;
+                    (Some(parts), Some(&[a])) if !parts.is_empty() => (|| {
+                        let a = axis_index(a, parts[0].len())?;
                         let mut s = parts[0].clone();
-                        s[a] = parts.iter().map(|p| p.get(a).copied().unwrap_or(0)).sum();
+                        s[a] = parts
+                            .iter()
+                            .try_fold(0i64, |t, p| t.checked_add(p.get(a).copied().unwrap_or(0)))?;
                         Some(s)
-                    }
+                    })(),
                     _ => None,
                 }
             }
             "Reshape" => {
                 let target = n.input.get(1).and_then(|s| const_ints(g, s));
                 match (inp(0), target) {
-                    (Some(x), Some(mut t)) => {
-                        let total: i64 = x.iter().product();
-                        let known: i64 = t.iter().filter(|d| **d != -1).product();
+                    (Some(x), Some(mut t)) => (|| {
+                        let total = product(&x)?;
+                        let known: Vec<i64> = t.iter().copied().filter(|d| *d != -1).collect();
+                        let known = product(&known)?;
                         if let Some(p) = t.iter().position(|d| *d == -1) {
                             t[p] = if known > 0 { total / known } else { 0 };
                         }
                         Some(t)
-                    }
+                    })(),
                     _ => None,
                 }
             }
@@ -247,5 +281,20 @@ mod tests {
         assert_eq!(window(8, 3, 1, 1, "VALID"), Some(6));
         assert_eq!(window(7, 2, 2, 1, "VALID"), Some(3));
         assert_eq!(broadcast(&vec![1, 4, 4, 8], &vec![8]), Some(vec![1, 4, 4, 8]));
+    }
+
+    #[test]
+    fn degenerate_windows_are_unknown_not_a_division_by_zero() {
+        for (s, d) in [(0, 1), (-1, 1), (1, 0), (1, -2)] {
+            assert_eq!(window(8, 3, s, d, "SAME"), None);
+            assert_eq!(window(8, 3, s, d, "VALID"), None);
+        }
+        assert_eq!(window(8, 0, 1, 1, "VALID"), None);
+        assert_eq!(window(8, i64::MAX, 1, i64::MAX, "VALID"), None);
+        assert_eq!(window(i64::MAX, 1, i64::MAX, 1, "SAME"), Some(1));
+        assert_eq!(axis_index(-1, 3), Some(2));
+        let out_of_range = [3, -4, i64::MIN, i64::MAX].map(|a| axis_index(a, 3));
+        assert_eq!(out_of_range, [None; 4]);
+        assert_eq!(product(&[i64::MAX, 2]), None);
     }
 }

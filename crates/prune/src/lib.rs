@@ -1,5 +1,5 @@
 //! tf-prune: one-shot magnitude pruning of frozen TensorFlow graphs, and structured removal of
-//! dead channels (issue 7).
+//! dead channels.
 //!
 //! - [`prune_graph`] zeroes the smallest weights of every weight `Const` that feeds a Conv2D,
 //!   DepthwiseConv2dNative, MatMul, BatchMatMul(V2/V3), Einsum or Conv2DBackpropInput (embedding tables
@@ -369,8 +369,21 @@ pub(crate) fn const_f32(n: &NodeDef) -> Result<(Vec<i64>, Vec<f32>), PruneError>
     let p = n.attr_opt_tensor("value").ok_or_else(|| err("no tensor 'value'".into()))?;
     let t = Tensor::from_proto(p).map_err(|e| err(e.to_string()))?;
     let v = t.values::<f32>().map_err(|e| err(e.to_string()))?;
+    // Channel counts, matrix views and loops are sized by the dimensions: an empty tensor may
+    // claim any of them (shape [2^40, 0]), so its other dimensions are bounded here.
+    let nonzero =
+        t.shape.iter().filter(|&&d| d > 0).try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    if v.is_empty() && nonzero.is_none_or(|n| n > MAX_EMPTY_EXTENT) {
+        return Err(err(format!(
+            "empty tensor of shape {} claims more than {MAX_EMPTY_EXTENT} rows or channels",
+            tf_tensor::dims_to_string(&t.shape)
+        )));
+    }
     Ok((t.shape, v))
 }
+
+/// The most an empty weight's non-zero dimensions may multiply to.
+const MAX_EMPTY_EXTENT: u64 = 1 << 20;
 
 /// Replaces a float32 Const's value.
 pub(crate) fn set_const_f32(n: &mut NodeDef, shape: &[i64], v: &[f32]) -> Result<(), PruneError> {

@@ -3,7 +3,7 @@
 //! Everything here works on plain `f32` slices so that it is testable without a graph.
 
 /// How many of `n` elements (or blocks) are kept at sparsity `s`: tfmot's
-/// `k = max(round(n·(1−s)), 1)`, with `round` half to even as `tf.round` does (tf-facts §7).
+/// `k = max(round(n·(1−s)), 1)`, with `round` half to even as `tf.round` does.
 pub fn keep_count(n: usize, s: f64) -> usize {
     if n == 0 {
         return 0;

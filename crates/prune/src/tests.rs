@@ -262,3 +262,76 @@ fn dead_channels_behind_two_identities_are_found() {
     assert_eq!(values(&g, "w1"), (vec![1, 1, 1, 1], vec![2.0]));
     assert_eq!(values(&g, "w2"), (vec![1, 1, 1, 1], vec![2.0]));
 }
+
+#[test]
+fn flops_of_degenerate_convolutions_do_not_divide_by_zero() {
+    // A Conv2D with a zero stride (TF refuses it when run) and one with dims that overflow.
+    let mut x = node("x", "Placeholder", &[]);
+    x.set_attr(
+        "shape",
+        tf_proto::tensorflow::TensorShapeProto {
+            dim: [1, 4, 4, 1]
+                .iter()
+                .map(|&size| tf_proto::tensorflow::tensor_shape_proto::Dim {
+                    size,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        },
+    );
+    let mut conv = node("c", "Conv2D", &["x", "w"]);
+    conv.set_attr("strides", vec![1i64, 0, 0, 1]);
+    conv.set_attr("padding", "SAME");
+    let g = graph(vec![x, konst("w", &[1, 1, 1, 1], &[1.0]), conv, node("y", "Identity", &["c"])]);
+    let f = crate::flops::count(&g);
+    assert_eq!((f.flops, f.unknown), (0, 1));
+
+    // A splat [2^40, 2^40] constant squared: the count saturates instead of wrapping.
+    let mut a = node("a", "Const", &[]);
+    let huge = tf_proto::tensorflow::TensorProto {
+        dtype: dt::FLOAT,
+        tensor_shape: Some(tf_proto::tensorflow::TensorShapeProto {
+            dim: vec![
+                tf_proto::tensorflow::tensor_shape_proto::Dim {
+                    size: 1 << 40,
+                    ..Default::default()
+                };
+                2
+            ],
+            ..Default::default()
+        }),
+        float_val: vec![1.0],
+        ..Default::default()
+    };
+    a.set_attr("value", huge);
+    let g = graph(vec![a, node("m", "MatMul", &["a", "a"]), node("y", "Identity", &["m"])]);
+    assert_eq!(crate::flops::count(&g).flops, u64::MAX);
+}
+
+#[test]
+fn empty_weights_with_huge_dimensions_are_refused() {
+    // A [2^40, 0] weight has no elements but would size channel vectors and loops by 2^40.
+    let mut w = node("w", "Const", &[]);
+    let p = tf_proto::tensorflow::TensorProto {
+        dtype: dt::FLOAT,
+        tensor_shape: Some(tf_tensor::shape_proto(&[1 << 40, 0])),
+        ..Default::default()
+    };
+    w.set_attr("value", p);
+    let e = const_f32(&w).unwrap_err().to_string();
+    assert!(e.contains("empty tensor of shape [1099511627776,0]"), "{e}");
+    for cfg in [
+        PruneConfig { sparsity: Some(0.5), block: Some((1, 4)), ..PruneConfig::default() },
+        PruneConfig { channels: true, ..PruneConfig::default() },
+    ] {
+        let mut g = graph(vec![
+            node("x", "Placeholder", &[]),
+            w.clone(),
+            node("m", "MatMul", &["x", "w"]),
+            node("y", "Identity", &["m"]),
+        ]);
+        // Refused or left alone, but never a 2^40 loop or allocation.
+        let _ = prune_graph(&mut g, &cfg);
+    }
+}

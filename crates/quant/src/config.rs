@@ -76,7 +76,7 @@ impl FromStr for Mode {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Encoding {
     /// `Const(DT_INT8) → Cast(INT8→FLOAT) → Mul(·, Const scale)`: runs on CPU, GPU and under
-    /// XLA (tf-facts §6.3).
+    /// XLA.
     #[default]
     CastMul,
     /// `Const(DT_QINT8) + min/max Consts → Dequantize(SCALED, narrow_range, axis)`: TFLite's

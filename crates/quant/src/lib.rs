@@ -1,5 +1,5 @@
 //! `tf-quant`: store a TensorFlow graph's weights in fewer bits, in a GraphDef that stock
-//! TensorFlow still loads and runs (issue 6).
+//! TensorFlow still loads and runs.
 //!
 //! [`quantize_graph_def`] takes a GraphDef and a [`QuantConfig`] and returns the rewritten
 //! graph, a [`QuantReport`] (per tensor: shape, channel axes, bytes before and after, max

@@ -28,6 +28,86 @@ pub use element::Element;
 /// expanding it would exhaust memory; it is reported as an error instead.
 pub const MAX_MATERIALIZED_BYTES: u64 = 1 << 31;
 
+/// The default of [`max_splat_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_SPLAT_BYTES: u64 = 256 << 20;
+
+static MAX_SPLAT_BYTES: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(DEFAULT_MAX_SPLAT_BYTES);
+
+/// The most bytes [`Tensor::from_proto`] allocates to expand a typed field that holds fewer
+/// values than the shape has elements (a splat: `float_val: 0` for shape `[20000, 20000]`).
+/// Such a tensor costs a few bytes in the file and can claim gigabytes in memory, so it is
+/// bounded far below [`MAX_MATERIALIZED_BYTES`]; tools raise it with `--max-splat-bytes`.
+/// Strings count their bytes plus 24 per element.
+pub fn max_splat_bytes() -> u64 {
+    MAX_SPLAT_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets [`max_splat_bytes`] for the whole process (capped at [`MAX_MATERIALIZED_BYTES`]).
+pub fn set_max_splat_bytes(bytes: u64) {
+    MAX_SPLAT_BYTES.store(bytes.min(MAX_MATERIALIZED_BYTES), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Parses a size given on a command line: bytes, or with a K/M/G (KiB/MiB/GiB) suffix
+/// (`1048576`, `64K`, `10MiB`, `2G`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 =
+        num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1048576, 64K, 10MiB)"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use K, M or G)")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// Values stored in the typed field `field` of `p`, and the bytes decoding all `n` elements
+/// takes (the last value repeated, by TensorFlow's fill rule).
+fn typed_cost(
+    p: &TensorProto,
+    field: dtype::TypedField,
+    size: Option<usize>,
+    n: u64,
+) -> (u64, u64) {
+    use dtype::TypedField as F;
+    use prost::Message;
+    fn heap<T>(v: &[T], n: u64, each: impl Fn(&T) -> u64) -> (u64, u64) {
+        let stored: u64 = v.iter().map(&each).sum();
+        let last = v.last().map_or(0, each);
+        let missing = n.saturating_sub(v.len() as u64);
+        (v.len() as u64, stored.saturating_add(missing.saturating_mul(last)))
+    }
+    let (stored, extra) = match field {
+        F::String => heap(&p.string_val, n, |s| s.len() as u64),
+        F::Resource => heap(&p.resource_handle_val, n, |r| r.encoded_len() as u64),
+        F::Variant => heap(&p.variant_val, n, |v| v.encoded_len() as u64),
+        F::Float => (p.float_val.len() as u64, 0),
+        F::Double => (p.double_val.len() as u64, 0),
+        F::Int64 => (p.int64_val.len() as u64, 0),
+        F::Uint32 => (p.uint32_val.len() as u64, 0),
+        F::Uint64 => (p.uint64_val.len() as u64, 0),
+        F::Bool => (p.bool_val.len() as u64, 0),
+        F::Half => (p.half_val.len() as u64, 0),
+        F::Float8 => (p.float8_val.len() as u64, 0),
+        F::Int => (p.int_val.len() as u64, 0),
+        F::Scomplex => (p.scomplex_val.len().div_ceil(2) as u64, 0),
+        F::Dcomplex => (p.dcomplex_val.len().div_ceil(2) as u64, 0),
+    };
+    let each = match field {
+        F::String => 24,
+        F::Resource => std::mem::size_of::<ResourceHandleProto>() as u64,
+        F::Variant => std::mem::size_of::<VariantTensorDataProto>() as u64,
+        // Decoding goes through a vector of the field's type, then the bytes.
+        _ => 2 * size.unwrap_or(8) as u64,
+    };
+    (stored, n.saturating_mul(each).saturating_add(extra))
+}
+
 /// Why a TensorProto could not be decoded or a tensor not be built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -223,6 +303,19 @@ impl Tensor {
             return Err(TensorError::ContentNotAllowed(dtype::enum_name(dtype)));
         } else if n > MAX_MATERIALIZED_BYTES {
             return Err(too_large("element count exceeds the limit"));
+        }
+        let (stored, bytes) = typed_cost(p, field, size, n);
+        if stored < n && bytes > max_splat_bytes() {
+            return Err(too_large(&format!(
+                "expanding {stored} stored value(s) to {n} elements takes {bytes} bytes, over \
+                 the {}-byte limit for splat constants",
+                max_splat_bytes()
+            )));
+        }
+        if bytes > MAX_MATERIALIZED_BYTES.saturating_mul(2) {
+            return Err(too_large(&format!(
+                "decoding takes {bytes} bytes, over the {MAX_MATERIALIZED_BYTES}-byte limit"
+            )));
         }
         let s = shape_str.as_str();
         let raw = |v: Vec<u8>| Ok(Tensor { dtype, shape: dims.clone(), data: Data::Raw(v.into()) });

@@ -21,7 +21,7 @@ fn empty_typed_field_is_zeros() {
 
 #[test]
 fn half_val_holds_bit_patterns() {
-    // fp16 1.5 = 0x3E00 = 15872, bf16 1.5 = 0x3FC0 = 16320 (tf-facts §1.3).
+    // fp16 1.5 = 0x3E00 = 15872, bf16 1.5 = 0x3FC0 = 16320.
     let mut p = proto(dt::HALF, &[1]);
     p.half_val = vec![15872];
     assert_eq!(Tensor::from_proto(&p).unwrap().values::<f16>().unwrap(), vec![f16::from_f32(1.5)]);
@@ -83,4 +83,36 @@ fn bad_tensors_are_errors_not_panics() {
     assert!(matches!(Tensor::from_proto(&proto(0, &[1])), Err(TensorError::UnsupportedDtype(_))));
     let t = Tensor::from_values(dt::FLOAT, &[1], &[1.0f32]).unwrap();
     assert!(matches!(t.values::<i32>(), Err(TensorError::DtypeMismatch { .. })));
+}
+
+#[test]
+fn huge_splats_are_refused_before_allocating() {
+    // 499 bytes on disk, 1.6 GB in memory: over the splat limit.
+    let mut p = proto(dt::FLOAT, &[20000, 20000]);
+    p.float_val = vec![0.5];
+    let e = Tensor::from_proto(&p).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "tensor of shape [20000,20000] and dtype float32 is too large (expanding 1 stored \
+         value(s) to 400000000 elements takes 3200000000 bytes, over the 268435456-byte limit \
+         for splat constants)"
+    );
+    // Strings count their bytes and 24 per element: a 100 KB string repeated 10,000 times.
+    let mut p = proto(dt::STRING, &[10_000]);
+    p.string_val = vec![vec![b'x'; 100_000]];
+    let e = Tensor::from_proto(&p).unwrap_err().to_string();
+    assert!(e.contains("takes 1000240000 bytes"), "{e}");
+    // 2^31 empty strings, or resource handles, would be tens of gigabytes of headers.
+    for dtype in [dt::STRING, dt::RESOURCE, dt::VARIANT] {
+        let e = Tensor::from_proto(&proto(dtype, &[1 << 31])).unwrap_err().to_string();
+        assert!(e.contains("limit for splat constants"), "{e}");
+    }
+    // Under the limit, and a field that holds every value, decode as before.
+    let mut p = proto(dt::FLOAT, &[1000, 1000]);
+    p.float_val = vec![0.5];
+    assert_eq!(Tensor::from_proto(&p).unwrap().byte_size(), 4_000_000);
+    let mut p = proto(dt::STRING, &[3]);
+    p.string_val = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+    assert!(Tensor::from_proto(&p).is_ok());
+    assert_eq!(max_splat_bytes(), DEFAULT_MAX_SPLAT_BYTES);
 }

@@ -9,15 +9,18 @@ use super::{
     scalar_int, strides, unsupported, with_shape, EvalError, R,
 };
 
-/// Largest output a kernel builds (1 GiB); the folder's own budget is far smaller.
-const MAX_OUTPUT_BYTES: usize = 1 << 30;
+/// Largest output a kernel builds (1 GiB); the folder's own budgets are far smaller (see
+/// [`super::with_output_limit`]).
+pub(crate) const MAX_OUTPUT_BYTES: usize = 1 << 30;
 
+/// Checks an output of `shape` against the limit in force before it is allocated. Strings
+/// count [`super::STRING_OVERHEAD`] per element here; their contents are checked where they
+/// are copied.
 pub(crate) fn check_size(shape: &[i64], dtype: i32) -> R<()> {
-    let size = tf_tensor::dtype::element_size(dtype).unwrap_or(16);
-    let n = tf_tensor::num_elements(shape).map(|n| n as u128 * size as u128);
-    match n {
-        Some(b) if b <= MAX_OUTPUT_BYTES as u128 => Ok(()),
-        _ => unsupported(format!("output of shape {} is too large", dims_to_string(shape))),
+    let size = tf_tensor::dtype::element_size(dtype).map_or(super::STRING_OVERHEAD, |s| s as u64);
+    match tf_tensor::num_elements(shape).and_then(|n| n.checked_mul(size)) {
+        Some(b) => super::check_bytes(b),
+        None => unsupported(format!("output of shape {} is too large", dims_to_string(shape))),
     }
 }
 
@@ -26,12 +29,16 @@ fn out_type(node: &NodeDef) -> i32 {
 }
 
 /// Flat source indices of a strided view: for each coordinate of `shape` in row-major order,
-/// `base + Σ coord[i] * stride[i]`.
-pub(crate) fn view_indices(shape: &[i64], base: i64, stride: &[i64]) -> Vec<usize> {
-    let n = numel(shape);
+/// `base + Σ coord[i] * stride[i]`. As many indices as output elements, so within the output
+/// limit (every element takes at least a byte) unless the shape is absurd.
+pub(crate) fn view_indices(shape: &[i64], base: i64, stride: &[i64]) -> R<Vec<usize>> {
+    let n = tf_tensor::num_elements(shape)
+        .ok_or_else(|| EvalError::Unsupported("shape overflows".into()))?;
+    super::check_bytes(n)?;
+    let n = n as usize;
     let mut out = Vec::with_capacity(n);
     if n == 0 {
-        return out;
+        return Ok(out);
     }
     let rank = shape.len();
     let mut coord = vec![0i64; rank];
@@ -48,7 +55,7 @@ pub(crate) fn view_indices(shape: &[i64], base: i64, stride: &[i64]) -> Vec<usiz
             coord[d] = 0;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Concatenates tensors of one dtype along `axis` (shapes already checked).
@@ -73,6 +80,16 @@ pub(crate) fn concat_parts(parts: &[&Tensor], axis: usize, out_shape: Vec<i64>) 
             Data::Raw(out.into())
         }
         Data::Strings(_) => {
+            let mut bytes = 0u64;
+            for o in 0..outer {
+                for t in parts {
+                    let (Data::Strings(s), c) = (&t.data, chunk(t)) else {
+                        return invalid("mixed tensor kinds");
+                    };
+                    bytes = bytes.saturating_add(super::string_bytes(&s[o * c..(o + 1) * c]));
+                }
+            }
+            super::check_bytes(bytes)?;
             let mut out = Vec::with_capacity(numel(&out_shape));
             for o in 0..outer {
                 for t in parts {
@@ -112,7 +129,7 @@ pub(crate) fn broadcast_shape(a: &[i64], b: &[i64]) -> R<Vec<i64>> {
 }
 
 /// Source indices that broadcast a tensor of shape `from` to shape `to`.
-pub(crate) fn broadcast_indices(from: &[i64], to: &[i64]) -> Vec<usize> {
+pub(crate) fn broadcast_indices(from: &[i64], to: &[i64]) -> R<Vec<usize>> {
     let st = strides(from);
     let off = to.len() - from.len();
     let stride: Vec<i64> = (0..to.len())
@@ -261,7 +278,7 @@ pub(crate) fn transpose(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let st = strides(&t.shape);
     let shape: Vec<i64> = perm.iter().map(|&p| t.shape[p]).collect();
     let stride: Vec<i64> = perm.iter().map(|&p| st[p] as i64).collect();
-    Ok(vec![gather_elements(t, &view_indices(&shape, 0, &stride), &shape)?])
+    Ok(vec![gather_elements(t, &view_indices(&shape, 0, &stride)?, &shape)?])
 }
 
 fn concat(node: &NodeDef, values: &[Tensor], axis: &Tensor) -> R<Vec<Tensor>> {
@@ -342,7 +359,7 @@ pub(crate) fn unpack(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let mut stride: Vec<i64> = st.iter().map(|&s| s as i64).collect();
     stride.remove(ax);
     (0..num)
-        .map(|k| gather_elements(t, &view_indices(&shape, k * st[ax] as i64, &stride), &shape))
+        .map(|k| gather_elements(t, &view_indices(&shape, k * st[ax] as i64, &stride)?, &shape))
         .collect()
 }
 
@@ -359,7 +376,11 @@ pub(crate) fn splat(v: &Tensor, shape: &[i64]) -> R<Tensor> {
             Data::Raw(b[..size].repeat(n).into())
         }
         Data::Strings(s) => {
-            Data::Strings(vec![s.first().cloned().ok_or(EvalError::Invalid("empty".into()))?; n])
+            let first = s.first().ok_or(EvalError::Invalid("empty".into()))?;
+            super::check_bytes(
+                (first.len() as u64 + super::STRING_OVERHEAD).saturating_mul(n as u64),
+            )?;
+            Data::Strings(vec![first.clone(); n])
         }
         _ => return unsupported("resource or variant tensors"),
     };
@@ -576,10 +597,18 @@ pub(crate) fn strided_slice_plan(
 
 impl SlicePlan {
     /// Flat indices into the input of every output element.
-    pub(crate) fn indices(&self, input_shape: &[i64]) -> Vec<usize> {
+    pub(crate) fn indices(&self, input_shape: &[i64]) -> R<Vec<usize>> {
         let st = strides(input_shape);
         let base: i64 = self.begin.iter().zip(&st).map(|(b, s)| b * *s as i64).sum();
-        let stride: Vec<i64> = self.strides.iter().zip(&st).map(|(k, s)| k * *s as i64).collect();
+        // A dimension of one element never steps, whatever its stride (which may be huge);
+        // otherwise |stride| < dim and the product stays within the element count.
+        let stride: Vec<i64> = self
+            .strides
+            .iter()
+            .zip(&st)
+            .zip(&self.processing)
+            .map(|((k, s), &n)| if n <= 1 { 0 } else { k * *s as i64 })
+            .collect();
         view_indices(&self.processing, base, &stride)
     }
 }
@@ -590,7 +619,7 @@ pub(crate) fn strided_slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>>
     let end = ints(input(node, inputs, 2)?)?;
     let stride = ints(input(node, inputs, 3)?)?;
     let plan = strided_slice_plan(&t.shape, &begin, &end, &stride, SliceMasks::of(node))?;
-    Ok(vec![gather_elements(t, &plan.indices(&t.shape), &plan.final_shape)?])
+    Ok(vec![gather_elements(t, &plan.indices(&t.shape)?, &plan.final_shape)?])
 }
 
 pub(crate) fn slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
@@ -603,8 +632,12 @@ pub(crate) fn slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     }
     let mut out = Vec::with_capacity(r);
     for i in 0..r {
-        let s = if size[i] == -1 { t.shape[i] - begin[i] } else { size[i] };
-        if begin[i] < 0 || s < 0 || begin[i] + s > t.shape[i] {
+        let s = if size[i] == -1 { t.shape[i].checked_sub(begin[i]) } else { Some(size[i]) };
+        let end = s.and_then(|s| begin[i].checked_add(s));
+        let (Some(s), Some(end)) = (s, end) else {
+            return invalid(format!("Slice: dimension {i} out of bounds"));
+        };
+        if begin[i] < 0 || s < 0 || end > t.shape[i] {
             return invalid(format!("Slice: dimension {i} out of bounds"));
         }
         out.push(s);
@@ -612,7 +645,7 @@ pub(crate) fn slice(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let st = strides(&t.shape);
     let base: i64 = begin.iter().zip(&st).map(|(b, s)| b * *s as i64).sum();
     let stride: Vec<i64> = st.iter().map(|&s| s as i64).collect();
-    Ok(vec![gather_elements(t, &view_indices(&out, base, &stride), &out)?])
+    Ok(vec![gather_elements(t, &view_indices(&out, base, &stride)?, &out)?])
 }
 
 fn gather(
@@ -672,7 +705,8 @@ pub(crate) fn tile(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     if m.len() != t.shape.len() || m.iter().any(|&x| x < 0) {
         return invalid("Tile: multiples must be non-negative, one per dimension");
     }
-    let shape: Vec<i64> = t.shape.iter().zip(&m).map(|(d, k)| d * k).collect();
+    let shape: Option<Vec<i64>> = t.shape.iter().zip(&m).map(|(d, k)| d.checked_mul(*k)).collect();
+    let Some(shape) = shape else { return unsupported("Tile: output shape overflows") };
     check_size(&shape, t.dtype)?;
     let st = strides(&t.shape);
     let n = numel(&shape);
@@ -755,7 +789,7 @@ pub(crate) fn broadcast_to(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> 
         ));
     }
     check_size(&to, t.dtype)?;
-    Ok(vec![gather_elements(t, &broadcast_indices(&t.shape, &to), &to)?])
+    Ok(vec![gather_elements(t, &broadcast_indices(&t.shape, &to)?, &to)?])
 }
 
 pub(crate) fn broadcast_args(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
@@ -820,9 +854,9 @@ pub(crate) fn select_v2(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let shape = broadcast_shape(&broadcast_shape(&c.shape, &t.shape)?, &e.shape)?;
     check_size(&shape, t.dtype)?;
     let cv = bools(c)?;
-    let cond: Vec<bool> = broadcast_indices(&c.shape, &shape).iter().map(|&i| cv[i]).collect();
-    let it = broadcast_indices(&t.shape, &shape);
-    let ie = broadcast_indices(&e.shape, &shape);
+    let cond: Vec<bool> = broadcast_indices(&c.shape, &shape)?.iter().map(|&i| cv[i]).collect();
+    let it = broadcast_indices(&t.shape, &shape)?;
+    let ie = broadcast_indices(&e.shape, &shape)?;
     Ok(vec![pick(&cond, &it, &ie, t, e, &shape)?])
 }
 
@@ -834,7 +868,7 @@ fn split_sizes(t: &Tensor, ax: usize, sizes: &[i64]) -> R<Vec<Tensor>> {
     for &s in sizes {
         let mut shape = t.shape.clone();
         shape[ax] = s;
-        out.push(gather_elements(t, &view_indices(&shape, start * stride[ax], &stride), &shape)?);
+        out.push(gather_elements(t, &view_indices(&shape, start * stride[ax], &stride)?, &shape)?);
         start += s;
     }
     Ok(out)
@@ -848,6 +882,9 @@ pub(crate) fn split(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     if n <= 0 || t.shape[ax] % n != 0 {
         return invalid(format!("Split: dimension {ax} not divisible into {n}"));
     }
+    if n as u64 > tf_ops::signature::MAX_LIST_LEN as u64 {
+        return invalid(format!("Split: num_split {n} is over the limit of outputs"));
+    }
     split_sizes(t, ax, &vec![t.shape[ax] / n; n as usize])
 }
 
@@ -856,14 +893,15 @@ pub(crate) fn split_v(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let mut sizes = ints(input(node, inputs, 1)?)?;
     let ax = norm_axis(scalar_int(input(node, inputs, 2)?)?, t.shape.len())?;
     let unknown: Vec<usize> = (0..sizes.len()).filter(|&i| sizes[i] == -1).collect();
-    let known: i64 = sizes.iter().filter(|&&s| s != -1).sum();
     if unknown.len() > 1 || sizes.iter().any(|&s| s < -1) {
         return invalid("SplitV: at most one size may be -1");
     }
+    let sum = |v: &[i64]| v.iter().filter(|&&s| s != -1).try_fold(0i64, |a, &s| a.checked_add(s));
+    let Some(known) = sum(&sizes) else { return invalid("SplitV: sizes overflow") };
     if let Some(&i) = unknown.first() {
         sizes[i] = t.shape[ax] - known;
     }
-    if sizes.iter().sum::<i64>() != t.shape[ax] || sizes.iter().any(|&s| s < 0) {
+    if sum(&sizes) != Some(t.shape[ax]) || sizes.iter().any(|&s| s < 0) {
         return invalid("SplitV: sizes must add up to the dimension");
     }
     split_sizes(t, ax, &sizes)
@@ -890,5 +928,5 @@ pub(crate) fn reverse_v2(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
             stride.push(st[i] as i64);
         }
     }
-    Ok(vec![gather_elements(t, &view_indices(&t.shape, base, &stride), &t.shape)?])
+    Ok(vec![gather_elements(t, &view_indices(&t.shape, base, &stride)?, &t.shape)?])
 }

@@ -38,8 +38,8 @@ fn broadcast2<T: Copy, U>(
             out.push(f(a[0], y)?);
         }
     } else {
-        let ia = broadcast_indices(ash, &shape);
-        let ib = broadcast_indices(bsh, &shape);
+        let ia = broadcast_indices(ash, &shape)?;
+        let ib = broadcast_indices(bsh, &shape)?;
         for k in 0..n {
             out.push(f(a[ia[k]], b[ib[k]])?);
         }
@@ -460,16 +460,20 @@ pub(crate) fn reduced_shape(shape: &[i64], red: &[bool], keep: bool) -> Vec<i64>
 }
 
 /// For each output element, the input indices it reduces over.
-fn reduction_groups(shape: &[i64], red: &[bool]) -> (usize, Vec<usize>, Vec<usize>) {
+fn reduction_groups(shape: &[i64], red: &[bool]) -> R<(usize, Vec<usize>, Vec<usize>)> {
     // Output offsets (kept axes) and inner offsets (reduced axes), both as input flat indices.
     let st = super::strides(shape);
     let kept_shape: Vec<i64> =
         shape.iter().zip(red).map(|(&d, &r)| if r { 1 } else { d }).collect();
     let red_shape: Vec<i64> = shape.iter().zip(red).map(|(&d, &r)| if r { d } else { 1 }).collect();
     let stride: Vec<i64> = st.iter().map(|&s| s as i64).collect();
-    let outer = super::array::view_indices(&kept_shape, 0, &stride);
-    let inner = super::array::view_indices(&red_shape, 0, &stride);
-    (inner.len(), outer, inner)
+    // An empty input may still have huge dimensions: nothing to index into.
+    if super::numel(shape) == 0 {
+        return unsupported("reduction of an empty tensor");
+    }
+    let outer = super::array::view_indices(&kept_shape, 0, &stride)?;
+    let inner = super::array::view_indices(&red_shape, 0, &stride)?;
+    Ok((inner.len(), outer, inner))
 }
 
 pub(crate) fn reduce(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
@@ -478,7 +482,7 @@ pub(crate) fn reduce(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let keep = attr_bool(node, "keep_dims", false);
     let red = reduced_axes(&axes, x.shape.len())?;
     let shape = reduced_shape(&x.shape, &red, keep);
-    let (count, outer, inner) = reduction_groups(&x.shape, &red);
+    let (count, outer, inner) = reduction_groups(&x.shape, &red)?;
     let op = node.op.as_str();
     if count == 0 && matches!(op, "Max" | "Min" | "Mean") {
         return unsupported(format!("{op} over an empty axis"));
@@ -554,7 +558,7 @@ pub(crate) fn arg_reduce(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>> {
     let mut red = vec![false; r];
     red[ax] = true;
     let shape = reduced_shape(&x.shape, &red, false);
-    let (_, outer, inner) = reduction_groups(&x.shape, &red);
+    let (_, outer, inner) = reduction_groups(&x.shape, &red)?;
     let max = node.op == "ArgMax";
     let keys: Vec<f64> = match Vals::of(x)? {
         Vals::F(v) => {
@@ -694,8 +698,8 @@ pub(crate) fn batch_mat_mul(node: &NodeDef, inputs: &[Tensor]) -> R<Vec<Tensor>>
     let mut shape = batch.clone();
     shape.extend([m, n]);
     check_size(&shape, t)?;
-    let ia = broadcast_indices(ba, &batch);
-    let ib = broadcast_indices(bb, &batch);
+    let ia = broadcast_indices(ba, &batch)?;
+    let ib = broadcast_indices(bb, &batch)?;
     let (va, vb) = (Vals::of(a)?, Vals::of(b)?);
     let mut out = empty_like(&va, numel(&shape));
     let dims = (m as usize, k1 as usize, n as usize);

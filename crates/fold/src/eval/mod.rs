@@ -36,6 +36,51 @@ pub enum EvalError {
     /// integer division by zero); the node is left for TensorFlow to report.
     #[error("{0}")]
     Invalid(String),
+    /// The output would be larger than the limit in force (see [`with_output_limit`]); found
+    /// before anything that large is allocated.
+    #[error("output of {bytes} bytes is over the {limit}-byte limit")]
+    TooLarge {
+        /// Bytes the output needs (strings: their bytes plus 24 per element).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Bytes a string element costs in memory besides its content (a `Vec<u8>`).
+pub const STRING_OVERHEAD: u64 = 24;
+
+thread_local! {
+    static OUTPUT_LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// Runs `f` with kernels limited to outputs of at most `bytes` bytes (checked from the output
+/// shape, and for strings from their lengths, before allocating): a kernel over the limit
+/// returns [`EvalError::TooLarge`]. Kernels are always limited to 1 GiB.
+pub fn with_output_limit<T>(bytes: u64, f: impl FnOnce() -> T) -> T {
+    let old = OUTPUT_LIMIT.with(|l| l.replace(bytes));
+    let out = f();
+    OUTPUT_LIMIT.with(|l| l.set(old));
+    out
+}
+
+/// The output limit in force: the smaller of [`with_output_limit`]'s and 1 GiB.
+pub(crate) fn output_limit() -> u64 {
+    OUTPUT_LIMIT.with(|l| l.get()).min(array::MAX_OUTPUT_BYTES as u64)
+}
+
+/// Checks `bytes` of output against [`output_limit`].
+pub(crate) fn check_bytes(bytes: u64) -> R<()> {
+    let limit = output_limit();
+    if bytes > limit {
+        return Err(EvalError::TooLarge { bytes, limit });
+    }
+    Ok(())
+}
+
+/// Memory a list of strings takes (contents plus [`STRING_OVERHEAD`] each).
+pub(crate) fn string_bytes<'a>(s: impl IntoIterator<Item = &'a Vec<u8>>) -> u64 {
+    s.into_iter().map(|x| x.len() as u64 + STRING_OVERHEAD).sum()
 }
 
 /// A kernel: the node (attributes) and its data inputs; one tensor per output.
@@ -279,7 +324,10 @@ pub(crate) fn gather_elements(t: &Tensor, idx: &[usize], shape: &[i64]) -> R<Ten
             }
             Data::Raw(out.into())
         }
-        Data::Strings(s) => Data::Strings(idx.iter().map(|&i| s[i].clone()).collect()),
+        Data::Strings(s) => {
+            check_bytes(string_bytes(idx.iter().map(|&i| &s[i])))?;
+            Data::Strings(idx.iter().map(|&i| s[i].clone()).collect())
+        }
         _ => return unsupported("resource or variant tensors"),
     };
     Ok(Tensor { dtype: t.dtype, shape: shape.to_vec(), data })

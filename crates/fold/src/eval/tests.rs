@@ -267,3 +267,129 @@ fn unknown_ops_are_unsupported_never_fatal() {
     assert!(run("Neg", &[], &[]).is_err());
     assert!(supported_ops().contains(&"StridedSlice"));
 }
+
+/// Every kernel on hostile inputs (extreme integers, empty and mismatched shapes, strings,
+/// absurd attributes): an error or a value, never a panic, and nothing allocated over the
+/// output limit. (The panic is caught here, in the test, only to name the case.)
+#[test]
+fn no_kernel_panics_on_hostile_inputs() {
+    let i64s = |shape: &[i64], v: &[i64]| Tensor::from_values(dt::INT64, shape, v).unwrap();
+    let pool = vec![
+        f32s(&[], &[1.5]),
+        f32s(&[2, 3], &[1., -2., 3., f32::NAN, f32::INFINITY, 0.]),
+        i32s(&[], &[-1]),
+        i32s(&[2], &[2, -3]),
+        i32s(&[4], &[1, 1 << 30, 1 << 30, 1]),
+        i32s(&[0], &[]),
+        i32s(&[], &[i32::MIN]),
+        i64s(&[], &[i64::MAX]),
+        i64s(&[], &[i64::MIN]),
+        i64s(&[2], &[i64::MAX, i64::MIN]),
+        i64s(&[1], &[1 << 62]),
+        Tensor::from_strings(&[2], vec![b"ab".to_vec(), Vec::new()]).unwrap(),
+        Tensor::from_values(dt::BOOL, &[2], &[true, false]).unwrap(),
+        f32s(&[0, 1 << 40], &[]),
+    ];
+    let attr_sets: Vec<Vec<(&str, AttrValue)>> = vec![
+        vec![],
+        vec![
+            ("N", int(2)),
+            ("num", int(2)),
+            ("num_split", int(2)),
+            ("axis", int(-1)),
+            ("keep_dims", boolean(true)),
+            ("transpose_a", boolean(true)),
+            ("adj_y", boolean(true)),
+            ("begin_mask", int(1)),
+            ("shrink_axis_mask", int(1)),
+            ("DstT", ty(dt::INT32)),
+            ("out_type", ty(dt::INT64)),
+        ],
+        vec![
+            ("N", int(-1)),
+            ("num", int(1 << 40)),
+            ("num_split", int(i64::MAX)),
+            ("axis", int(i64::MIN)),
+            ("batch_dims", int(i64::MAX)),
+            ("ellipsis_mask", int(-1)),
+            ("new_axis_mask", int(i64::MAX)),
+            ("shrink_axis_mask", int(-1)),
+            ("DstT", ty(dt::STRING)),
+            ("alpha", AttrValue { value: Some(Value::F(f32::NAN)) }),
+        ],
+    ];
+    let mut cases = Vec::new();
+    for a in 0..pool.len() {
+        cases.push(vec![a]);
+        for b in 0..pool.len() {
+            cases.push(vec![a, b]);
+            for c in [0, 3, 4, 7, 9, 10, 13] {
+                cases.push(vec![a, b, c]);
+            }
+        }
+    }
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut panics = Vec::new();
+    let mut runs = 0;
+    for op in supported_ops() {
+        for (k, attrs) in attr_sets.iter().enumerate() {
+            for case in &cases {
+                let inputs: Vec<Tensor> = case.iter().map(|&i| pool[i].clone()).collect();
+                let n = node(op, attrs);
+                let r = std::panic::catch_unwind(|| {
+                    with_output_limit(1 << 20, || evaluate(&n, &inputs))
+                });
+                runs += 1;
+                if let Err(e) = r {
+                    let msg = e
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    panics.push(format!("{op} {case:?} attrs#{k}: {msg}"));
+                }
+            }
+        }
+    }
+    // StridedSlice takes four inputs: integer begin/end/strides of every kind, every mask.
+    let ints_at = [2, 3, 4, 5, 6, 7, 8, 9, 10];
+    for x in [1, 5, 13] {
+        for &b in &ints_at {
+            for &e in &ints_at {
+                for &st in &ints_at {
+                    for mask in [0, 1, -1, i64::MAX] {
+                        let attrs: Vec<(&str, AttrValue)> = [
+                            "begin_mask",
+                            "end_mask",
+                            "ellipsis_mask",
+                            "new_axis_mask",
+                            "shrink_axis_mask",
+                        ]
+                        .iter()
+                        .map(|&k| (k, int(if k == "ellipsis_mask" { mask & 1 } else { mask })))
+                        .collect();
+                        let n = node("StridedSlice", &attrs);
+                        let inputs = [&pool[x], &pool[b], &pool[e], &pool[st]].map(Clone::clone);
+                        let r = std::panic::catch_unwind(|| {
+                            with_output_limit(1 << 20, || evaluate(&n, &inputs))
+                        });
+                        runs += 1;
+                        if let Err(p) = r {
+                            let msg = p
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            panics
+                                .push(format!("StridedSlice {x} {b} {e} {st} mask {mask}: {msg}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+    assert!(runs > 10_000, "{runs}");
+    assert!(panics.is_empty(), "{} panics, e.g.:\n{}", panics.len(), panics.join("\n"));
+}

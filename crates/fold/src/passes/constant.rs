@@ -47,6 +47,9 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
                 continue;
             }
             let Some(t) = an.facts[id.0][0].value.clone() else { continue };
+            if !ctx.may_create_const(g.node(id), super::value_bytes(&t)) {
+                continue;
+            }
             replace_with_const(g, id, &t, &ctrl[id.0]);
             ctx.report.folded.push(FoldedTensor {
                 tensor: format!("{name}:0"),
@@ -65,6 +68,9 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
                     continue;
                 }
                 let Some(t) = an.facts[id.0][port as usize].value.clone() else { continue };
+                if !ctx.may_create_const(g.node(id), super::value_bytes(&t)) {
+                    continue;
+                }
                 let cname = g.unique_name(&format!("{name}/folded_{port}"));
                 if g.add_node(const_node(cname.clone(), &t, &ctrl[id.0], &device)).is_err() {
                     continue;

@@ -20,6 +20,9 @@ use crate::eval::{self, EvalError};
 use crate::shape::{self, Facts};
 use crate::{data_inputs, is_tf1_control_flow, Ctx, FoldError};
 
+/// Nodes with more outputs than this are not analysed (nor folded).
+const MAX_ANALYZED_OUTPUTS: usize = 1 << 12;
+
 /// Splats stored in a typed field larger than this are not expanded to be analysed.
 const MAX_DECODED_SPLAT: u64 = 64 << 20;
 
@@ -86,15 +89,33 @@ fn const_facts(node: &NodeDef, ctx: &mut Ctx) -> Facts {
     };
     let shape: Option<Vec<i64>> =
         p.tensor_shape.as_ref().map(|s| s.dim.iter().map(|d| d.size).collect()).or(Some(vec![]));
+    // Typed fields (splats included) are decoded into new memory, charged to the live budget;
+    // `tensor_content` is a view of the input and costs nothing.
+    let mut charge = 0;
     if p.tensor_content.is_empty() {
         let n = shape.as_deref().and_then(tf_tensor::num_elements).unwrap_or(0);
-        let size = tf_tensor::dtype::element_size(p.dtype).unwrap_or(1) as u64;
-        if n.saturating_mul(size) > MAX_DECODED_SPLAT {
+        let size = match tf_tensor::dtype::element_size(p.dtype) {
+            Some(s) => s as u64,
+            None => {
+                let longest = p.string_val.iter().map(|s| s.len() as u64).max().unwrap_or(0);
+                longest + eval::STRING_OVERHEAD
+            }
+        };
+        let bytes = n.saturating_mul(size);
+        if bytes > MAX_DECODED_SPLAT {
             return Facts { dtype, shape, ..Default::default() };
         }
+        if bytes > ctx.live_left() {
+            ctx.skipped_budget(node, "max-live-bytes", bytes, ctx.live_left());
+            return Facts { dtype, shape, ..Default::default() };
+        }
+        charge = bytes;
     }
     match Tensor::from_proto(p) {
-        Ok(t) if Some(t.dtype) == dtype || dtype.is_none() => Facts::of_value(Arc::new(t)),
+        Ok(t) if Some(t.dtype) == dtype || dtype.is_none() => {
+            ctx.live_bytes += charge;
+            Facts::of_value(Arc::new(t))
+        }
         Ok(t) => {
             ctx.report.warn(format!(
                 "constant '{}': attribute dtype {} but value of dtype {}; left as it is",
@@ -111,9 +132,81 @@ fn const_facts(node: &NodeDef, ctx: &mut Ctx) -> Facts {
     }
 }
 
-fn predicted_bytes(f: &Facts) -> Option<u64> {
+/// Bytes a tensor takes in memory; strings count [`eval::STRING_OVERHEAD`] per element too.
+pub(crate) fn value_bytes(t: &Tensor) -> u64 {
+    match &t.data {
+        tf_tensor::Data::Strings(s) => {
+            s.iter().map(|x| x.len() as u64 + eval::STRING_OVERHEAD).sum()
+        }
+        _ => t.byte_size(),
+    }
+}
+
+/// Bytes of an output with facts `f`, from its shape, before it is computed; a string output
+/// is assumed to be made of copies of the longest input string (true of every string kernel).
+fn predicted_bytes(f: &Facts, longest_string: u64) -> Option<u64> {
     let n = tf_tensor::num_elements(f.known_shape()?)?;
-    Some(n.saturating_mul(tf_tensor::dtype::element_size(f.dtype?).unwrap_or(1) as u64))
+    let size = match tf_tensor::dtype::element_size(f.dtype?) {
+        Some(s) => s as u64,
+        None => longest_string + eval::STRING_OVERHEAD,
+    };
+    Some(n.saturating_mul(size))
+}
+
+/// Ops whose kernels return their input's data under a (possibly) new shape.
+const VIEW_OPS: &[&str] = &[
+    "Identity",
+    "Snapshot",
+    "StopGradient",
+    "PreventGradient",
+    "EnsureShape",
+    "IdentityN",
+    "Reshape",
+    "ExpandDims",
+    "Squeeze",
+];
+
+/// Whether `out` is a view of one of `ins` (Identity, Reshape, ...): no new memory.
+fn is_view(out: &Tensor, ins: &[Tensor]) -> bool {
+    let tf_tensor::Data::Raw(o) = &out.data else { return false };
+    let (start, end) = (o.as_ptr() as usize, o.as_ptr() as usize + o.len());
+    ins.iter().any(|t| match &t.data {
+        tf_tensor::Data::Raw(b) => {
+            let base = b.as_ptr() as usize;
+            start >= base && end <= base + b.len()
+        }
+        _ => false,
+    })
+}
+
+/// Work of evaluating `node`: elements read or written, times the reduction length of a
+/// matrix product.
+fn work(node: &NodeDef, ins: &[Facts], predicted: &[Facts]) -> u64 {
+    let elements = |fs: &[Facts]| -> u64 {
+        fs.iter()
+            .map(|f| f.known_shape().and_then(tf_tensor::num_elements).unwrap_or(0))
+            .fold(0u64, u64::saturating_add)
+    };
+    let base = elements(ins).max(elements(predicted));
+    // Matrix products: every output element reads a row and a column of length k.
+    let reduction = match node.op.as_str() {
+        "MatMul" => {
+            let a = ins.first().and_then(|f| f.known_shape().map(<[i64]>::to_vec));
+            let ta = node.attr_opt_bool("transpose_a").unwrap_or(false);
+            a.filter(|a| a.len() == 2).map_or(1, |a| a[usize::from(!ta)])
+        }
+        "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => {
+            let a = ins.first().and_then(|f| f.known_shape().map(<[i64]>::to_vec));
+            let adj = node.attr_opt_bool("adj_x").unwrap_or(false);
+            a.filter(|a| a.len() >= 2).map_or(1, |a| a[a.len() - 1 - usize::from(adj)])
+        }
+        _ => 1,
+    };
+    if reduction > 1 {
+        elements(predicted).saturating_mul(reduction as u64).max(base)
+    } else {
+        base
+    }
 }
 
 /// Runs shape inference over the graph in topological order; with `evaluate`, also evaluates
@@ -124,6 +217,7 @@ pub(crate) fn analyze(g: &Graph, ctx: &mut Ctx, evaluate: bool) -> Result<Analys
     let cap = g.capacity();
     let mut facts: Vec<Vec<Facts>> = vec![Vec::new(); cap];
     let mut known: Vec<Option<Known>> = vec![None; cap];
+    ctx.live_bytes = ctx.folded_bytes;
     for &id in &order {
         let node = g.node(id);
         let ins: Vec<Facts> = data_inputs(node)
@@ -145,6 +239,11 @@ pub(crate) fn analyze(g: &Graph, ctx: &mut Ctx, evaluate: bool) -> Result<Analys
         }
         // Without output types (a required attribute missing) the node is invalid: left alone.
         let typed = ctx.ops.output_types(node);
+        // A node may claim up to 2^20 outputs in a few bytes; facts per output for such nodes
+        // would multiply that by every node of the graph. They are analysed as unknowns.
+        if typed.as_ref().is_some_and(|t| t.len() > MAX_ANALYZED_OUTPUTS) {
+            continue;
+        }
         let pure = is_pure(ctx, node) && !ctx.keep.contains(&node.name) && typed.is_some();
         let out_types = typed.unwrap_or_default();
         let all_const = !ins.is_empty() && ins.iter().all(|f| f.value.is_some());
@@ -179,19 +278,45 @@ fn try_evaluate(
     out_types: &[i32],
     ctx: &mut Ctx,
 ) -> Option<(Vec<Tensor>, Known)> {
-    let in_bytes: u64 = ins.iter().filter_map(|f| f.value.as_ref()).map(|t| t.byte_size()).sum();
+    let in_bytes: u64 = ins.iter().filter_map(|f| f.value.as_deref()).map(value_bytes).sum();
+    let longest_string = ins
+        .iter()
+        .filter_map(|f| match f.value.as_deref().map(|t| &t.data) {
+            Some(tf_tensor::Data::Strings(s)) => s.iter().map(|x| x.len() as u64).max(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    // Budgets, checked before anything is allocated: the size of each output (a constant
+    // larger than its inputs only up to max_const_bytes), the memory left, the work.
     let max = ctx.cfg.max_const_bytes;
-    let too_big = |b: u64| b > max && b > in_bytes;
+    let const_limit = max.max(in_bytes);
     let predicted = shape::infer(node, ins, out_types);
-    if predicted.iter().filter_map(predicted_bytes).any(too_big) {
-        ctx.skipped_large(node);
+    let sizes: Vec<u64> =
+        predicted.iter().filter_map(|f| predicted_bytes(f, longest_string)).collect();
+    if let Some(&b) = sizes.iter().find(|&&b| b > const_limit) {
+        ctx.skipped_budget(node, "max-const-bytes", b, max);
         return None;
     }
+    // Ops whose output is a view of their input allocate and compute nothing.
+    let view = VIEW_OPS.contains(&node.op.as_str());
+    let total = sizes.iter().fold(0u64, |a, &b| a.saturating_add(b));
+    if !view && total > ctx.live_left() {
+        ctx.skipped_budget(node, "max-live-bytes", total, ctx.live_left());
+        return None;
+    }
+    let w = work(node, ins, &predicted);
+    if !view && w > ctx.cfg.max_work {
+        ctx.skipped_budget(node, "max-work", w, ctx.cfg.max_work);
+        return None;
+    }
+    // Outputs whose shape could not be predicted are held to the same limits by the kernels.
+    let limit = const_limit.min(ctx.live_left());
     let values: Vec<Tensor> = ins.iter().filter_map(|f| f.value.as_deref().cloned()).collect();
-    let native = match eval::kernel(&node.op) {
+    let native = eval::with_output_limit(limit, || match eval::kernel(&node.op) {
         Some(k) => k(node, &values),
         None => Err(EvalError::Unsupported(node.op.clone())),
-    };
+    });
     let (result, how) = match native {
         Err(EvalError::Unsupported(_)) => match ctx.cfg.fallback.clone() {
             // Function calls need the library; the runtime evaluator gets single ops only.
@@ -217,11 +342,27 @@ fn try_evaluate(
                 ));
                 return None;
             }
-            if outs.iter().any(|t| too_big(t.byte_size())) {
-                ctx.skipped_large(node);
+            if let Some(b) = outs.iter().map(value_bytes).find(|&b| b > const_limit) {
+                ctx.skipped_budget(node, "max-const-bytes", b, max);
                 return None;
             }
+            let new_bytes: u64 =
+                outs.iter().filter(|t| !is_view(t, &values)).map(value_bytes).sum();
+            if new_bytes > ctx.live_left() {
+                ctx.skipped_budget(node, "max-live-bytes", new_bytes, ctx.live_left());
+                return None;
+            }
+            ctx.live_bytes += new_bytes;
             Some((outs, how))
+        }
+        Err(EvalError::TooLarge { bytes, .. }) => {
+            let (budget, limit) = if limit < const_limit {
+                ("max-live-bytes", limit)
+            } else {
+                ("max-const-bytes", max)
+            };
+            ctx.skipped_budget(node, budget, bytes, limit);
+            None
         }
         Err(EvalError::Unsupported(_)) => {
             if ctx.unsupported_seen.insert(node.name.clone()) {
