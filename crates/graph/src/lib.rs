@@ -86,6 +86,9 @@ pub enum GraphError {
     /// The data and control edges form a cycle outside a TF1 while loop.
     #[error("graph has a cycle through node '{0}'")]
     Cycle(String),
+    /// A node's outputs cannot be counted: an attribute claims more than the limit.
+    #[error("{0}")]
+    Signature(String),
 }
 
 /// The readers of one producer (by name): data edges per output port, control edges.
@@ -687,9 +690,17 @@ impl Graph {
                             return Err(GraphError::ControlBeforeData(node.name.clone()));
                         }
                         let producer = self.node(pid);
-                        let arity = registry.and_then(|r| {
-                            r.output_arity_with_library(producer, self.library.as_ref()).ok()
-                        });
+                        let arity = match registry
+                            .map(|r| r.output_arity_with_library(producer, self.library.as_ref()))
+                        {
+                            Some(Ok(a)) => Some(a),
+                            // An absurd count is the input's fault; an op this registry does not
+                            // know (a custom op) is not.
+                            Some(Err(e @ tf_ops::OpError::TooLong { .. })) => {
+                                return Err(GraphError::Signature(e.to_string()))
+                            }
+                            _ => None,
+                        };
                         if let Some(arity) = arity {
                             if port as usize >= arity {
                                 return Err(GraphError::PortOutOfRange {

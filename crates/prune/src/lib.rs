@@ -458,6 +458,8 @@ pub fn prune_graph_def(
 
 /// Prunes the graph in place as `cfg` says and returns what was done.
 pub fn prune_graph(g: &mut Graph, cfg: &PruneConfig) -> Result<PruneReport, PruneError> {
+    // A graph TensorFlow would not import is the input's fault, said before any work.
+    g.check(Some(tf_ops::Registry::global()))?;
     let mut rep = PruneReport {
         mode: match (cfg.n_m, cfg.block, cfg.global, cfg.sparsity) {
             (Some((n, m)), ..) => format!("{n}:{m}"),
@@ -602,6 +604,11 @@ pub fn prune_graph(g: &mut Graph, cfg: &PruneConfig) -> Result<PruneReport, Prun
         rep.params_after = rep.params_before - ch.weights_removed;
         rep.nonzero_after -= ch.nonzero_removed;
         rep.channels = Some(ch);
+        // Channel surgery rewired and resliced; the result must still import.
+        g.check(Some(tf_ops::Registry::global())).map_err(|e| PruneError::Tensor {
+            node: "(graph)".into(),
+            reason: format!("internal error: channel removal left an invalid graph: {e}"),
+        })?;
     }
     rep.flops_after = if cfg.channels { flops::count(g) } else { rep.flops_before };
     if rep.tensors.is_empty() {

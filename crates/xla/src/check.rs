@@ -585,6 +585,8 @@ pub fn check_graph_with(
     table: &Table,
     ops: &Registry,
 ) -> Result<XlaReport, XlaError> {
+    // A graph TensorFlow would not import gets no verdict.
+    graph.check(Some(ops))?;
     let order = graph.topo_order()?;
     let (roots, outputs) = if cfg.outputs.is_empty() {
         let ids = graph.candidate_outputs();
