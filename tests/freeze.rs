@@ -17,7 +17,7 @@ fn v1_checkpoint_freezes() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let g = tf_proto::tensorflow::GraphDef::decode(out.stdout.as_slice()).unwrap();
     let ops: Vec<&str> = g.node.iter().map(|n| n.op.as_str()).collect();
-    assert!(!ops.iter().any(|o| *o == "VariableV2"), "{ops:?}");
+    assert!(!ops.contains(&"VariableV2"), "{ops:?}");
     assert!(g.node.iter().any(|n| n.name == "dense/kernel" && n.op == "Const"));
 }
 

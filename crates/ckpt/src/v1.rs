@@ -58,13 +58,19 @@ fn is_shard_suffix(s: &str) -> bool {
         && b[9..].iter().all(u8::is_ascii_digit)
 }
 
+/// (start, length) per dimension; length -1 is the whole dimension.
+type Extents = Vec<(i64, i64)>;
+
+/// One saved slice: its extents, its values and the index of the file holding it.
+type Slice = (Extents, TensorProto, usize);
+
 /// One tensor of a V1 checkpoint: its metadata and the slices stored of it.
 #[derive(Debug)]
 struct Stored {
     dtype: i32,
     shape: Vec<i64>,
     /// (extents, values, file) for each stored slice.
-    slices: Vec<(Vec<(i64, i64)>, TensorProto, usize)>,
+    slices: Vec<Slice>,
 }
 
 /// The tensors of an open V1 checkpoint.
@@ -205,7 +211,7 @@ fn typed_len(p: &TensorProto, dt: i32) -> Option<u64> {
 /// Reads the V1 checkpoint made of `files`.
 pub(crate) fn open(files: Vec<PathBuf>) -> Result<V1Store, CkptError> {
     let mut store = V1Store { files: Vec::new(), tensors: BTreeMap::new() };
-    let mut slices: Vec<(String, Vec<(i64, i64)>, TensorProto, usize)> = Vec::new();
+    let mut slices: Vec<(String, Slice)> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let name = path.display().to_string();
         let bad = |msg: String| CkptError::Index { path: name.clone(), msg };
@@ -249,10 +255,9 @@ pub(crate) fn open(files: Vec<PathBuf>) -> Result<V1Store, CkptError> {
                 let s = msg.data.ok_or_else(|| bad("a slice entry holds no slice".into()))?;
                 let proto = s.data.unwrap_or_default();
                 let slice = s.slice.unwrap_or_default();
-                slices.push((s.name, Vec::new(), proto, i));
-                // Extents need the full shape; resolved below, once every meta is read.
-                let last = slices.len() - 1;
-                slices[last].1 = slice
+                // Missing trailing extents need the full shape: completed below, once every
+                // shard's metadata is read.
+                let ext = slice
                     .extent
                     .iter()
                     .map(|x| {
@@ -263,6 +268,7 @@ pub(crate) fn open(files: Vec<PathBuf>) -> Result<V1Store, CkptError> {
                         }
                     })
                     .collect();
+                slices.push((s.name, (ext, proto, i)));
             }
         }
         if !saw_meta {
@@ -270,7 +276,7 @@ pub(crate) fn open(files: Vec<PathBuf>) -> Result<V1Store, CkptError> {
         }
         store.files.push(path.clone());
     }
-    for (name, ext, proto, file) in slices {
+    for (name, (ext, proto, file)) in slices {
         let path = store.files[file].display().to_string();
         let t = store.tensors.get_mut(&name).ok_or_else(|| CkptError::Index {
             path: path.clone(),
