@@ -1066,7 +1066,7 @@ def build_dtypes(c: Case):
           DT.DT_FLOAT8_E4M3B11FNUZ, DT.DT_FLOAT8_E5M2FNUZ, DT.DT_FLOAT4_E2M1FN}
 
     def set_typed(tp, arr):
-        """Fill the typed *_val field the way tf-facts §1.3 says (half_val bit patterns...)."""
+        """Fill the typed *_val field the way TensorFlow encodes them (half_val bit patterns...)."""
         dt = tp.dtype
         flat = arr.reshape(-1)
         if dt == DT.DT_FLOAT:

@@ -10,7 +10,7 @@ Writes crates/xla/data/xla_ops.json (relative to the repository root):
    "const_inputs": {"Op": ["input_arg", ...]}}
 
 where each kernel is {"constraints": {"attr": ["DT_FLOAT", ...]}, "label": "..."} (label only
-when set). The kernels come from TensorFlow itself (tf-facts §8.2): XLA JIT kernels are
+when set). The kernels come from TensorFlow itself: XLA JIT kernels are
 registered lazily, so the script first runs one `tf.function(jit_compile=True)`, which calls
 XlaOpRegistry::RegisterCompilationKernels, and then reads every KernelDef of the XLA_CPU_JIT
 and XLA_GPU_JIT devices from `kernels.get_all_registered_kernels()` with its per-attribute

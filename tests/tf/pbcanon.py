@@ -2,7 +2,7 @@
 
 The Rust tools write maps sorted by key, like TensorFlow's C++
 ``SerializeToStringDeterministic``.  Python's upb runtime (the one TF 2.21 uses)
-does not sort map keys even with ``deterministic=True`` (tf-facts §1.5), so files
+does not sort map keys even with ``deterministic=True``, so files
 written by TF from Python are message-equal to, but not byte-equal with, the
 canonical form.  This module provides two independent implementations of the
 canonical form, so that they can check each other:

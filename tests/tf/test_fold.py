@@ -1,4 +1,4 @@
-"""tf-fold against real TensorFlow (issue 5).
+"""tf-fold against real TensorFlow.
 
 What is shown here, with TF 2.21 as the judge:
 

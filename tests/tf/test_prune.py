@@ -1,4 +1,4 @@
-"""tf-prune against real TensorFlow (issue 7).
+"""tf-prune against real TensorFlow.
 
 What is shown here, with TF 2.21 as the judge:
 

@@ -1,4 +1,4 @@
-"""tf-quant against real TensorFlow (issue 6).
+"""tf-quant against real TensorFlow.
 
 What is shown here, with TF 2.21 as the judge:
 
@@ -247,7 +247,7 @@ def test_int8_compiles_under_xla_fixtures(case, tmp_path):
 @pytest.mark.parametrize("args,mode", [(["int8", "--encoding", "dequantize"], "SCALED"),
                                        (["uint8"], "MIN_FIRST")])
 def test_dequantize_encodings_do_not_compile_under_xla(args, mode, tmp_path):
-    """tf-facts 6.3: XLA's Dequantize takes MIN_COMBINED only, which is why the default
+    """XLA's Dequantize takes MIN_COMBINED only, which is why the default
     encoding is Cast + Mul."""
     case = "keras_cnn_savedmodel"
     model = next(m for m in CASES[case]["models"] if m["name"] == "frozen")
@@ -449,7 +449,7 @@ def quint8_values(node) -> np.ndarray:
 
 
 def gtt_quantize_weights(v: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """GTT's quantize_weights on one tensor (tf-facts 5.4): range with 0, quint8 MIN_FIRST
+    """GTT's quantize_weights on one tensor: range with 0, quint8 MIN_FIRST
     through FloatToQuantized (double arithmetic, ties away from zero)."""
     v = v.astype(np.float32)
     lo, hi = np.float32(min(v.min(), 0)), np.float32(max(v.max(), 0))

@@ -1,4 +1,4 @@
-"""tf-strip against real TensorFlow (issue 4).
+"""tf-strip against real TensorFlow.
 
 What is shown here, with TF 2.21 as the judge:
 
@@ -8,7 +8,7 @@ What is shown here, with TF 2.21 as the judge:
   graphs frozen here with TF's own ``convert_variables_to_constants``;
 - the stripped graph never has more nodes than TF's own clean-up, ``strip_unused`` followed by
   ``remove_training_nodes`` (``optimize_for_inference`` minus its batch-norm folding);
-- one test per pitfall of tf-facts §9 that concerns stripping, each showing TF's tool falling
+- one test per known pitfall of TensorFlow's own tools that concerns stripping, each showing TF's tool falling
   into it and tf-strip not;
 - stateful ops the outputs need survive; bad input exits 2 with one line naming it.
 """
@@ -123,7 +123,7 @@ def assert_not_larger_than_tf(ours, ref, what):
 
 
 def assert_passthrough_fields(ours, original, what):
-    """§9.1: versions and debug_info as they were; library minus unreferenced functions."""
+    """versions and debug_info as they were; library minus unreferenced functions."""
     assert ours.versions == original.versions, f"{what}: versions changed"
     assert ours.HasField("versions") == original.HasField("versions"), what
     assert ours.debug_info == original.debug_info, f"{what}: debug_info changed"
@@ -318,7 +318,7 @@ def test_tf_freeze_output_strips_to_bitwise_equal_outputs(case, model, tmp_path)
 
 
 # -----------------------------------------------------------------------------
-# tf-facts §9 pitfalls
+# pitfalls
 
 @needs
 def test_pitfall_1_versions_library_debug_info_are_kept(tmp_path):

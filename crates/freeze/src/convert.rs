@@ -1,5 +1,5 @@
-//! Variables to constants, and the resource values that flowed from them to their values
-//! (tf-facts §3.1): ReadVariableOp becomes Identity, ResourceGather becomes GatherV2,
+//! Variables to constants, and the resource values that flowed from them to their readers:
+//! ReadVariableOp becomes Identity, ResourceGather becomes GatherV2,
 //! pass-through ops are retyped, and functional control flow (If, Case, While) gets retyped
 //! copies of its functions in which the same rules apply.
 

@@ -1,4 +1,4 @@
-//! Which checkpoint key holds each variable of the graph (tf-facts §2.6, §2.7).
+//! Which checkpoint key holds each variable of the graph.
 //!
 //! TF1 checkpoints key a variable by its node name. TF2 object-based checkpoints key it by its
 //! path in the object graph (`layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`); a

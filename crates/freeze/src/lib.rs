@@ -1,5 +1,5 @@
 //! Freezing: a graph plus its checkpoint become one GraphDef whose variables are constants,
-//! without TensorFlow (tf-facts §3).
+//! without TensorFlow.
 //!
 //! [`Source::open`] resolves the forms a model comes in (SavedModel, checkpoint with `.meta`,
 //! checkpoint directory, checkpoint with a separate GraphDef). [`freeze`] then:

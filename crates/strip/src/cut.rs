@@ -1,7 +1,7 @@
 //! `--inputs t1,t2`: cut the graph at these tensors.
 //!
 //! Each tensor becomes a `Placeholder` with the tensor's **own** dtype (from the op registry,
-//! not one dtype stamped on every input as `strip_unused` does, tf-facts §4.2) and its shape:
+//! not one dtype stamped on every input as `strip_unused` does) and its shape:
 //! `--input-shape`, else the producer's `_output_shapes`, else what a Placeholder, Const or
 //! pass-through chain above it says, else unknown rank.
 //!

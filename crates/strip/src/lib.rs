@@ -1,5 +1,5 @@
 //! `tf-strip`: remove everything inference does not need from a TensorFlow graph, without
-//! breaking it (issue 4).
+//! breaking it.
 //!
 //! [`strip`] takes a [`Graph`] and a [`StripConfig`] and returns the stripped graph with a
 //! [`StripReport`] that names every node it removed, spliced out or replaced, and why (what
@@ -26,7 +26,7 @@
 //!    attributes, and drop library functions nothing references any more ([`tidy`]).
 //!
 //! `versions`, `debug_info`, the deprecated `version` and the referenced part of `library` are
-//! always kept (TensorFlow's own tools lose them, tf-facts §9.1). Nodes are never renamed, Const
+//! always kept (TensorFlow's own tools lose them). Nodes are never renamed, Const
 //! payloads are never decoded or copied, and a stateful op that an output depends on is never
 //! removed (the debug ops of step 4 excepted, which is what `--keep-asserts` is for).
 

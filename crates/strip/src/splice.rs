@@ -3,11 +3,11 @@
 //!
 //! # Splicing
 //! A spliced node `N` disappears; its consumers are rewired, never just dropped (TF's
-//! `remove_training_nodes` drops the inputs of CheckNumerics consumers, tf-facts §4.1):
+//! `remove_training_nodes` drops the inputs of CheckNumerics consumers):
 //!
 //! - a data input `N:k` becomes the tensor `N` passes through at `k` (`Identity`: its input 0;
 //!   `IdentityN`: its input `k`; `CheckNumerics`, `Print`: input 0), following chains of
-//!   spliced nodes; `N` and `N:0` are the same tensor (tf-facts §9.9);
+//!   spliced nodes; `N` and `N:0` are the same tensor;
 //! - the consumer also inherits `N`'s own control inputs, since `N`'s output only existed once
 //!   they had run;
 //! - a control input `^N` becomes control inputs on everything `N` waited for (its data and
@@ -24,7 +24,7 @@
 //! is stateful (variables, random ops, I/O, asserts, unknown ops) or TF1 control flow (which
 //! uses control edges to put nodes into `cond` branches and loop frames), nothing observable
 //! depends on that order and the edge can go. This is what removes the NoOps that TF2 frozen
-//! graphs keep around their former variable reads (tf-facts §3.2, §9.3).
+//! graphs keep around their former variable reads.
 
 use std::collections::{HashMap, HashSet};
 

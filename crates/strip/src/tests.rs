@@ -1,5 +1,5 @@
 //! Each behaviour of tf-strip on small hand-built graphs. The pitfalls of TensorFlow's own
-//! tools that concern stripping (tf-facts §9) each have a test named `pitfall_*`.
+//! tools that concern stripping each have a test named `pitfall_*`.
 
 use super::*;
 use tf_proto::tensorflow::attr_value::{ListValue, Value};
@@ -191,7 +191,7 @@ fn keep_protects_a_node() {
     assert_eq!(inputs(&out, "y"), ["id"]);
 }
 
-// --- pitfall §9.1: versions, library and debug_info are kept -----------------------------
+// --- pitfall: versions, library and debug_info are kept -----------------------------
 
 #[test]
 #[allow(deprecated)]
@@ -288,7 +288,7 @@ fn functions_referenced_through_attrs_and_interfaces_stay() {
     assert_eq!(report.functions_removed, ["orphan"]);
 }
 
-// --- pitfall §9.9: CheckNumerics is rewired, `:0` references are handled ------------------
+// --- pitfall: CheckNumerics is rewired, `:0` references are handled ------------------
 
 #[test]
 fn pitfall_check_numerics_is_rewired_not_dropped() {
@@ -299,7 +299,7 @@ fn pitfall_check_numerics_is_rewired_not_dropped() {
         f32s(node("add", "AddV2", &["check:0", "relu"])),
     ]);
     let (out, report) = run(g, &outputs(&["add"]));
-    // remove_training_nodes would leave `relu` without inputs (tf-facts §4.1).
+    // remove_training_nodes would leave `relu` without inputs.
     assert_eq!(inputs(&out, "relu"), ["x"]);
     assert_eq!(inputs(&out, "add"), ["x", "relu"]);
     let a = report.action("check").unwrap();
@@ -571,7 +571,7 @@ fn tf1_while_loop_frames_are_left_intact() {
     assert!(report.actions.is_empty());
 }
 
-// --- pitfall §9.10: no dangling `_class` ---------------------------------------------------
+// --- pitfall: no dangling `_class` ---------------------------------------------------
 
 #[test]
 fn pitfall_no_dangling_colocation() {

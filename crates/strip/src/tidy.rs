@@ -57,8 +57,7 @@ fn colocations(a: &AttrValue) -> impl Iterator<Item = &[u8]> {
     list.iter().map(Vec::as_slice).filter(|s| s.starts_with(b"loc:@"))
 }
 
-/// Removes `_class` entries `loc:@x` whose `x` is gone (TF refuses to import them, tf-facts
-/// §9.10), and the attribute when nothing is left; returns how many entries went.
+/// Removes `_class` entries `loc:@x` whose `x` is gone (TF refuses to import them), and the attribute when nothing is left; returns how many entries went.
 fn drop_dangling_colocations(n: &mut NodeDef, live: &HashSet<String>) -> usize {
     let Some(AttrValue { value: Some(attr_value::Value::List(l)) }) = n.attr.get_mut("_class")
     else {

@@ -1,4 +1,4 @@
-//! The static decision procedure of tf-facts §8.3, node by node, recursing into the bodies of
+//! The static decision procedure (see docs/tools/tf-xla-check.md), node by node, recursing into the bodies of
 //! the functions nodes call (If/While/Case branches, PartitionedCall targets, function ops).
 
 use std::collections::HashMap;

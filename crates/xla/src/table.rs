@@ -3,7 +3,7 @@
 //!
 //! `data/xla_ops.json` is written by `scripts/gen_xla_table.py` from TensorFlow 2.21 itself
 //! (the KernelDefs registered for `XLA_CPU_JIT`/`XLA_GPU_JIT` once XLA registration has been
-//! triggered; tf-facts §8.2) and embedded in the binary; `--check` mode of the script, run by
+//! triggered) and embedded in the binary; `--check` mode of the script, run by
 //! this crate's tests when `.venv` exists, keeps it fresh.
 
 use std::collections::HashMap;
