@@ -38,7 +38,6 @@ KNOWN_GAPS = {
     "tf1_ref_variables": "signature output key 'w' equals the variable's node name: the variable "
                          "is renamed 'w_orig' and then not found in the checkpoint",
     "tf1_ref_counter": "a signature that assigns a ref variable is frozen silently",
-    "tf1_two_outputs": "an output consumed by another output is dropped by later stages",
 }
 
 

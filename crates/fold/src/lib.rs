@@ -306,7 +306,15 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
     g.check(Some(Registry::global()))?;
     let ops = Ops::new(g.library.as_ref());
     let mut report = FoldReport { nodes_before: g.len(), ..Default::default() };
-    let names = if !cfg.outputs.is_empty() { &cfg.outputs } else { &cfg.signature_outputs };
+    let marked: Vec<String> = g.marked_outputs().iter().map(ToString::to_string).collect();
+    let names = if !cfg.outputs.is_empty() {
+        &cfg.outputs
+    } else if !cfg.signature_outputs.is_empty() {
+        &cfg.signature_outputs
+    } else {
+        &marked
+    };
+    let chosen: Vec<TensorName> = names.iter().map(|n| TensorName::parse(n.trim())).collect();
     let mut roots: Vec<String> = Vec::new();
     for name in names {
         let t = TensorName::parse(name.trim());
@@ -385,6 +393,10 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
     }
     ctx.report.folded.retain(|f| g.id(&f.node).is_some());
     ctx.report.nodes_after = g.len();
+    // Outputs that were chosen (not detected) are recorded for the next stage.
+    if !chosen.is_empty() {
+        g.mark_outputs(&chosen);
+    }
     Ok((g, ctx.report))
 }
 

@@ -245,6 +245,8 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     report.outputs =
         outputs.iter().map(|t| t.node.clone()).collect::<BTreeSet<_>>().into_iter().collect();
 
+    let chosen = !opts.outputs.is_empty() || src.loaded.signature.is_some();
+
     // 2. Keep what the outputs need; inline calls.
     prune(&mut g, &report.outputs);
     let inlined_prefixes: Vec<String> = g
@@ -367,6 +369,10 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     }
     drop_dangling_colocations(&mut g);
     g.check(Some(registry))?;
+    // The outputs that were asked for travel with the graph to the next stage.
+    if chosen {
+        g.mark_outputs(&outputs);
+    }
     report.nodes_after = g.len();
     Ok(Frozen { graph: g.into_graph_def(), report, buffers })
 }

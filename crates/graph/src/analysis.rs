@@ -180,3 +180,76 @@ impl Graph {
             .collect()
     }
 }
+
+/// The node attribute that carries the output set a pipeline chose, from one stage to the next.
+///
+/// A stage that was told its outputs (`--outputs`, a SavedModel signature, or this mark from an
+/// earlier stage) records them on the producing nodes as `_tf_tools_outputs: list(int)` (the
+/// output ports), so later stages keep exactly those outputs without repeating flags, even when
+/// one output feeds another. TensorFlow ignores attributes whose name starts with `_` when it
+/// imports and runs a graph, so the mark costs nothing at serving time.
+pub const OUTPUTS_ATTR: &str = "_tf_tools_outputs";
+
+/// The output ports of `n` that an earlier stage marked as graph outputs ([`OUTPUTS_ATTR`]).
+pub fn marked_ports(n: &NodeDef) -> Vec<u32> {
+    match n.attr.get(OUTPUTS_ATTR).and_then(|a| a.value.as_ref()) {
+        Some(tf_proto::tensorflow::attr_value::Value::List(l)) => {
+            l.i.iter().filter_map(|&p| u32::try_from(p).ok()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+impl Graph {
+    /// The outputs an earlier stage marked with [`OUTPUTS_ATTR`], in graph order; empty when
+    /// none are marked.
+    pub fn marked_outputs(&self) -> Vec<crate::TensorName> {
+        self.nodes()
+            .flat_map(|(_, n)| {
+                marked_ports(n)
+                    .into_iter()
+                    .map(|port| crate::TensorName { node: n.name.clone(), port })
+            })
+            .collect()
+    }
+
+    /// Records `outputs` as the graph's output set ([`OUTPUTS_ATTR`]), replacing any earlier
+    /// mark; nodes whose mark is already right are not touched.
+    pub fn mark_outputs(&mut self, outputs: &[crate::TensorName]) {
+        use tf_proto::tensorflow::{attr_value, AttrValue};
+        let mut ports: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+        for t in outputs {
+            let v = ports.entry(t.node.as_str()).or_default();
+            if !v.contains(&i64::from(t.port)) {
+                v.push(i64::from(t.port));
+            }
+        }
+        let mut changes: Vec<(NodeId, Option<AttrValue>)> = Vec::new();
+        for (id, n) in self.nodes() {
+            let want = ports.get(n.name.as_str()).map(|p| {
+                let mut p = p.clone();
+                p.sort_unstable();
+                AttrValue {
+                    value: Some(attr_value::Value::List(Box::new(attr_value::ListValue {
+                        i: p,
+                        ..Default::default()
+                    }))),
+                }
+            });
+            if n.attr.get(OUTPUTS_ATTR) != want.as_ref() {
+                changes.push((id, want));
+            }
+        }
+        for (id, want) in changes {
+            let mut n = self.node_mut(id);
+            match want {
+                Some(v) => {
+                    n.attr.insert(OUTPUTS_ATTR.to_string(), v);
+                }
+                None => {
+                    n.attr.remove(OUTPUTS_ATTR);
+                }
+            }
+        }
+    }
+}

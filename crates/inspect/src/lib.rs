@@ -117,6 +117,9 @@ pub struct Summary {
     pub inputs: Vec<TensorDesc>,
     /// Nodes nothing consumes that are not machinery (candidate outputs).
     pub outputs: Vec<TensorDesc>,
+    /// The outputs an earlier stage of a pipeline chose and recorded on the graph
+    /// (`_tf_tools_outputs`), which later stages keep.
+    pub marked_outputs: Vec<String>,
     /// Op → count in the graph, most frequent first in text.
     pub ops: BTreeMap<String, usize>,
     /// Op → count inside library functions.
@@ -162,6 +165,9 @@ const CONTROL_FLOW_OPS: &[&str] = &[
     "Case",
     "StatelessCase",
 ];
+
+/// Output ports listed per candidate output node (a `Split` may claim a million).
+const MAX_PORTS_LISTED: usize = 64;
 
 const VARIABLE_OPS: &[&str] = &["VariableV2", "Variable", "VarHandleOp", "_VarHandlesOp"];
 
@@ -289,6 +295,13 @@ pub fn summarize(l: &Loaded) -> Summary {
         .flat_map(|s| [s.save_tensor_name.as_str(), s.restore_op_name.as_str()])
         .map(|t| Input::parse(t).node())
         .collect();
+    let marked_outputs = g
+        .node
+        .iter()
+        .flat_map(|n| {
+            tf_graph::analysis::marked_ports(n).into_iter().map(|p| format!("{}:{p}", n.name))
+        })
+        .collect();
     let outputs = g
         .node
         .iter()
@@ -304,7 +317,8 @@ pub fn summarize(l: &Loaded) -> Summary {
                 Some(attr_value::Value::List(l)) => Some(l.shape.clone()),
                 _ => None,
             });
-            (0..arity).map(move |k| TensorDesc {
+            // A node may claim a million outputs: list the first few.
+            (0..arity.min(MAX_PORTS_LISTED)).map(move |k| TensorDesc {
                 name: format!("{}:{k}", n.name),
                 op: n.op.clone(),
                 dtype: types.as_ref().and_then(|t| t.get(k)).map(|t| dtype::short_name(*t)),
@@ -372,6 +386,7 @@ pub fn summarize(l: &Loaded) -> Summary {
         control_edges,
         inputs,
         outputs,
+        marked_outputs,
         ops,
         function_ops,
         unknown_ops: unknown_ops.into_iter().collect(),

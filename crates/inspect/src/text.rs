@@ -54,6 +54,13 @@ pub fn render_text(s: &Summary, top: usize) -> String {
             let _ = writeln!(o, "  {}", tensor_line(t));
         }
     }
+    if !s.marked_outputs.is_empty() {
+        let _ = writeln!(
+            o,
+            "\noutputs chosen by an earlier stage (kept by later ones): {}",
+            s.marked_outputs.join(", ")
+        );
+    }
     if !s.parameters.is_empty() {
         let total: u64 = s.parameters.values().map(|p| p.bytes).sum();
         let _ = writeln!(

@@ -164,6 +164,11 @@ pub fn strip(mut g: Graph, cfg: &StripConfig) -> Result<(Graph, StripReport), St
             Ok(()) => StripError::InvalidResult(e),
         });
     }
+    // Later stages keep the same outputs without being told again (detected ones are not a
+    // choice and are not recorded).
+    if from != OutputsFrom::Detected {
+        g.mark_outputs(&outputs);
+    }
     report.nodes_after = g.len();
     Ok((g, report))
 }

@@ -1,7 +1,8 @@
 //! Which tensors the stripped graph must still compute, and which nodes are training or
 //! saving machinery.
 //!
-//! Outputs are `--outputs`, else the SavedModel signature's, else detected the way
+//! Outputs are `--outputs`, else the SavedModel signature's, else the ones an earlier stage
+//! marked ([`tf_graph::analysis::OUTPUTS_ATTR`]), else detected the way
 //! `summarize_graph` suggests them: nodes that nothing consumes (through data or control edges)
 //! and that are not [`machinery`]: a TF1 training graph's dangling `train` op, `init`,
 //! `save/...` and summaries are not inference outputs.
@@ -20,10 +21,14 @@ pub(crate) fn resolve(
     ops: &Ops,
     cfg: &StripConfig,
 ) -> Result<(Vec<TensorName>, OutputsFrom), StripError> {
+    let marked: Vec<String>;
     let (names, from) = if !cfg.outputs.is_empty() {
         (&cfg.outputs, OutputsFrom::Explicit)
     } else if !cfg.signature_outputs.is_empty() {
         (&cfg.signature_outputs, OutputsFrom::Signature)
+    } else if !g.marked_outputs().is_empty() {
+        marked = g.marked_outputs().iter().map(ToString::to_string).collect();
+        (&marked, OutputsFrom::Marked)
     } else {
         let found = detect(g);
         if found.is_empty() {

@@ -133,6 +133,8 @@ pub enum OutputsFrom {
     Explicit,
     /// The SavedModel signature.
     Signature,
+    /// Marked by an earlier stage of the pipeline.
+    Marked,
     /// Nodes nothing consumes that are not machinery.
     Detected,
 }
@@ -215,6 +217,7 @@ impl StripReport {
         let from = match self.outputs_from {
             OutputsFrom::Explicit => "--outputs",
             OutputsFrom::Signature => "signature",
+            OutputsFrom::Marked => "marked by an earlier stage",
             OutputsFrom::Detected => "detected",
         };
         let _ = writeln!(s, "outputs ({from}): {}", self.outputs.join(", "));

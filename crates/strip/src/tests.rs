@@ -67,9 +67,22 @@ fn outputs(names: &[&str]) -> StripConfig {
     StripConfig { outputs: names.iter().map(|s| s.to_string()).collect(), ..Default::default() }
 }
 
+/// Strips, checks the result, and checks that the chosen outputs are marked for the next stage
+/// (then removes the marks, so tests compare graphs as they were).
 fn run(g: Graph, cfg: &StripConfig) -> (Graph, StripReport) {
-    let (out, report) = strip(g, cfg).unwrap();
+    let (mut out, report) = strip(g, cfg).unwrap();
     out.check(Some(Registry::global())).unwrap();
+    let marked: Vec<String> = out.marked_outputs().iter().map(ToString::to_string).collect();
+    if report.outputs_from == OutputsFrom::Detected {
+        assert!(marked.is_empty(), "detected outputs are not marked: {marked:?}");
+    } else {
+        let mut want = report.outputs.clone();
+        want.sort();
+        let mut got = marked;
+        got.sort();
+        assert_eq!(got, want, "the outputs are marked for the next stage");
+    }
+    out.mark_outputs(&[]);
     (out, report)
 }
 
@@ -812,7 +825,10 @@ fn default_attrs_and_output_shapes() {
     )
     .unwrap();
     let conv = out.node.iter().find(|n| n.name == "conv").unwrap();
-    assert_eq!(conv.attr.keys().collect::<Vec<_>>(), ["T", "padding", "strides"]);
+    assert_eq!(
+        conv.attr.keys().collect::<Vec<_>>(),
+        ["T", "_tf_tools_outputs", "padding", "strides"]
+    );
     assert_eq!(report.output_shapes_cleared, 1);
 }
 
@@ -832,7 +848,7 @@ fn dry_run_text_lists_every_action_and_why() {
 
 #[test]
 fn stripping_twice_changes_nothing() {
-    let (once, _) = run(tf2_frozen(), &outputs(&["Identity"]));
+    let (once, _) = strip(tf2_frozen(), &outputs(&["Identity"])).unwrap();
     let once = once.into_graph_def();
     let (twice, report) = strip_graph_def(once.clone(), &outputs(&["Identity"])).unwrap();
     assert_eq!(twice, once);
@@ -875,4 +891,24 @@ fn long_chains_strip_without_recursion() {
     let (out, _) = run(g, &outputs(&["y"]));
     assert_eq!(out.len(), 2);
     assert_eq!(inputs(&out, "y"), ["x"]);
+}
+
+/// The outputs one stage chose are the outputs of the next, even when one feeds another.
+#[test]
+fn marked_outputs_survive_the_next_stage() {
+    let g = graph(vec![
+        placeholder("x", dt::FLOAT),
+        f32s(node("logits", "Identity", &["x"])),
+        f32s(node("probs", "Softmax", &["logits"])),
+    ]);
+    let (first, _) = strip(g, &outputs(&["logits", "probs"])).unwrap();
+    let (second, report) = strip(first, &StripConfig::default()).unwrap();
+    assert_eq!(report.outputs_from, OutputsFrom::Marked);
+    assert_eq!(report.outputs, ["logits:0", "probs:0"]);
+    assert!(second.get("logits").is_some(), "an output read by another output is kept");
+    // An explicit choice on a later stage wins and replaces the mark.
+    let (third, report) = strip(second, &outputs(&["probs"])).unwrap();
+    assert_eq!(report.outputs_from, OutputsFrom::Explicit);
+    let marked: Vec<String> = third.marked_outputs().iter().map(ToString::to_string).collect();
+    assert_eq!(marked, ["probs:0"]);
 }

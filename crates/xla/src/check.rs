@@ -588,17 +588,19 @@ pub fn check_graph_with(
     // A graph TensorFlow would not import gets no verdict.
     graph.check(Some(ops))?;
     let order = graph.topo_order()?;
-    let (roots, outputs) = if cfg.outputs.is_empty() {
+    let marked: Vec<String> = graph.marked_outputs().iter().map(ToString::to_string).collect();
+    let asked = if cfg.outputs.is_empty() { &marked } else { &cfg.outputs };
+    let (roots, outputs) = if asked.is_empty() {
         let ids = graph.candidate_outputs();
         let names = ids.iter().map(|id| format!("{}:0", graph.node(*id).name)).collect();
         (ids, names)
     } else {
         let mut ids = Vec::new();
-        for o in &cfg.outputs {
+        for o in asked {
             let t = TensorName::parse(o);
             ids.push(graph.id(&t.node).ok_or_else(|| XlaError::UnknownOutput(o.clone()))?);
         }
-        (ids, cfg.outputs.clone())
+        (ids, asked.clone())
     };
     let needed = graph.reachable(&roots, false);
     let mut ck = Checker {
