@@ -8,7 +8,8 @@
 //! `Profile::Smoke`); the fuzzers (`make fuzz`) use everything.
 //!
 //! `FUZZ_SMOKE_CASES` sets the number of cases per target (default 2000 in release builds, 150
-//! in debug builds), `FUZZ_SMOKE_SEED` the seed.
+//! in debug builds), `FUZZ_SMOKE_SEED` the seed, `FUZZ_SMOKE_PROFILE=full` lifts the smoke
+//! profile's restrictions.
 
 #[path = "../fuzz/src/mutate.rs"]
 #[allow(dead_code)]
@@ -51,8 +52,13 @@ fn smoke(name: &str) {
         return;
     }
     let cases =
-        env_u64("FUZZ_SMOKE_CASES").unwrap_or(if cfg!(debug_assertions) { 150 } else { 2000 });
+        env_u64("FUZZ_SMOKE_CASES").unwrap_or(if cfg!(debug_assertions) { 100 } else { 2000 });
     let seed = env_u64("FUZZ_SMOKE_SEED").unwrap_or(20_261_203);
+    // FUZZ_SMOKE_PROFILE=full: everything the fuzzers do, known open problems included.
+    let profile = match std::env::var("FUZZ_SMOKE_PROFILE").as_deref() {
+        Ok("full") => Profile::Full,
+        _ => Profile::Smoke,
+    };
     let seeds = targets::seeds(target.input, MAX_SEED_BYTES);
     assert!(seeds.len() >= 3, "{name}: too few seed fixtures ({})", seeds.len());
     let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-smoke");
@@ -64,7 +70,7 @@ fn smoke(name: &str) {
         let (seed_name, base) = &seeds[rng.below(seeds.len())];
         let mut data = base.clone();
         for _ in 0..1 + rng.below(3) {
-            if let Some(m) = targets::mutate(target.input, &data, &mut rng, Profile::Smoke) {
+            if let Some(m) = targets::mutate(target.input, &data, &mut rng, profile) {
                 data = m;
             }
         }
