@@ -6,7 +6,7 @@ use tf_tools_fuzz::targets;
 
 const NAME: &str = "checkpoint";
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: tf_tools_fuzz::write_seeds(NAME), |data: &[u8]| {
     (targets::target(NAME).unwrap().run)(data);
 });
 

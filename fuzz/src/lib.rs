@@ -27,3 +27,19 @@ pub fn custom_mutate(
     }
     byte_level(data, size, max_size)
 }
+
+/// Writes the seed corpus of target `name` (fixtures of at most 160 KB) into the directory named
+/// by `TF_FUZZ_SEEDS` when that directory is empty or missing; called from each target's init,
+/// before libFuzzer reads its corpus (`make fuzz` sets the variable).
+pub fn write_seeds(name: &str) {
+    let Some(dir) = std::env::var_os("TF_FUZZ_SEEDS") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    if std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        return;
+    }
+    let target = targets::target(name).expect("target");
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    for (file, bytes) in targets::seeds(target.input, 160_000) {
+        std::fs::write(dir.join(file), bytes).expect("seed");
+    }
+}
