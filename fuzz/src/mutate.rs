@@ -830,11 +830,12 @@ pub fn mutate_meta_graph(m: &mut MetaGraphDef, rng: &mut Rng, p: Profile) {
 
 /// What a binary model buffer holds, as far as the mutator can tell.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // One per input; the size does not matter.
 pub enum Model {
     /// `tensorflow.GraphDef`.
     Graph(GraphDef),
     /// `tensorflow.MetaGraphDef`.
-    Meta(MetaGraphDef),
+    Meta(Box<MetaGraphDef>),
     /// `tensorflow.SavedModel`.
     Saved(SavedModel),
 }
@@ -860,7 +861,9 @@ pub fn decode_model(data: &[u8]) -> Option<Model> {
     };
     match kind {
         tf_io::MessageKind::GraphDef => GraphDef::decode(data).ok().map(Model::Graph),
-        tf_io::MessageKind::MetaGraphDef => MetaGraphDef::decode(data).ok().map(Model::Meta),
+        tf_io::MessageKind::MetaGraphDef => {
+            MetaGraphDef::decode(data).ok().map(|m| Model::Meta(Box::new(m)))
+        }
         tf_io::MessageKind::SavedModel => SavedModel::decode(data).ok().map(Model::Saved),
     }
 }
@@ -879,7 +882,7 @@ impl Model {
     pub fn to_text(&self) -> Option<String> {
         match self {
             Model::Graph(g) => tf_io::text::print(g).ok(),
-            Model::Meta(m) => tf_io::text::print(m).ok(),
+            Model::Meta(m) => tf_io::text::print(m.as_ref()).ok(),
             Model::Saved(s) => tf_io::text::print(s).ok(),
         }
     }
@@ -1115,7 +1118,7 @@ pub fn mutate_pbtxt(data: &[u8], rng: &mut Rng, p: Profile) -> Option<Vec<u8>> {
         let mut m = match loaded.kind {
             tf_io::MessageKind::GraphDef => Model::Graph(loaded.graph),
             tf_io::MessageKind::MetaGraphDef => {
-                Model::Meta(tf_io::text::parse::<MetaGraphDef>(data).ok()?)
+                Model::Meta(Box::new(tf_io::text::parse::<MetaGraphDef>(data).ok()?))
             }
             tf_io::MessageKind::SavedModel => {
                 Model::Saved(tf_io::text::parse::<SavedModel>(data).ok()?)

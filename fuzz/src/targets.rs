@@ -218,7 +218,7 @@ fn check_output(what: &str, g: &GraphDef, sources: &[Bytes]) {
 /// Binary decoding (any of the three messages), re-encoding, text printing.
 pub fn graphdef(data: &[u8]) {
     if let Some(l) = load(data) {
-        check_output("tf-convert", &l.graph, &[l.buffer.clone()]);
+        check_output("tf-convert", &l.graph, std::slice::from_ref(&l.buffer));
     }
 }
 
@@ -236,7 +236,7 @@ pub fn savedmodel(data: &[u8]) {
         let s = tf_inspect::summarize(&l);
         let _ = tf_inspect::render_text(&s, 10);
         let _ = serde_json::to_string(&s);
-        check_output("tf-convert (SavedModel)", &l.graph, &[l.buffer.clone()]);
+        check_output("tf-convert (SavedModel)", &l.graph, std::slice::from_ref(&l.buffer));
     }
 }
 
