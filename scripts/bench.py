@@ -620,8 +620,10 @@ def timed(cmd, timeout):
         return None, "timeout"
     wall = time.perf_counter() - t0
     if p.returncode != 0:
-        first = p.stderr.decode(errors="replace").strip().splitlines()[:1]
-        return None, f"exit {p.returncode}" + (f": {first[0][:80]}" if first else "")
+        lines = p.stderr.decode(errors="replace").strip().splitlines()
+        first = next((ln.strip() for ln in lines if ln.strip()), "")
+        what = f"exit {p.returncode}" if p.returncode > 0 else f"crash (signal {-p.returncode})"
+        return None, what + (f": {first[:100]}" if first else "")
     return wall, ""
 
 
