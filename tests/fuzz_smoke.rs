@@ -47,7 +47,7 @@ fn smoke(name: &str) {
     if let Ok(replay) = std::env::var("FUZZ_SMOKE_REPLAY") {
         if let Some(file) = replay.strip_prefix(&format!("{name}:")) {
             let data = std::fs::read(file).expect("replay file");
-            (target.run)(&data);
+            println!("{name}: accepted {}", (target.run)(&data));
         }
         return;
     }
@@ -62,7 +62,14 @@ fn smoke(name: &str) {
     let seeds = targets::seeds(target.input, MAX_SEED_BYTES);
     assert!(seeds.len() >= 3, "{name}: too few seed fixtures ({})", seeds.len());
     let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-smoke");
-    let (mut mutated, mut failures) = (0u64, Vec::new());
+    let (mut mutated, mut accepted, mut failures) = (0u64, 0u64, Vec::new());
+    // FUZZ_SMOKE_TRACE=1: each input is written to target/fuzz-smoke/<target>-current.bin
+    // before it runs, so that one which aborts the process (out of memory, stack overflow) can
+    // be replayed.
+    let trace = std::env::var_os("FUZZ_SMOKE_TRACE").is_some();
+    if trace {
+        std::fs::create_dir_all(&out_dir).expect("target/fuzz-smoke");
+    }
     let (mut slowest, mut slowest_case) = (Duration::ZERO, 0);
     let started = Instant::now();
     for case in 0..cases {
@@ -75,11 +82,16 @@ fn smoke(name: &str) {
             }
         }
         mutated += u64::from(data != *base);
+        if trace {
+            eprintln!("fuzz smoke {name}: case {case} from {seed_name}");
+            std::fs::write(out_dir.join(format!("{name}-current.bin")), &data).expect("trace");
+        }
         let t0 = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| (target.run)(&data)));
         if t0.elapsed() > slowest {
             (slowest, slowest_case) = (t0.elapsed(), case);
         }
+        accepted += u64::from(matches!(outcome, Ok(true)));
         if let Err(e) = outcome {
             let _ = std::fs::create_dir_all(&out_dir);
             let file = out_dir.join(format!("{name}-{seed}-{case}.bin"));
@@ -92,7 +104,8 @@ fn smoke(name: &str) {
         }
     }
     eprintln!(
-        "fuzz smoke {name}: {cases} cases ({mutated} mutated) in {:.1} s, slowest case {} ({:.0} ms)",
+        "fuzz smoke {name}: {cases} cases ({mutated} mutated, {accepted} accepted) in {:.1} s, \
+         slowest case {} ({:.0} ms)",
         started.elapsed().as_secs_f64(),
         slowest_case,
         slowest.as_secs_f64() * 1e3

@@ -36,8 +36,9 @@ pub struct Target {
     pub name: &'static str,
     /// Its input kind.
     pub input: Input,
-    /// Runs one input; panics on a bug.
-    pub run: fn(&[u8]),
+    /// Runs one input: true if the library accepted it (a result, not an error); panics on a
+    /// bug.
+    pub run: fn(&[u8]) -> bool,
 }
 
 /// Every target.
@@ -216,54 +217,57 @@ fn check_output(what: &str, g: &GraphDef, sources: &[Bytes]) {
 // ---- the targets ---------------------------------------------------------------------------------
 
 /// Binary decoding (any of the three messages), re-encoding, text printing.
-pub fn graphdef(data: &[u8]) {
-    if let Some(l) = load(data) {
-        check_output("tf-convert", &l.graph, std::slice::from_ref(&l.buffer));
-    }
+pub fn graphdef(data: &[u8]) -> bool {
+    let Some(l) = load(data) else { return false };
+    check_output("tf-convert", &l.graph, std::slice::from_ref(&l.buffer));
+    true
 }
 
 /// Text format parsing, then the same as [`graphdef`].
-pub fn pbtxt(data: &[u8]) {
+pub fn pbtxt(data: &[u8]) -> bool {
     graphdef(data)
 }
 
 /// A `saved_model.pb`: tag and signature selection, the summary, re-encoding.
-pub fn savedmodel(data: &[u8]) {
+pub fn savedmodel(data: &[u8]) -> bool {
     let opts = ReadOptions::default();
     let hint = Some(MessageKind::SavedModel);
-    if let Ok(l) = tf_io::read_bytes(Bytes::copy_from_slice(data), "saved_model.pb", hint, &opts) {
-        let _ = l.signature_outputs();
-        let s = tf_inspect::summarize(&l);
-        let _ = tf_inspect::render_text(&s, 10);
-        let _ = serde_json::to_string(&s);
-        check_output("tf-convert (SavedModel)", &l.graph, std::slice::from_ref(&l.buffer));
-    }
+    let Ok(l) = tf_io::read_bytes(Bytes::copy_from_slice(data), "saved_model.pb", hint, &opts)
+    else {
+        return false;
+    };
+    let _ = l.signature_outputs();
+    let s = tf_inspect::summarize(&l);
+    let _ = tf_inspect::render_text(&s, 10);
+    let _ = serde_json::to_string(&s);
+    check_output("tf-convert (SavedModel)", &l.graph, std::slice::from_ref(&l.buffer));
+    true
 }
 
 /// A checkpoint: the index and every block checksum, each tensor, the object graph, the summary.
-pub fn checkpoint(data: &[u8]) {
+pub fn checkpoint(data: &[u8]) -> bool {
     let (index, shard) = mutate::unpack_checkpoint(data);
     let dir = tempfile::tempdir().expect("temporary directory");
     let prefix = dir.path().join("model.ckpt");
     std::fs::write(dir.path().join("model.ckpt.index"), index).expect("write index");
     std::fs::write(dir.path().join("model.ckpt.data-00000-of-00001"), shard).expect("write data");
-    let Ok(c) = tf_ckpt::Checkpoint::open(&prefix) else { return };
+    let Ok(c) = tf_ckpt::Checkpoint::open(&prefix) else { return false };
+    let mut ok = true;
     for e in c.entries() {
-        let _ = c.read(&e.key);
+        ok &= c.read(&e.key).is_ok();
     }
     let _ = c.object_graph();
     let s = tf_inspect::summarize_checkpoint(&c);
     let _ = tf_inspect::render_checkpoint(&s);
     let _ = serde_json::to_string(&s);
+    ok
 }
 
 /// Runs a pass on the decoded input and checks its output.
-fn pass(tool: &str, data: &[u8], f: impl FnOnce(Loaded) -> Option<(GraphDef, Vec<Bytes>)>) {
-    if let Some(l) = load(data) {
-        if let Some((g, sources)) = f(l) {
-            check_output(tool, &g, &sources);
-        }
-    }
+fn pass(tool: &str, data: &[u8], f: impl FnOnce(Loaded) -> Option<(GraphDef, Vec<Bytes>)>) -> bool {
+    let Some((g, sources)) = load(data).and_then(f) else { return false };
+    check_output(tool, &g, &sources);
+    true
 }
 
 /// A cheap hash of the input, to vary the configuration with it.
@@ -272,7 +276,7 @@ fn variant(data: &[u8], n: usize) -> usize {
 }
 
 /// tf-strip's defaults, or with identity/control edges kept and default attributes added/removed.
-pub fn strip(data: &[u8]) {
+pub fn strip(data: &[u8]) -> bool {
     let v = variant(data, 4);
     pass("tf-strip", data, |l| {
         let cfg = tf_strip::StripConfig {
@@ -290,11 +294,11 @@ pub fn strip(data: &[u8]) {
         let buffer = l.buffer.clone();
         let (g, _) = tf_strip::strip_graph_def(l.graph, &cfg).ok()?;
         Some((g, vec![buffer]))
-    });
+    })
 }
 
 /// tf-fold with every pass.
-pub fn fold(data: &[u8]) {
+pub fn fold(data: &[u8]) -> bool {
     pass("tf-fold", data, |l| {
         let cfg = tf_fold::FoldConfig {
             signature_outputs: l.signature_outputs(),
@@ -306,11 +310,11 @@ pub fn fold(data: &[u8]) {
         let mut sources = vec![buffer.clone()];
         sources.extend(tf_fold::new_payloads(&g, &buffer));
         Some((g, sources))
-    });
+    })
 }
 
 /// tf-quant in each mode, small tensors included.
-pub fn quant(data: &[u8]) {
+pub fn quant(data: &[u8]) -> bool {
     use tf_quant::{Encoding as E, Mode};
     let v = variant(data, 6);
     pass("tf-quant", data, |l| {
@@ -332,11 +336,11 @@ pub fn quant(data: &[u8]) {
         let buffer = l.buffer.clone();
         let q = tf_quant::quantize_graph_def(l.graph, &cfg).ok()?;
         Some((q.graph, vec![buffer, q.payload]))
-    });
+    })
 }
 
 /// tf-prune: magnitude, blocks, N:M, channels.
-pub fn prune(data: &[u8]) {
+pub fn prune(data: &[u8]) -> bool {
     let v = variant(data, 4);
     pass("tf-prune", data, |l| {
         let cfg = tf_prune::PruneConfig {
@@ -353,11 +357,11 @@ pub fn prune(data: &[u8]) {
         let (g, _) = tf_prune::prune_graph_def(l.graph, &cfg).ok()?;
         let _ = tf_prune::gzip_size(&g);
         Some((g, vec![buffer]))
-    });
+    })
 }
 
 /// tf-xla-check, annotating clusters.
-pub fn xla(data: &[u8]) {
+pub fn xla(data: &[u8]) -> bool {
     let v = variant(data, 2);
     pass("tf-xla-check", data, |l| {
         let cfg = tf_xla_check::CheckConfig {
@@ -369,16 +373,16 @@ pub fn xla(data: &[u8]) {
         let (g, report, _) = tf_xla_check::check_graph_def(l.graph, &cfg, Some(1)).ok()?;
         let _ = report.render_text();
         Some((g, vec![buffer]))
-    });
+    })
 }
 
 /// tf-inspect's summary of a graph.
-pub fn inspect(data: &[u8]) {
-    if let Some(l) = load(data) {
-        let s = tf_inspect::summarize(&l);
-        let _ = tf_inspect::render_text(&s, 10);
-        let _ = serde_json::to_string(&s);
-    }
+pub fn inspect(data: &[u8]) -> bool {
+    let Some(l) = load(data) else { return false };
+    let s = tf_inspect::summarize(&l);
+    let _ = tf_inspect::render_text(&s, 10);
+    let _ = serde_json::to_string(&s);
+    true
 }
 
 /// Node names of each freezable fixture, to pair a mutated graph with its checkpoint.
@@ -398,8 +402,8 @@ fn node_names(data: &[u8]) -> Vec<String> {
 
 /// tf-freeze of a `saved_model.pb` or `.meta` next to the fixture checkpoint whose graph has the
 /// most node names in common with it.
-pub fn freeze(data: &[u8]) {
-    let Some(model) = mutate::decode_model(data) else { return };
+pub fn freeze(data: &[u8]) -> bool {
+    let Some(model) = mutate::decode_model(data) else { return false };
     let names = node_names(data);
     let (best, _) = freezable_names()
         .iter()
@@ -435,9 +439,12 @@ pub fn freeze(data: &[u8]) {
             dir.path().join("model.ckpt")
         }
     };
-    let Ok(source) = tf_freeze::Source::open(&path, None, &ReadOptions::default()) else { return };
+    let Ok(source) = tf_freeze::Source::open(&path, None, &ReadOptions::default()) else {
+        return false;
+    };
     let Ok(frozen) = tf_freeze::freeze(source, &tf_freeze::FreezeOptions::default()) else {
-        return;
+        return false;
     };
     check_output("tf-freeze", &frozen.graph, &frozen.buffers);
+    true
 }
