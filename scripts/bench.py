@@ -608,6 +608,8 @@ def scaling_cmd(bin_dir, tool, args, graph, kind, ckpt):
         if not kind.startswith("Mul/Relu") or ckpt is None:
             return None
         return [str(bin_dir / tool), str(ckpt), "--graph", str(graph)]
+    if tool == "tf-quant":
+        return [str(bin_dir / tool), *args, str(graph)]  # the mode comes first
     return [str(bin_dir / tool), str(graph), *args]
 
 
