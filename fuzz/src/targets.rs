@@ -26,7 +26,8 @@ pub enum Input {
     Text,
     /// A packed checkpoint ([`mutate::pack_checkpoint`]).
     Checkpoint,
-    /// A `saved_model.pb` or a TF1 `.meta`, frozen against the fixture checkpoint it matches.
+    /// A `saved_model.pb`, a TF1 `.meta` or a GraphDef, frozen against the fixture checkpoint it
+    /// matches.
     Freeze,
 }
 
@@ -400,10 +401,13 @@ fn node_names(data: &[u8]) -> Vec<String> {
     v
 }
 
-/// tf-freeze of a `saved_model.pb` or `.meta` next to the fixture checkpoint whose graph has the
-/// most node names in common with it.
+/// tf-freeze of a `saved_model.pb`, a `.meta` or a GraphDef (binary or text, given with
+/// `--graph`) next to the fixture checkpoint whose graph has the most node names in common with it.
 pub fn freeze(data: &[u8]) -> bool {
-    let Some(model) = mutate::decode_model(data) else { return false };
+    let model = mutate::decode_model(data);
+    if model.is_none() && load(data).is_none() {
+        return false;
+    }
     let names = node_names(data);
     let (best, _) = freezable_names()
         .iter()
@@ -413,33 +417,32 @@ pub fn freeze(data: &[u8]) -> bool {
         .expect("fixtures");
     let ckpt = fixtures().join(FREEZABLE[best].1);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let link = |from: PathBuf, to: PathBuf| {
-        std::os::unix::fs::symlink(from, to).expect("symlink");
+    let link_checkpoint = |prefix: &Path| {
+        for ext in [".index", ".data-00000-of-00001"] {
+            let to = PathBuf::from(format!("{}{ext}", prefix.display()));
+            std::os::unix::fs::symlink(format!("{}{ext}", ckpt.display()), to).expect("symlink");
+        }
     };
-    let path = match model {
-        mutate::Model::Saved(_) => {
+    let (path, graph) = match model {
+        Some(mutate::Model::Saved(_)) => {
             std::fs::create_dir(dir.path().join("variables")).expect("mkdir");
-            for ext in [".index", ".data-00000-of-00001"] {
-                link(
-                    PathBuf::from(format!("{}{ext}", ckpt.display())),
-                    dir.path().join(format!("variables/variables{ext}")),
-                );
-            }
+            link_checkpoint(&dir.path().join("variables/variables"));
             std::fs::write(dir.path().join("saved_model.pb"), data).expect("write");
-            dir.path().to_path_buf()
+            (dir.path().to_path_buf(), None)
+        }
+        Some(mutate::Model::Meta(_)) => {
+            link_checkpoint(&dir.path().join("model.ckpt"));
+            std::fs::write(dir.path().join("model.ckpt.meta"), data).expect("write");
+            (dir.path().join("model.ckpt"), None)
         }
         _ => {
-            for ext in [".index", ".data-00000-of-00001"] {
-                link(
-                    PathBuf::from(format!("{}{ext}", ckpt.display())),
-                    dir.path().join(format!("model.ckpt{ext}")),
-                );
-            }
-            std::fs::write(dir.path().join("model.ckpt.meta"), data).expect("write");
-            dir.path().join("model.ckpt")
+            link_checkpoint(&dir.path().join("model.ckpt"));
+            std::fs::write(dir.path().join("graph.pb"), data).expect("write");
+            (dir.path().join("model.ckpt"), Some(dir.path().join("graph.pb")))
         }
     };
-    let Ok(source) = tf_freeze::Source::open(&path, None, &ReadOptions::default()) else {
+    let opts = ReadOptions::default();
+    let Ok(source) = tf_freeze::Source::open(&path, graph.as_deref(), &opts) else {
         return false;
     };
     let Ok(frozen) = tf_freeze::freeze(source, &tf_freeze::FreezeOptions::default()) else {
