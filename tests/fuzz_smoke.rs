@@ -134,6 +134,7 @@ smoke_tests!(
 
 /// Every target sees every file of `fuzz/regressions/<target>/` (crashes the fuzzers found).
 /// Ignored until the problems they reproduce are fixed: `cargo test -- --ignored regressions`.
+/// Files ending in `.manual` (see `fuzz/regressions/README.md`) are left out.
 #[test]
 #[ignore]
 fn regressions() {
@@ -143,6 +144,9 @@ fn regressions() {
     for t in targets::TARGETS {
         let Ok(files) = std::fs::read_dir(dir.join(t.name)) else { continue };
         for f in files.flatten() {
+            if f.path().extension().is_some_and(|e| e == "manual") {
+                continue;
+            }
             let data = std::fs::read(f.path()).unwrap();
             runs += 1;
             if let Err(e) = catch_unwind(AssertUnwindSafe(|| (t.run)(&data))) {
