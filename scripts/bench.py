@@ -3,6 +3,7 @@
 peak RSS (from wait4). Writes a Markdown table into docs/benchmarks.md.
 
 Usage: scripts/bench.py --bin target/release [--out docs/benchmarks.md] [--runs 5]
+       scripts/bench.py --bin target/release --scaling-only [--timeout 120] [--out FILE]
 
 Needs only the Python standard library to measure; the 300 MB input graph is made once by
 `scripts/gen_fixtures.py --bench-out build/bench` (which needs the .venv with TensorFlow).
@@ -72,7 +73,8 @@ def ensure_big_graph():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "target" / "release"))
-    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--out", default=None, help="default: docs/benchmarks.md (not written by "
+                    "--scaling-only unless given)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--scaling-only", action="store_true",
                     help="only the scaling table, printed (and written to --out if given)")
@@ -82,7 +84,7 @@ def main():
     bin_dir = Path(args.bin)
     if args.scaling_only:
         lines = scaling_section(bin_dir, args.timeout)
-        if "--out" in sys.argv:
+        if args.out:
             Path(args.out).write_text("\n".join(lines))
         print("\n".join(lines))
         return
@@ -133,7 +135,7 @@ def main():
     lines += freeze_section(bin_dir, args.runs)  # tf-freeze
     lines += xla_section(bin_dir, args.runs)  # tf-xla-check
     lines += scaling_section(bin_dir, args.timeout)
-    Path(args.out).write_text("\n".join(lines))
+    Path(args.out or ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
