@@ -2,6 +2,7 @@
 #   make demo    build the tools and run them on the bundled sample model (no TensorFlow needed)
 #   make test    install everything (Rust crates, TensorFlow 2.21 in .venv) and run every tier
 #   make bench   benchmarks, written to docs/benchmarks.md
+#   make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (nightly; see docs/fuzzing.md)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,7 +14,7 @@ BIN := $(CURDIR)/target/release
 CARGO ?= cargo
 
 .PHONY: all build demo test test-rust test-tf test-tfrun tf-eval test-tfeval venv tflib fixtures ops-registry xla-table \
-        proto-check bench fmt lint completions clean
+        proto-check bench bench-scaling fuzz fmt lint completions clean
 
 all: build
 
@@ -80,6 +81,28 @@ proto-check: venv
 bench: build venv
 	$(TFENV) $(VPY) scripts/bench.py --bin $(BIN) --out docs/benchmarks.md
 
+# The scaling table alone (every tool on generated 10k-100k node graphs), printed.
+bench-scaling: build
+	$(VPY) scripts/bench.py --bin $(BIN) --scaling-only
+
+# Fuzzing (docs/fuzzing.md): each target of fuzz/ for FUZZ_SECONDS, one after the other; seed
+# corpora are written from tests/fixtures into fuzz/corpus/<target> on the first run. Crashes
+# land in fuzz/artifacts/<target>/; the run fails if any target found one. Needs nightly Rust.
+# The seeded stable run of the same targets is part of `cargo test` (tests/fuzz_smoke.rs).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= graphdef pbtxt savedmodel checkpoint strip fold quant prune xla freeze inspect
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=4096 -max_len=262144 -print_final_stats=1
+
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && $(CARGO) +nightly fuzz build -a
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  (cd fuzz && TF_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus/$$t $(CARGO) +nightly fuzz run -a $$t \
+	    -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS)) || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (see fuzz/artifacts/)"; exit 1; fi
+
 fmt:
 	$(CARGO) fmt --all
 
@@ -96,4 +119,5 @@ completions: build
 
 clean:
 	$(CARGO) clean
+	rm -rf fuzz/target
 	rm -rf build

@@ -3,6 +3,7 @@
 peak RSS (from wait4). Writes a Markdown table into docs/benchmarks.md.
 
 Usage: scripts/bench.py --bin target/release [--out docs/benchmarks.md] [--runs 5]
+       scripts/bench.py --bin target/release --scaling-only [--timeout 120] [--out FILE]
 
 Needs only the Python standard library to measure; the 300 MB input graph is made once by
 `scripts/gen_fixtures.py --bench-out build/bench` (which needs the .venv with TensorFlow).
@@ -72,10 +73,21 @@ def ensure_big_graph():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "target" / "release"))
-    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--out", default=None, help="default: docs/benchmarks.md (not written by "
+                    "--scaling-only unless given)")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--scaling-only", action="store_true",
+                    help="only the scaling table, printed (and written to --out if given)")
+    ap.add_argument("--timeout", type=float, default=120.0,
+                    help="per-run limit of the scaling table, in seconds")
     args = ap.parse_args()
     bin_dir = Path(args.bin)
+    if args.scaling_only:
+        lines = scaling_section(bin_dir, args.timeout)
+        if args.out:
+            Path(args.out).write_text("\n".join(lines))
+        print("\n".join(lines))
+        return
     big = ensure_big_graph()
     size = big.stat().st_size
     out = BENCH / "out.pb"
@@ -104,7 +116,7 @@ def main():
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
         f"{platform.release()}.",
         "",
-        "## Pass-through of a weight-heavy GraphDef (issue 2)",
+        "## Pass-through of a weight-heavy GraphDef",
         "",
         f"Input: `build/bench/bigmodel.pb`, {mb:.0f} MB (a frozen MLP of large dense layers "
         "made by `scripts/gen_fixtures.py --bench-out`).",
@@ -122,11 +134,12 @@ def main():
     lines += quant_section(bin_dir, big, out, args.runs, conv[0], size)  # tf-quant
     lines += freeze_section(bin_dir, args.runs)  # tf-freeze
     lines += xla_section(bin_dir, args.runs)  # tf-xla-check
-    Path(args.out).write_text("\n".join(lines))
+    lines += scaling_section(bin_dir, args.timeout)
+    Path(args.out or ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
-# ---- tf-strip (issue 4) ------------------------------------------------------------------------
+# ---- tf-strip ------------------------------------------------------------------------
 # Stripping a frozen graph must stay within 1.5x of tf-convert's pass-through: Const payloads are
 # never decoded or copied, and the output streams them from the input mapping.
 
@@ -140,7 +153,7 @@ def strip_section(bin_dir, big, out, runs, cp_wall, conv_wall, size):
     out.unlink()
     ratio = wall / conv_wall
     return [
-        "## tf-strip on the same graph (issue 4)",
+        "## tf-strip on the same graph",
         "",
         "`tf-strip bigmodel.pb --outputs output -o out.pb`: nothing to strip (a frozen MLP whose "
         "output Identity is protected), so this measures the cost of the analysis and the "
@@ -157,7 +170,7 @@ def strip_section(bin_dir, big, out, runs, cp_wall, conv_wall, size):
 # ---- end tf-strip ------------------------------------------------------------------------------
 
 
-# ---- tf-fold (issue 5) -------------------------------------------------------------------------
+# ---- tf-fold ------------------------------------------------------------------------
 # tf-fold on a ResNet50-sized frozen graph (random weights, build/models/resnet50/frozen.pb made
 # by scripts/gen_models.py) against TensorFlow's own offline optimizer: Grappler with the
 # constant folding, arithmetic, dependency and function optimizers, run by TF's Python API in a
@@ -231,7 +244,7 @@ def fold_section(bin_dir, runs):
     grappler_wall = rows[0][1]
     speedup = grappler_wall / fold[0]
     lines = [
-        "## tf-fold on a ResNet50 frozen graph (issue 5)",
+        "## tf-fold on a ResNet50 frozen graph",
         "",
         f"Input: `build/models/resnet50/frozen.pb`, {size / 1e6:.0f} MB, {rep['nodes_before']} "
         "nodes (tf_keras ResNet50, random weights, frozen by `convert_variables_to_constants_v2`;"
@@ -258,7 +271,7 @@ def fold_section(bin_dir, runs):
 # ---- end tf-fold -------------------------------------------------------------------------------
 
 
-# ---- tf-quant (issue 6) ------------------------------------------------------------------------
+# ---- tf-quant ------------------------------------------------------------------------
 # Quantizing to int8 may cost at most 1 s per GB of float weights beyond tf-convert's pass-through:
 # the float values are read straight from the input mapping (no decoded copy), the int8 payloads
 # are written into one buffer the output streams from, and tensors are spread over the cores.
@@ -281,7 +294,7 @@ def quant_section(bin_dir, big, out, runs, conv_wall, size):
     extra = wall - conv_wall
     per_gb = extra / (weights / 1e9)
     return [
-        "## tf-quant int8 on the same graph (issue 6)",
+        "## tf-quant int8 on the same graph",
         "",
         f"`tf-quant int8 bigmodel.pb -o out.pb`: {totals['tensors']} weight tensors, "
         f"{weights / 1e6:.0f} MB of float32 quantized per output channel (SNR "
@@ -301,7 +314,7 @@ def quant_section(bin_dir, big, out, runs, conv_wall, size):
 # ---- end tf-quant ------------------------------------------------------------------------------
 
 
-# ---- tf-xla-check (issue 8) --------------------------------------------------------------------
+# ---- tf-xla-check ------------------------------------------------------------------------
 # A 10,000-node graph is checked in under 100 ms (whole process). The graph is written here with
 # a hand-rolled protobuf encoder (stdlib only): a placeholder feeding 10,000 elementwise ops in
 # 100 chains, with a string detour (AsString -> StringToNumber) in every tenth chain so that the
@@ -366,7 +379,7 @@ def xla_section(bin_dir, runs):
     # would replace the device node with a regular file).
     wall, rss = measure([str(tool), str(graph), "--exit-zero", "-q"], runs)
     return [
-        "## tf-xla-check (issue 8)",
+        "## tf-xla-check",
         "",
         f"Input: `build/bench/xla_10k.pb`, {count} nodes in 100 chains (10 with a string detour "
         "that does not compile), written by `scripts/bench.py` itself. Whole process: read, "
@@ -381,7 +394,7 @@ def xla_section(bin_dir, runs):
 
 
 
-# ---- tf-freeze (issue 3) -----------------------------------------------------------------------
+# ---- tf-freeze ------------------------------------------------------------------------
 # tf-freeze against TensorFlow's own freezer (convert_variables_to_constants_v2), whole process,
 # Python import included, on a ResNet50-sized SavedModel made by scripts/gen_models.py.
 
@@ -414,7 +427,7 @@ def freeze_section(bin_dir, runs):
     theirs = measure([str(venv_py), str(script), str(model), str(out)], env_runs)
     out.unlink(missing_ok=True)
     return [
-        "## tf-freeze vs TensorFlow's freezer (issue 3)",
+        "## tf-freeze vs TensorFlow's freezer",
         "",
         f"Input: `build/models/resnet50/saved_model` (tf_keras ResNet50, random weights, "
         f"{variables / 1e6:.0f} MB of variables), made by `scripts/gen_models.py`. TensorFlow: "
@@ -431,6 +444,265 @@ def freeze_section(bin_dir, runs):
         f"tf-freeze is **{theirs[0] / ours[0]:.0f}×** faster (goal ≥ 20×).",
         "",
     ]
+
+
+# ---- scaling: every tool on large generated graphs -----------------------------------------------
+# Whole-process wall time of each tool on graphs of 10k, 50k and 100k nodes (and functions nested
+# 1k, 2.5k and 5k deep), written with the stdlib protobuf encoder above. A linear tool doubles from
+# 50k to 100k; the last column is that ratio. tf-convert (decode + encode) is the reference.
+
+SCALING = BENCH / "scaling"
+SCALING_SIZES = (10_000, 50_000, 100_000)
+FUNCTION_DEPTHS = (1_000, 2_500, 5_000)
+F32 = 1
+
+
+def _attr(key, attr_value):
+    return _field(5, _field(1, key.encode()) + _field(2, attr_value))
+
+
+def _type_attr(dtype):
+    return _varint(6 << 3) + _varint(dtype)
+
+
+def _node_attrs(name, op, inputs, attrs):
+    """A NodeDef (field 1 of GraphDef) with already encoded AttrValues."""
+    body = _field(1, name.encode()) + _field(2, op.encode())
+    for i in inputs:
+        body += _field(3, i.encode())
+    for key in sorted(attrs):
+        body += _attr(key, attrs[key])
+    return body
+
+
+def _scalar_f32(value):
+    """AttrValue.tensor: a float32 scalar."""
+    import struct
+    tensor = _varint(1 << 3) + _varint(F32) + _field(2, b"") + _varint(5 << 3 | 5) + \
+        struct.pack("<f", value)
+    return _field(8, tensor)
+
+
+def _shape_attr(dims):
+    return _field(7, b"".join(_field(2, _varint(1 << 3) + _varint(d)) for d in dims))
+
+
+def _graph(nodes, library=b""):
+    versions = _field(4, _varint(1 << 3) + _varint(1994))  # producer
+    return b"".join(_field(1, n) for n in nodes) + (_field(2, library) if library else b"") + \
+        versions
+
+
+def _placeholder():
+    return _node_attrs("x", "Placeholder", [], {"dtype": _type_attr(F32),
+                                                "shape": _shape_attr([1, 8])})
+
+
+def gen_identity_chain(n):
+    nodes = [_placeholder()]
+    prev = "x"
+    for k in range(n - 1):
+        nodes.append(_node_attrs(f"id{k}", "Identity", [prev], {"T": _type_attr(F32)}))
+        prev = f"id{k}"
+    return _graph(nodes)
+
+
+def gen_mul_relu_chain(n):
+    """x -> (Mul by the variable v, Relu) repeated; v is a VariableV2 (frozen by tf-freeze)."""
+    nodes = [_placeholder(),
+             _node_attrs("v", "VariableV2", [], {"dtype": _type_attr(F32), "shape": _shape_attr([]),
+                                                 "container": _field(2, b""),
+                                                 "shared_name": _field(2, b"")}),
+             _node_attrs("v/read", "Identity", ["v"], {"T": _type_attr(F32)})]
+    prev = "x"
+    for k in range((n - 3) // 2):
+        nodes.append(_node_attrs(f"mul{k}", "Mul", [prev, "v/read"], {"T": _type_attr(F32)}))
+        nodes.append(_node_attrs(f"relu{k}", "Relu", [f"mul{k}"], {"T": _type_attr(F32)}))
+        prev = f"relu{k}"
+    return _graph(nodes)
+
+
+def gen_fanout(n):
+    """One placeholder read by n-1 Relu nodes: every one is an output."""
+    nodes = [_placeholder()]
+    nodes += [_node_attrs(f"r{k}", "Relu", ["x"], {"T": _type_attr(F32)}) for k in range(n - 1)]
+    return _graph(nodes)
+
+
+def gen_control_chain(n):
+    """Relu nodes of x, each ordered after the previous by a control edge."""
+    nodes = [_placeholder(), _node_attrs("r0", "Relu", ["x"], {"T": _type_attr(F32)})]
+    for k in range(1, n - 1):
+        nodes.append(_node_attrs(f"r{k}", "Relu", ["x", f"^r{k - 1}"], {"T": _type_attr(F32)}))
+    return _graph(nodes)
+
+
+def gen_nested_functions(depth):
+    """f0(x) = Identity(x); fk(x) = f{k-1}(x); the graph calls f{depth-1} by PartitionedCall."""
+    def arg(name):
+        return _field(1, name.encode()) + _varint(3 << 3) + _varint(F32)
+
+    funcs = []
+    for k in range(depth):
+        sig = _field(1, f"f{k}".encode()) + _field(2, arg("x")) + _field(3, arg("y"))
+        if k == 0:
+            body = _node_attrs("id", "Identity", ["x"], {"T": _type_attr(F32)})
+            ret = "id:output:0"
+        else:
+            body = _node_attrs("call", f"f{k - 1}", ["x"], {})
+            ret = "call:y:0"
+        fdef = _field(1, sig) + _field(3, body) + \
+            _field(4, _field(1, b"y") + _field(2, ret.encode()))
+        funcs.append(_field(1, fdef))
+    types = _field(1, _varint(6 << 3 | 2) + _varint(1) + _varint(F32))  # list { type: [F32] }
+    call = _node_attrs("out", "PartitionedCall", ["x"], {
+        "Tin": types, "Tout": types,
+        "f": _field(10, _field(1, f"f{depth - 1}".encode())),
+    })
+    return _graph([_placeholder(), call], b"".join(funcs))
+
+
+SCALING_KINDS = [
+    ("Identity chain", gen_identity_chain, SCALING_SIZES),
+    ("Mul/Relu chain (one variable)", gen_mul_relu_chain, SCALING_SIZES),
+    ("wide fan-out", gen_fanout, SCALING_SIZES),
+    ("control-edge chain", gen_control_chain, SCALING_SIZES),
+    ("nested function calls (depth)", gen_nested_functions, FUNCTION_DEPTHS),
+]
+
+SCALING_TOOLS = [
+    ("tf-convert", []),
+    ("tf-inspect", []),
+    ("tf-strip", []),
+    ("tf-fold", []),
+    ("tf-quant", ["int8"]),
+    ("tf-prune", ["--sparsity", "0.5"]),
+    ("tf-xla-check", ["--exit-zero", "-q"]),
+    ("tf-freeze", None),  # only where there is a variable: see scaling_cmd
+]
+
+FREEZE_CKPT_SCRIPT = r"""
+import sys
+import tensorflow as tf
+tf.compat.v1.disable_eager_execution()
+v = tf.compat.v1.Variable(0.5, name="v")
+with tf.compat.v1.Session() as s:
+    s.run(v.initializer)
+    tf.compat.v1.train.Saver({"v": v}).save(s, sys.argv[1], write_meta_graph=False)
+"""
+
+
+def scaling_checkpoint():
+    """A TF1 checkpoint holding the float scalar `v`, made once with TensorFlow (None without)."""
+    prefix = SCALING / "v.ckpt"
+    if not (SCALING / "v.ckpt.index").exists():
+        venv_py = ROOT / ".venv" / "bin" / "python"
+        if not venv_py.exists():
+            return None
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        subprocess.run([str(venv_py), "-c", FREEZE_CKPT_SCRIPT, str(prefix)], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+    return prefix
+
+
+def scaling_cmd(bin_dir, tool, args, graph, kind, ckpt):
+    if tool == "tf-freeze":
+        if not kind.startswith("Mul/Relu") or ckpt is None:
+            return None
+        return [str(bin_dir / tool), str(ckpt), "--graph", str(graph)]
+    if tool == "tf-quant":
+        return [str(bin_dir / tool), *args, str(graph)]  # the mode comes first
+    return [str(bin_dir / tool), str(graph), *args]
+
+
+def timed(cmd, timeout):
+    """(wall seconds or None, note): one whole-process run, stdout discarded."""
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "timeout"
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        lines = p.stderr.decode(errors="replace").strip().splitlines()
+        first = next((ln.strip() for ln in lines if ln.strip()), "")
+        what = f"exit {p.returncode}" if p.returncode > 0 else f"crash (signal {-p.returncode})"
+        return None, what + (f": {first[:100]}" if first else "")
+    return wall, ""
+
+
+def scaling_section(bin_dir, timeout, runs=1):
+    """The scaling table (Markdown lines): every tool on every generated graph and size."""
+    bin_dir = Path(bin_dir)
+    SCALING.mkdir(parents=True, exist_ok=True)
+    ckpt = scaling_checkpoint()
+    notes = []
+    lines = [
+        "## Scaling with graph size",
+        "",
+        "Whole-process wall time (s, best of "
+        f"{runs}) of each tool on graphs written by `scripts/bench.py` (no weights: this "
+        "measures the per-node work). A linear tool takes about 2× as long on 100k nodes as on "
+        "50k: the last column is that ratio (for the nested functions, 5k over 2.5k deep). "
+        f"Each run is stopped after {timeout:.0f} s (\"timeout\"; larger sizes are then skipped). "
+        "tf-convert (decode and encode) is the reference; tf-freeze runs on the Mul/Relu chain with "
+        "a one-variable checkpoint. Produce this table alone with "
+        "`scripts/bench.py --scaling-only` (or `make bench-scaling`).",
+        "",
+    ]
+    for kind, gen, sizes in SCALING_KINDS:
+        graphs = []
+        for n in sizes:
+            path = SCALING / f"{gen.__name__[4:]}_{n}.pb"
+            if not path.exists():
+                path.write_bytes(gen(n))
+            graphs.append(path)
+        head = " | ".join(f"{n // 1000 if n % 1000 == 0 else n / 1000}k" for n in sizes)
+        lines += [f"### {kind}", "",
+                  f"| tool | {head} | × tf-convert ({sizes[-1] // 1000}k) | "
+                  f"{sizes[-1] // 1000}k / {sizes[-2] / 1000:g}k |",
+                  "|---|" + "---:|" * (len(sizes) + 2)]
+        ref = None
+        for tool, args in SCALING_TOOLS:
+            if not (bin_dir / tool).exists():
+                continue
+            cells, walls, skip = [], [], False
+            for graph in graphs:
+                cmd = scaling_cmd(bin_dir, tool, args, graph, kind, ckpt)
+                if cmd is None:
+                    cells.append("n/a")
+                    walls.append(None)
+                    continue
+                if skip:
+                    cells.append("skipped")
+                    walls.append(None)
+                    continue
+                best, note = None, ""
+                for _ in range(runs):
+                    wall, note = timed(cmd, timeout)
+                    if wall is None:
+                        break
+                    best = wall if best is None else min(best, wall)
+                if best is None:
+                    skip = note == "timeout"
+                    cells.append(note.split(":")[0])
+                    if note != "timeout":
+                        notes.append(f"{tool} on {graph.name}: {note}")
+                    walls.append(None)
+                else:
+                    cells.append(f"{best:.3f}")
+                    walls.append(best)
+                print(f"scaling: {kind}, {tool}, {graph.name}: {cells[-1]}", file=sys.stderr)
+            if tool == "tf-convert":
+                ref = walls[-1]
+            vs = f"{walls[-1] / ref:.1f}" if walls[-1] and ref else ""
+            growth = f"{walls[-1] / walls[-2]:.1f}" if walls[-1] and walls[-2] else ""
+            lines.append(f"| `{tool}` | " + " | ".join(cells) + f" | {vs} | {growth} |")
+        lines.append("")
+    if notes:
+        lines += ["Failures:", ""] + [f"- {n}" for n in notes] + [""]
+    return lines
+# ---- end scaling ---------------------------------------------------------------------------------
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 mod convert;
 mod freeze;
+mod fuzz_smoke;
 mod hostile;
 mod inspect;
 mod output;
