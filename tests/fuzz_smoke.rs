@@ -132,11 +132,9 @@ smoke_tests!(
     graphdef, pbtxt, savedmodel, checkpoint, strip, fold, quant, prune, xla, freeze, inspect
 );
 
-/// Every target sees every file of `fuzz/regressions/<target>/` (crashes the fuzzers found).
-/// Ignored until the problems they reproduce are fixed: `cargo test -- --ignored regressions`.
-/// Files ending in `.manual` (see `fuzz/regressions/README.md`) are left out.
+/// Every target sees every file of `fuzz/regressions/<target>/` (crashes the fuzzers found, all
+/// fixed). Files ending in `.manual` (see `fuzz/regressions/README.md`) are left out.
 #[test]
-#[ignore]
 fn regressions() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
     let mut failures = Vec::new();

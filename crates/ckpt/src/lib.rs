@@ -293,7 +293,7 @@ impl Checkpoint {
                 let key = String::from_utf8_lossy(k).into_owned();
                 let shape = shape_of(e);
                 let bytes = if e.slices.is_empty() {
-                    e.size as u64
+                    u64::try_from(e.size).unwrap_or(0)
                 } else {
                     e.slices
                         .iter()

@@ -322,7 +322,8 @@ pub(crate) fn propagate(
         let readers: Vec<(NodeId, usize)> = g.consumers().of_output(p, port).collect();
         for (c, input_idx) in readers {
             let mut node = g.node(c).clone();
-            let data_pos = node.input[..input_idx].iter().filter(|s| !s.starts_with('^')).count();
+            let Some(before) = node.input.get(..input_idx) else { continue };
+            let data_pos = before.iter().filter(|s| !s.starts_with('^')).count();
             if matches!(node.op.as_str(), "ResourceGather" | "ResourceGatherNd") && data_pos == 0 {
                 let axis = gather(&mut node, v, &mut added, g)?;
                 g.replace_node(c, node);

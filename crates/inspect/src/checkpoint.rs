@@ -56,7 +56,7 @@ pub fn summarize_checkpoint(c: &Checkpoint) -> CheckpointSummary {
         shards: c.header().num_shards,
         object_based: c.contains(tf_ckpt::OBJECT_GRAPH_KEY),
         format: if c.is_v1() { "V1" } else { "V2" },
-        bytes: tensors.iter().map(|t| t.bytes).sum(),
+        bytes: tensors.iter().fold(0u64, |a, t| a.saturating_add(t.bytes)),
         tensors,
     }
 }

@@ -266,9 +266,10 @@ pub fn summarize(l: &Loaded) -> Summary {
                         None => t.string_val.iter().map(|s| s.len() as u64).sum(),
                     };
                     let p = parameters.entry(dtype::short_name(t.dtype)).or_default();
+                    // Claimed shapes can be absurd: totals saturate rather than overflow.
                     p.tensors += 1;
-                    p.elements += elements;
-                    p.bytes += bytes;
+                    p.elements = p.elements.saturating_add(elements);
+                    p.bytes = p.bytes.saturating_add(bytes);
                 }
             }
             "Placeholder" | "PlaceholderWithDefault" => inputs.push(TensorDesc {
@@ -356,8 +357,7 @@ pub fn summarize(l: &Loaded) -> Summary {
     let float_parameters = parameters
         .iter()
         .filter(|(d, _)| dtype::from_name(d).is_some_and(dtype::is_float))
-        .map(|(_, p)| p.elements)
-        .sum();
+        .fold(0u64, |a, (_, p)| a.saturating_add(p.elements));
 
     let signatures = l
         .meta_graph

@@ -62,7 +62,7 @@ pub fn render_text(s: &Summary, top: usize) -> String {
         );
     }
     if !s.parameters.is_empty() {
-        let total: u64 = s.parameters.values().map(|p| p.bytes).sum();
+        let total = s.parameters.values().fold(0u64, |a, p| a.saturating_add(p.bytes));
         let _ = writeln!(
             o,
             "\nparameters: {} float elements, {} in Consts",

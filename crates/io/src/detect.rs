@@ -113,7 +113,8 @@ pub(crate) fn classify_binary(b: &[u8]) -> Result<MessageKind, Unrecognised> {
         return Ok(MessageKind::GraphDef);
     }
     // GraphDef.versions is a VersionDef (varints); MetaGraphDef field 4 is a map entry.
-    if let Some(sub) = first(b, &fields, 4) {
+    // An empty field 4 (`versions {}`) says nothing: decide on the other fields.
+    if let Some(sub) = first(b, &fields, 4).filter(|s| !s.is_empty()) {
         if let Ok(sub) = scan(sub) {
             return Ok(if sub.iter().any(|f| f.wire_type == 0) {
                 MessageKind::GraphDef

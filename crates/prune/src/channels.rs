@@ -82,7 +82,13 @@ struct Walk<'a> {
     channels: usize,
     edits: Vec<Edit>,
     touched: Vec<NodeId>,
+    /// Ops followed from the pruned layer so far on the current path.
+    depth: usize,
 }
+
+/// How many ops a dead channel is followed through before giving up on it (the walk is
+/// recursive; real models reach the next layer within a few ops).
+const MAX_WALK_DEPTH: usize = 1000;
 
 fn data_format_ok(n: &NodeDef) -> bool {
     n.attr_opt_str("data_format").is_none_or(|f| f == "NHWC")
@@ -124,6 +130,18 @@ impl Walk<'_> {
     /// Follows the tensor `node:0` carrying constant `vals` (per channel index) on the dead
     /// channels to every reader.
     fn walk(&mut self, node: NodeId, vals: &BTreeMap<usize, f32>) -> Result<(), Fail> {
+        if self.depth >= MAX_WALK_DEPTH {
+            return Err(Fail::All(format!(
+                "more than {MAX_WALK_DEPTH} ops between the layer and the next one"
+            )));
+        }
+        self.depth += 1;
+        let r = self.walk_readers(node, vals);
+        self.depth -= 1;
+        r
+    }
+
+    fn walk_readers(&mut self, node: NodeId, vals: &BTreeMap<usize, f32>) -> Result<(), Fail> {
         let g = self.g;
         let vals: &BTreeMap<usize, f32> = &vals
             .iter()
@@ -438,6 +456,7 @@ pub fn remove_dead_channels(
                 channels,
                 edits: Vec::new(),
                 touched: Vec::new(),
+                depth: 0,
             };
             let vals = set.iter().map(|&c| (c, 0.0f32)).collect();
             match walk.walk(p, &vals) {

@@ -460,6 +460,7 @@ pub fn prune_graph_def(
 pub fn prune_graph(g: &mut Graph, cfg: &PruneConfig) -> Result<PruneReport, PruneError> {
     // A graph TensorFlow would not import is the input's fault, said before any work.
     g.check(Some(tf_ops::Registry::global()))?;
+    g.topo_order()?;
     let mut rep = PruneReport {
         mode: match (cfg.n_m, cfg.block, cfg.global, cfg.sparsity) {
             (Some((n, m)), ..) => format!("{n}:{m}"),
