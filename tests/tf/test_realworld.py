@@ -31,10 +31,6 @@ EXPECT: dict[str, object] = {
 
 # Known gaps: model -> reason. strict: an unexpected pass fails the run until removed here.
 KNOWN_GAPS = {
-    "tf1_serving/serving_default":
-        "a signature input that is not a Placeholder (Identity after ParseExample) is lost",
-    "tf1_serving/predict_x":
-        "a signature input that is not a Placeholder (Identity after ParseExample) is lost",
     "tf1_ref_variables": "signature output key 'w' equals the variable's node name: the variable "
                          "is renamed 'w_orig' and then not found in the checkpoint",
     "tf1_ref_counter": "a signature that assigns a ref variable is frozen silently",

@@ -213,6 +213,27 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
                     free_name(&mut g, k)?;
                     g.rename(id, k)?;
                 }
+            } else {
+                // An input the graph computes (a TF1 serving export parses a tf.Example and
+                // feeds it through an Identity): the graph is cut there. A Placeholder named
+                // after the key takes the tensor's readers; what only fed it is pruned below.
+                drop(node);
+                free_name(&mut g, k)?;
+                let producer = TensorName { node: g.node(id).name.clone(), port: t.port };
+                let mut ph =
+                    NodeDef { name: k.clone(), op: "Placeholder".into(), ..Default::default() };
+                ph.attr.insert(
+                    "dtype".into(),
+                    AttrValue { value: Some(attr_value::Value::Type(info.dtype)) },
+                );
+                if let Some(s) = &info.tensor_shape {
+                    ph.attr.insert(
+                        "shape".into(),
+                        AttrValue { value: Some(attr_value::Value::Shape(s.clone())) },
+                    );
+                }
+                g.add_node(ph)?;
+                g.rewire(&producer, &TensorName { node: k.clone(), port: 0 });
             }
             report.inputs.push(k.clone());
         }
