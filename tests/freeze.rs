@@ -120,7 +120,7 @@ fn not_a_checkpoint_and_missing_things() {
     expect_error(out, "graphdef", "frozen.pb: a GraphDef without variables");
     // A V1 checkpoint is one LevelDB-format table: it ends with the table magic. A file that
     // only ends like one is read as a table and refused as not a checkpoint.
-    let mut v1 = b"an old V1 checkpoint".to_vec();
+    let mut v1 = b"an old V1 checkpoint, at least as long as a table footer.".to_vec();
     v1.extend(0xdb4775248b80fb57u64.to_le_bytes());
     std::fs::write(&old, v1).unwrap();
     expect_error(freeze(&old, &[]), "v1", "not a checkpoint");

@@ -22,21 +22,10 @@ fn with_suffix(p: &Path, s: &str) -> PathBuf {
     PathBuf::from(o)
 }
 
-/// A V1 checkpoint is one LevelDB-format table, which ends with this magic number.
-const TABLE_MAGIC: [u8; 8] = 0xdb4775248b80fb57u64.to_le_bytes();
-
-/// A file given as the checkpoint with no `.index` beside it: unless it is a V1 checkpoint (which
-/// the checkpoint reader names), say what it is instead.
+/// A file given as the checkpoint with no `.index` beside it: unless it is laid out as a V1
+/// checkpoint (which the checkpoint reader then reads or names), say what it is instead.
 fn not_a_checkpoint(path: &Path) -> Result<(), FreezeError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut tail = [0u8; 8];
-    let is_table = std::fs::File::open(path)
-        .and_then(|mut f| {
-            f.seek(SeekFrom::End(-8))?;
-            f.read_exact(&mut tail)
-        })
-        .is_ok_and(|()| tail == TABLE_MAGIC);
-    if is_table {
+    if tf_ckpt::is_v1_table(path) {
         return Ok(());
     }
     let name = path.display();
