@@ -306,7 +306,11 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
     g.check(Some(Registry::global()))?;
     let ops = Ops::new(g.library.as_ref());
     let mut report = FoldReport { nodes_before: g.len(), ..Default::default() };
-    let marked: Vec<String> = g.marked_outputs().iter().map(ToString::to_string).collect();
+    let marked: Vec<String> = if cfg.outputs.is_empty() && cfg.signature_outputs.is_empty() {
+        g.marked_outputs().iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    };
     let names = if !cfg.outputs.is_empty() {
         &cfg.outputs
     } else if !cfg.signature_outputs.is_empty() {

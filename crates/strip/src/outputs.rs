@@ -21,13 +21,16 @@ pub(crate) fn resolve(
     ops: &Ops,
     cfg: &StripConfig,
 ) -> Result<(Vec<TensorName>, OutputsFrom), StripError> {
-    let marked: Vec<String>;
+    let marked: Vec<String> = if cfg.outputs.is_empty() && cfg.signature_outputs.is_empty() {
+        g.marked_outputs().iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    };
     let (names, from) = if !cfg.outputs.is_empty() {
         (&cfg.outputs, OutputsFrom::Explicit)
     } else if !cfg.signature_outputs.is_empty() {
         (&cfg.signature_outputs, OutputsFrom::Signature)
-    } else if !g.marked_outputs().is_empty() {
-        marked = g.marked_outputs().iter().map(ToString::to_string).collect();
+    } else if !marked.is_empty() {
         (&marked, OutputsFrom::Marked)
     } else {
         let found = detect(g);
