@@ -13,7 +13,7 @@ TFENV := PKG_CONFIG_PATH=$(TFLIB) LD_LIBRARY_PATH=$(TFLIB)
 BIN := $(CURDIR)/target/release
 CARGO ?= cargo
 
-.PHONY: all build demo test test-rust test-tf test-tfrun tf-eval test-tfeval venv tflib fixtures ops-registry xla-table \
+.PHONY: all build demo test test-rust wheel wheel-venv test-wheel test-tf test-tfrun tf-eval test-tfeval venv tflib fixtures ops-registry xla-table \
         proto-check bench bench-scaling fuzz fmt lint completions clean
 
 all: build
@@ -40,11 +40,12 @@ demo: build
 	@scripts/demo.sh $(BIN)
 
 test: venv tflib
-	$(MAKE) --no-print-directory test-rust test-tfrun test-tf
+	$(MAKE) --no-print-directory test-rust test-tfrun test-tf test-wheel
 
-# Fast tier: no TensorFlow needed except the schema check, which uses the venv when present.
-test-rust: build
-	$(CARGO) test --release --locked
+# Fast tier. Two tests compare generated tables with TensorFlow in .venv (the proto schema, the
+# XLA op table); a plain `cargo test` lists them as ignored, this target runs them.
+test-rust: build venv
+	$(CARGO) test --release --locked -- --include-ignored
 
 # Real TensorFlow through tensorflow-sys: tf-run and tf-diff, and tf-fold's --tf-eval evaluator.
 test-tfrun: tflib
@@ -64,6 +65,27 @@ test-tfeval: tf-eval
 # Real TensorFlow in Python judges the tools' outputs.
 test-tf: build tflib
 	$(TFENV) TF_TOOLS_BIN=$(BIN) TF_CPP_MIN_LOG_LEVEL=2 $(VPY) -m pytest -q tests/tf
+
+# The pip wheel (pyproject.toml, maturin "bin" bindings): every tool binary plus the tf_tools
+# helper module, no TensorFlow dependency. `make wheel` builds the distributed form (profile
+# dist: thin LTO, stripped) into build/wheels; see docs/install.md.
+WHEEL_VENV := build/wheel-venv
+$(WHEEL_VENV)/.stamp: scripts/requirements-wheel.txt
+	test -x $(WHEEL_VENV)/bin/python || $(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install --quiet -r scripts/requirements-wheel.txt
+	touch $@
+
+wheel-venv: $(WHEEL_VENV)/.stamp
+
+wheel: wheel-venv
+	rm -rf build/wheels
+	$(WHEEL_VENV)/bin/maturin build --locked --profile dist --out build/wheels
+	$(WHEEL_VENV)/bin/auditwheel show build/wheels/*.whl
+
+# The wheel installed into a fresh venv with no Rust and no TensorFlow (README pipeline, --help,
+# the Python helper on TF's GraphDef), and `cargo install --path .`.
+test-wheel: build wheel-venv venv
+	scripts/test_wheel.sh $(WHEEL_VENV) $(VENV)
 
 fixtures: venv
 	$(VPY) scripts/gen_fixtures.py --out tests/fixtures

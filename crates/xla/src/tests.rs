@@ -193,15 +193,15 @@ fn annotate_marks_clusters() {
     assert_eq!(b.attr["_XlaScope"].value, Some(Value::S(b"jit_scope_0".to_vec())));
 }
 
-/// The embedded table is what TF 2.21 registers (needs .venv; skipped without it).
+/// The embedded table is what TF 2.21 registers. Needs TensorFlow in `.venv`, so it is ignored by
+/// a plain `cargo test`; `make test` runs it with `--include-ignored`, where a missing `.venv`
+/// is a failure.
 #[test]
+#[ignore = "needs TensorFlow 2.21 in .venv; make test runs it (cargo test -- --include-ignored)"]
 fn table_is_fresh() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let py = root.join(".venv/bin/python");
-    if !py.exists() {
-        eprintln!("skipping: no .venv");
-        return;
-    }
+    assert!(py.exists(), "{} is missing: run `make venv` first", py.display());
     let out = std::process::Command::new(py)
         .arg(root.join("scripts/gen_xla_table.py"))
         .arg("--check")
