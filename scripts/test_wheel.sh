@@ -34,6 +34,8 @@ fi
 TOOLS=$(cd "$WORK/venv/bin" && ls tf-* | sort)
 EXPECTED=$(python3 -c 'import tomllib; print("\n".join(sorted(b["name"] for b in tomllib.load(open("Cargo.toml", "rb"))["bin"])))')
 [ "$TOOLS" = "$EXPECTED" ] || { echo "wheel tools: $TOOLS"; echo "Cargo.toml bins: $EXPECTED"; exit 1; }
+HELPER=$(cd "$ROOT/python" && python3 -c 'import tf_tools; print("\n".join(sorted(tf_tools.TOOLS)))')
+[ "$HELPER" = "$EXPECTED" ] || { echo "tf_tools.TOOLS: $HELPER"; echo "Cargo.toml bins: $EXPECTED"; exit 1; }
 for t in $TOOLS; do
     v=$(env PATH="$CLEAN_PATH" "$t" --version)
     case "$v" in "$t "[0-9]*) ;; *) echo "$t --version said: $v"; exit 1 ;; esac

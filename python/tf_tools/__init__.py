@@ -31,8 +31,6 @@ TOOLS = (
     "tf-quant",
     "tf-prune",
     "tf-xla-check",
-    "tf-transform",
-    "tf-ckpt",
 )
 
 
