@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""Which int8 kernels stock TensorFlow 2.21 runs on this CPU, and how fast against float.
+
+Before tf-quant rewrites activations into int8 kernels we need to know, on the machine at hand,
+which quantized ops the pip wheel really executes on CPU, with which dtypes and attrs, whether
+their results match the float computation they replace, and whether they are faster. This script
+answers that in three parts:
+
+1. registration: the CPU kernels registered for each quantized op, with their type constraints
+   (``get_registered_kernels_for_op``): an op without a CPU kernel cannot be emitted;
+2. execution and numbers: each op run on fixed random inputs (quint8 activations, qint8
+   per-channel weights, float bias, frozen output range); the dequantized result is compared with
+   the float op on the dequantized inputs (error in units of one output quantization step).
+   Weights and bias are Const nodes inside the traced function, as in a frozen graph: oneDNN's
+   graph rewrite replaces the quantized convolution placeholders with its kernels only when the
+   filter is a constant, and a captured (placeholder) filter fails with "Missing 0-th output";
+3. speed: median wall time of the int8 kernel against its float counterpart (Conv2D + BiasAdd +
+   Relu, MatMul + BiasAdd + Relu, ...), each in its own tf.function, interleaved, for oneDNN on
+   and off (``TF_ENABLE_ONEDNN_OPTS``, one subprocess each since TF reads it at import).
+
+Usage:
+    .venv/bin/python scripts/survey_int8_kernels.py [--batch 8] [--seconds 1.0] [--out FILE.md]
+
+Timing is whole-kernel wall time on whatever else the machine is doing: run it on a quiet
+machine for figures you quote, and read ratios (int8/float, measured interleaved) rather than
+absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+OPS = [
+    "QuantizeV2",
+    "Dequantize",
+    "QuantizedConv2D",
+    "QuantizedConv2DPerChannel",
+    "QuantizedConv2DWithBias",
+    "QuantizedConv2DWithBiasAndRelu",
+    "QuantizedConv2DWithBiasAndRequantize",
+    "QuantizedConv2DWithBiasAndReluAndRequantize",
+    "QuantizedConv2DWithBiasSumAndReluAndRequantize",
+    "QuantizedDepthwiseConv2D",
+    "QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize",
+    "QuantizedMatMul",
+    "QuantizedMatMulWithBias",
+    "QuantizedMatMulWithBiasAndRelu",
+    "QuantizedMatMulWithBiasAndRequantize",
+    "QuantizedMatMulWithBiasAndReluAndRequantize",
+    "QuantizedMatMulWithBiasAndDequantize",
+    "_QuantizedMatMul",
+    "_FusedQuantizedConv2D",
+    "_FusedQuantizedDepthwiseConv2D",
+    "QuantizedMaxPool",
+    "QuantizedAvgPool",
+    "QuantizedConcatV2",
+    "QuantizedBiasAdd",
+    "QuantizedRelu",
+    "QuantizedRelu6",
+    "QuantizedAdd",
+    "QuantizedMul",
+    "RequantizationRange",
+    "Requantize",
+]
+
+
+def registrations():
+    import tensorflow as tf
+    from tensorflow.python.framework import kernels
+
+    rows = []
+    for op in OPS:
+        cpu = [k for k in kernels.get_registered_kernels_for_op(op).kernel if k.device_type == "CPU"]
+        combos = []
+        for k in cpu:
+            parts = []
+            for c in k.constraint:
+                types = "|".join(tf.dtypes.as_dtype(t).name for t in c.allowed_values.list.type)
+                parts.append(f"{c.name}={types}")
+            combos.append(", ".join(parts) if parts else "any")
+        rows.append({"op": op, "cpu_kernels": len(cpu), "type_constraints": combos})
+    return rows
+
+
+# --- the worker: runs in a subprocess with TF_ENABLE_ONEDNN_OPTS set before TF is imported ---
+
+
+def _median_time(fn, seconds: float) -> float:
+    fn()  # trace and warm up
+    fn()
+    times = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < 5 or (time.perf_counter() < deadline and len(times) < 200):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def worker(batch: int, seconds: float) -> list[dict]:
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(20261203)
+    raw = tf.raw_ops
+    results = []
+
+    def q_act(shape, hi=6.0):
+        q = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        return q, q.astype(np.float32) * (hi / 255.0), 0.0, hi
+
+    def q_weights(shape, out_axis=-1, per_channel=True):
+        """Symmetric qint8 weights, one range per output channel (or one for the tensor)."""
+        w = rng.standard_normal(shape).astype(np.float32) * 0.1
+        axis = out_axis % w.ndim
+        others = tuple(i for i in range(w.ndim) if i != axis) if per_channel else None
+        m = np.maximum(np.abs(w).max(axis=others, keepdims=True), 1e-6)
+        q = np.clip(np.round(w / m * 127.0), -127, 127).astype(np.int8)
+        m_flat = m.reshape(-1) if per_channel else np.float32(m.reshape(()))
+        return q, q.astype(np.float32) * (m / 127.0), -m_flat, m_flat
+
+    def case(name, float_fn, int8_fn, dequant_ref):
+        row = {"case": name}
+        try:
+            ref = float_fn().numpy()
+            got, step = dequant_ref(int8_fn)
+            err = float(np.max(np.abs(got - ref))) / step
+            row["max_err_steps"] = round(err, 2)
+        except Exception as e:  # the op is not runnable here: that is the finding
+            lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+            row["error"] = (lines[-1] if lines else type(e).__name__)[:160]
+            results.append(row)
+            return
+        # Interleave float and int8 timings so that load changes hit both.
+        tf_, ti_ = [], []
+        for _ in range(3):
+            tf_.append(_median_time(lambda: float_fn().numpy(), seconds / 3))
+            ti_.append(_median_time(lambda: int8_fn()[0].numpy(), seconds / 3))
+        row["float_ms"] = round(sorted(tf_)[1] * 1e3, 3)
+        row["int8_ms"] = round(sorted(ti_)[1] * 1e3, 3)
+        row["speedup"] = round(row["float_ms"] / row["int8_ms"], 2)
+        results.append(row)
+
+    # Conv2D 3x3 and 1x1 with bias and Relu, requantized to quint8 with a frozen output range.
+    for (h, cin, cout, k) in ((28, 64, 64, 3), (28, 256, 64, 1), (14, 256, 256, 3)):
+        xq, xf, xmin, xmax = q_act((batch, h, h, cin))
+        wq, wf, wmin, wmax = q_weights((k, k, cin, cout))
+        bias = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+        xt = tf.constant(xf)
+
+        @tf.function
+        def f_float():
+            return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(xt, tf.constant(wf), 1, "SAME"),
+                                             tf.constant(bias)))
+
+        out_max = float(f_float().numpy().max()) or 1.0
+        xqt = tf.constant(xq, dtype=tf.quint8)
+
+        @tf.function
+        def f_int8():
+            return raw.QuantizedConv2DWithBiasAndReluAndRequantize(
+                input=xqt, filter=tf.constant(wq, dtype=tf.qint8), bias=tf.constant(bias), min_input=xmin, max_input=xmax,
+                min_filter=wmin, max_filter=wmax, min_freezed_output=0.0,
+                max_freezed_output=out_max, strides=[1, 1, 1, 1], padding="SAME",
+                out_type=tf.quint8)
+
+        def deq(fn, out_max=out_max):
+            o = fn()
+            return o[0].numpy().astype(np.float32) * (float(o[2]) / 255.0), out_max / 255.0
+
+        case(f"conv {k}x{k} {h}x{h}x{cin}->{cout} +bias+relu (quint8 out)", f_float, f_int8, deq)
+
+    # Depthwise 3x3.
+    xq, xf, xmin, xmax = q_act((batch, 28, 28, 128))
+    wq, wf, wmin, wmax = q_weights((3, 3, 128, 1), out_axis=2)
+    bias = (rng.standard_normal(128) * 0.1).astype(np.float32)
+    xt = tf.constant(xf)
+
+    @tf.function
+    def dw_float():
+        return tf.nn.relu(tf.nn.bias_add(
+            tf.nn.depthwise_conv2d(xt, tf.constant(wf), [1, 1, 1, 1], "SAME"), tf.constant(bias)))
+
+    dw_max = float(dw_float().numpy().max()) or 1.0
+    xqt = tf.constant(xq, dtype=tf.quint8)
+
+    @tf.function
+    def dw_int8():
+        return raw.QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize(
+            input=xqt, filter=tf.constant(wq, dtype=tf.qint8), bias=tf.constant(bias), min_input=xmin, max_input=xmax,
+            min_filter=wmin, max_filter=wmax, min_freezed_output=0.0,
+            max_freezed_output=dw_max, strides=[1, 1, 1, 1], padding="SAME", out_type=tf.quint8)
+
+    case("depthwise 3x3 28x28x128 +bias+relu (quint8 out)", dw_float, dw_int8,
+         lambda fn: (fn()[0].numpy().astype(np.float32) * (float(fn()[2]) / 255.0), dw_max / 255.0))
+
+    # MatMul + bias + Relu, requantized; and the variant that dequantizes to float.
+    m = batch * 16
+    xq, xf, xmin, xmax = q_act((m, 1024))
+    wq, wf, wmin, wmax = q_weights((1024, 1024), per_channel=False)
+    bias = (rng.standard_normal(1024) * 0.1).astype(np.float32)
+    xt = tf.constant(xf)
+
+    @tf.function
+    def mm_float():
+        return tf.nn.relu(tf.nn.bias_add(tf.matmul(xt, tf.constant(wf)), tf.constant(bias)))
+
+    mm_max = float(mm_float().numpy().max()) or 1.0
+    xqt = tf.constant(xq, dtype=tf.quint8)
+
+    @tf.function
+    def mm_int8():
+        return raw.QuantizedMatMulWithBiasAndReluAndRequantize(
+            a=xqt, b=tf.constant(wq, dtype=tf.qint8), bias=tf.constant(bias), min_a=xmin, max_a=xmax, min_b=wmin, max_b=wmax,
+            min_freezed_output=0.0, max_freezed_output=mm_max, Toutput=tf.quint8)
+
+    case(f"matmul {m}x1024x1024 +bias+relu (quint8 out)", mm_float, mm_int8,
+         lambda fn: (fn()[0].numpy().astype(np.float32) * (float(fn()[2]) / 255.0), mm_max / 255.0))
+
+    @tf.function
+    def mm_float_nr():
+        return tf.nn.bias_add(tf.matmul(xt, tf.constant(wf)), tf.constant(bias))
+
+    @tf.function
+    def mm_int8_deq():
+        o = raw.QuantizedMatMulWithBiasAndDequantize(
+            a=xqt, b=tf.constant(wq, dtype=tf.qint8), bias=tf.constant(bias), min_a=xmin, max_a=xmax, min_b=wmin, max_b=wmax,
+            min_freezed_output=-mm_max, max_freezed_output=mm_max, Toutput=tf.float32)
+        return (o,)
+
+    case(f"matmul {m}x1024x1024 +bias (float out)", mm_float_nr, mm_int8_deq,
+         lambda fn: (fn()[0].numpy(), mm_max / 127.0))
+
+    # The region boundaries: QuantizeV2 and Dequantize of an activation.
+    act = tf.constant(rng.uniform(0, 6, size=(batch, 28, 28, 64)).astype(np.float32))
+
+    @tf.function
+    def ident():
+        return act * 1.0
+
+    @tf.function
+    def quant():
+        return raw.QuantizeV2(input=act, min_range=0.0, max_range=6.0, T=tf.quint8)
+
+    case("QuantizeV2 28x28x64 (vs a float Mul)", ident, quant,
+         lambda fn: (fn()[0].numpy().astype(np.float32) * (6.0 / 255.0), 6.0 / 255.0))
+
+    qact = tf.constant(np.round(act.numpy() / 6.0 * 255).astype(np.uint8), dtype=tf.quint8)
+
+    @tf.function
+    def dequant():
+        return (raw.Dequantize(input=qact, min_range=0.0, max_range=6.0),)
+
+    case("Dequantize 28x28x64 (vs a float Mul)", ident, dequant,
+         lambda fn: (fn()[0].numpy(), 6.0 / 255.0))
+
+    # MaxPool on quint8.
+    @tf.function
+    def mp_float():
+        return tf.nn.max_pool2d(act, 3, 2, "SAME")
+
+    @tf.function
+    def mp_int8():
+        return raw.QuantizedMaxPool(input=qact, min_input=0.0, max_input=6.0, ksize=[1, 3, 3, 1],
+                                    strides=[1, 2, 2, 1], padding="SAME")
+
+    case("maxpool 3x3/2 28x28x64", mp_float, mp_int8,
+         lambda fn: (fn()[0].numpy().astype(np.float32) * (6.0 / 255.0), 6.0 / 255.0))
+    return results
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_flags() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                keep = ["avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"]
+                return " ".join(f for f in keep if f in flags) or "none of avx2/avx512/vnni"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def markdown(regs, runs, args) -> str:
+    out = ["<!-- written by scripts/survey_int8_kernels.py -->", ""]
+    out.append(f"CPU: {cpu_name()} ({os.cpu_count()} logical cores; {cpu_flags()}). "
+               f"Batch {args.batch}; medians over ~{args.seconds:g} s per kernel, float and int8 "
+               "interleaved.")
+    out.append("")
+    out.append("### CPU kernels registered in the TF 2.21 wheel")
+    out.append("")
+    out.append("| op | CPU kernels | type constraints (first 3) |")
+    out.append("|---|---|---|")
+    for r in regs:
+        cons = "; ".join(r["type_constraints"][:3]) or "-"
+        out.append(f"| `{r['op']}` | {r['cpu_kernels']} | {cons} |")
+    for label, rows in runs.items():
+        out.append("")
+        out.append(f"### Run and timed, {label}")
+        out.append("")
+        out.append("| kernel | max error (output steps) | float ms | int8 ms | float/int8 |")
+        out.append("|---|---|---|---|---|")
+        for r in rows:
+            if "error" in r:
+                out.append(f"| {r['case']} | does not run: {r['error']} | | | |")
+            else:
+                out.append(f"| {r['case']} | {r['max_err_steps']} | {r['float_ms']} | "
+                           f"{r['int8_ms']} | {r['speedup']}x |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--out", help="write the markdown tables here (default: stdout)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.batch, args.seconds)))
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    regs = registrations()
+    runs = {}
+    for onednn in ("1", "0"):
+        env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="2")
+        p = subprocess.run([sys.executable, __file__, "--worker", "--batch", str(args.batch),
+                            "--seconds", str(args.seconds)], env=env, capture_output=True,
+                           text=True, check=True)
+        runs[f"TF_ENABLE_ONEDNN_OPTS={onednn}"] = json.loads(p.stdout.strip().splitlines()[-1])
+    md = markdown(regs, runs, args)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(md)
+    else:
+        sys.stdout.write(md)
+
+
+if __name__ == "__main__":
+    main()
