@@ -189,6 +189,7 @@ impl Pending {
         let sink = std::mem::replace(&mut self.sink, Sink::Stdout);
         match sink {
             Sink::Stdout => {
+                tf_io::prepare_stdout();
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
                 if let Some(data) = held {

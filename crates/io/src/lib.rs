@@ -13,12 +13,14 @@ mod canonical;
 pub mod detect;
 mod mapped;
 mod read;
+mod stream;
 pub mod text;
 mod wire;
 pub mod write;
 
 pub use detect::{Encoding, MessageKind};
-pub use mapped::{crc32c, file_range, map_file};
+pub use mapped::{crc32c, file_range, map_file, map_open_file};
+pub use stream::prepare_stdout;
 pub use read::{
     read_bytes, read_path, read_stdin, Loaded, ReadError, ReadErrorKind, ReadOptions,
     DEFAULT_SIGNATURE, DEFAULT_TAG,

@@ -11,7 +11,6 @@
 //! bytes of the old file.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,7 +49,11 @@ impl Drop for Registered {
 /// Memory-maps a file read-only (reads it when it cannot be mapped, e.g. a pipe) and records
 /// the mapping.
 pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
-    let file = File::open(path)?;
+    map_open_file(File::open(path)?)
+}
+
+/// [`map_file`] for a file already open (stdin redirected from a file, a memfd).
+pub fn map_open_file(file: File) -> std::io::Result<Bytes> {
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(Bytes::new());
@@ -67,8 +70,9 @@ pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
             Ok(Bytes::from_owner(Registered { map, id }))
         }
         Err(_) => {
-            let mut v = Vec::with_capacity(len as usize);
-            (&file).read_to_end(&mut v)?;
+            use std::os::unix::fs::FileExt;
+            let mut v = vec![0u8; len as usize];
+            file.read_exact_at(&mut v, 0)?;
             Ok(Bytes::from(v))
         }
     }

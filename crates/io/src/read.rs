@@ -1,7 +1,6 @@
 //! Loading a graph from any of the forms users have: binary or text GraphDef, MetaGraphDef
 //! (`.meta`), SavedModel directory or its `saved_model.pb`, a file or stdin.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -188,19 +187,14 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Loaded, ReadError> {
 
 /// Reads a file that is not a regular file (or reports size 0) to its end.
 fn read_stream(path: &Path) -> std::io::Result<Bytes> {
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?.read_to_end(&mut buf)?;
-    Ok(Bytes::from(buf))
+    crate::stream::read_stream_file(&std::fs::File::open(path)?)
 }
 
 /// Reads all of stdin.
 pub fn read_stdin(opts: &ReadOptions) -> Result<Loaded, ReadError> {
-    let mut buf = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut buf)
+    let buf = crate::stream::read_stdin_bytes()
         .map_err(|e| ReadError { source_name: "<stdin>".into(), kind: e.into() })?;
-    read_bytes(Bytes::from(buf), "<stdin>", None, opts)
+    read_bytes(buf, "<stdin>", None, opts)
 }
 
 /// Decodes a buffer holding any supported message. `hint` is what the file name suggests.
