@@ -8,6 +8,7 @@ mod fuzz_smoke;
 mod hostile;
 mod inspect;
 mod output;
+mod pipes;
 mod robustness;
 mod roundtrip;
 mod snapshot;

@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -144,11 +145,11 @@ impl Sink {
     pub(crate) fn fill(mut self, data: Encoded, in_place_now: bool) -> anyhow::Result<Pending> {
         match &mut self {
             Sink::Atomic { name, tmp, .. } => {
-                data.write_to(tmp.as_file_mut())
+                data.write_to_fd(tmp.as_file().as_fd())
                     .with_context(|| format!("{name}: write failed"))?;
             }
             Sink::InPlace { name, file } if in_place_now => {
-                data.write_to(file).with_context(|| format!("{name}: write failed"))?;
+                data.write_to_fd(file.as_fd()).with_context(|| format!("{name}: write failed"))?;
             }
             _ => return Ok(Pending { sink: self, held: Some(data) }),
         }
@@ -177,7 +178,7 @@ impl Pending {
             let f = tmp.as_file_mut();
             f.set_len(0)
                 .and_then(|()| f.rewind())
-                .and_then(|()| data.write_to(f))
+                .and_then(|()| data.write_to_fd(f.as_fd()))
                 .with_context(|| format!("{name}: write failed"))?;
         }
         Ok(())
@@ -192,15 +193,16 @@ impl Pending {
                 tf_io::prepare_stdout();
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
+                lock.flush().context("writing to stdout")?;
                 if let Some(data) = held {
-                    data.write_to(&mut lock).context("writing to stdout")?;
+                    data.write_to_fd(lock.as_fd()).context("writing to stdout")?;
                 }
-                lock.flush().context("writing to stdout")
+                Ok(())
             }
             Sink::InPlace { ref name, ref file } => {
-                let mut f: &File = file;
                 if let Some(data) = held {
-                    data.write_to(&mut f).with_context(|| format!("{name}: write failed"))?;
+                    data.write_to_fd(file.as_fd())
+                        .with_context(|| format!("{name}: write failed"))?;
                 }
                 Ok(())
             }

@@ -158,3 +158,80 @@ fn splice_into_memfd(fd: RawFd) -> io::Result<Option<Bytes>> {
     }
     crate::mapped::map_open_file(memfd).map(Some)
 }
+
+/// Writes all of `data` to `fd` with plain `write`s (no buffering layer in between).
+pub(crate) fn write_all_fd(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = data.len().min(1 << 30);
+        // SAFETY: writing from a live slice to a descriptor the caller holds.
+        let r = unsafe { libc::write(fd, data.as_ptr().cast(), n) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[r as usize..];
+    }
+    Ok(())
+}
+
+/// Copies `len` bytes at `offset` of `file` to `fd` inside the kernel: `splice` into a pipe,
+/// `copy_file_range` (then `sendfile`) into a file, `sendfile` into anything else; `pread` and
+/// `write` when the kernel refuses all of them. `fd`'s own offset advances as with `write`.
+pub(crate) fn copy_range_to_fd(file: &File, offset: u64, len: u64, fd: RawFd) -> io::Result<()> {
+    let kind = fd_kind(fd);
+    let mut off = offset as libc::loff_t;
+    let end = off + len as libc::loff_t;
+    let src = file.as_raw_fd();
+    // Which system call is tried first; on a refusal before any byte moved, the next one.
+    let mut method = match kind {
+        FdKind::Pipe => 0,
+        FdKind::Regular(_) => 1,
+        FdKind::Other => 2,
+    };
+    while off < end {
+        let want = ((end - off) as usize).min(1 << 30);
+        // SAFETY: all three calls take descriptors we hold and an offset pointer we own.
+        let r = unsafe {
+            match method {
+                0 => libc::splice(src, &mut off, fd, std::ptr::null_mut(), want, 0),
+                1 => libc::copy_file_range(src, &mut off, fd, std::ptr::null_mut(), want, 0),
+                2 => libc::sendfile(fd, src, &mut off, want),
+                _ => break,
+            }
+        };
+        if r > 0 {
+            continue;
+        }
+        if r == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the input file shrank while it was being copied",
+            ));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::EINVAL | libc::ENOSYS | libc::EXDEV | libc::EOPNOTSUPP | libc::EPERM) => {
+                method = if method == 0 { 2 } else { method + 1 };
+            }
+            _ => return Err(e),
+        }
+    }
+    if off < end {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 1 << 20];
+        while off < end {
+            let n = ((end - off) as usize).min(buf.len());
+            file.read_exact_at(&mut buf[..n], off as u64)?;
+            write_all_fd(fd, &buf[..n])?;
+            off += n as libc::loff_t;
+        }
+    }
+    Ok(())
+}

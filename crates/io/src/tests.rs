@@ -180,3 +180,46 @@ fn a_dropped_mapping_is_forgotten() {
     }
     assert!(reused, "the kernel never reused the address: the scenario was not exercised");
 }
+
+#[test]
+fn write_to_fd_gives_the_same_bytes_into_a_file_a_pipe_and_a_socket() {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.bin");
+    let data: Vec<u8> =
+        (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 9) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let mapped = map_file(&path).unwrap();
+    // Owned bytes, a mapped range (kernel copy), owned again: the order must hold.
+    let mut whole = Encoded::from_bytes(Bytes::from_static(b"head"));
+    whole.segments.push(mapped.slice(5..2_500_000));
+    whole.segments.push(Bytes::from(vec![7u8; 10_000]));
+    whole.len = whole.segments.iter().map(|s| s.len() as u64).sum();
+    let want = whole.to_vec();
+
+    let out_path = dir.path().join("out.bin");
+    let f = std::fs::File::create(&out_path).unwrap();
+    whole.write_to_fd(f.as_fd()).unwrap();
+    assert_eq!(std::fs::read(&out_path).unwrap(), want, "into a file");
+
+    let (mut rd, wr) = std::io::pipe().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        rd.read_to_end(&mut v).unwrap();
+        v
+    });
+    whole.write_to_fd(wr.as_fd()).unwrap();
+    drop(wr);
+    assert_eq!(reader.join().unwrap(), want, "into a pipe");
+
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        a.read_to_end(&mut v).unwrap();
+        v
+    });
+    whole.write_to_fd(b.as_fd()).unwrap();
+    drop(b);
+    assert_eq!(reader.join().unwrap(), want, "into a socket");
+}

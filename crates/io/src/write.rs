@@ -22,8 +22,8 @@ pub const MAX_MESSAGE_BYTES: u64 = (1 << 31) - 1;
 /// An encoded message as a sequence of byte segments.
 #[derive(Debug, Default, Clone)]
 pub struct Encoded {
-    segments: Vec<Bytes>,
-    len: u64,
+    pub(crate) segments: Vec<Bytes>,
+    pub(crate) len: u64,
 }
 
 impl Encoded {
@@ -59,6 +59,24 @@ impl Encoded {
             }
         }
         w.flush()
+    }
+
+    /// Writes every segment in order straight to a file descriptor (stdout, an output file):
+    /// large segments that lie in a mapped input (a file, or stdin spliced into memory) are
+    /// moved by the kernel (`splice` into a pipe, `copy_file_range` into a file), the others
+    /// with plain large `write`s. Flush any buffered writer on `fd` before calling this.
+    pub fn write_to_fd(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = fd.as_raw_fd();
+        for s in &self.segments {
+            match (s.len() >= BORROW_THRESHOLD).then(|| crate::mapped::file_range(s)).flatten() {
+                Some((file, offset)) => {
+                    crate::stream::copy_range_to_fd(&file, offset, s.len() as u64, fd)?
+                }
+                None => crate::stream::write_all_fd(fd, s)?,
+            }
+        }
+        Ok(())
     }
 
     /// Wraps already encoded bytes (text output, for instance).
