@@ -14,7 +14,7 @@ BIN := $(CURDIR)/target/release
 CARGO ?= cargo
 
 .PHONY: all build demo test test-rust wheel wheel-venv test-wheel test-tf test-tfrun tf-eval test-tfeval venv tflib fixtures ops-registry xla-table \
-        proto-check bench bench-scaling fuzz fmt lint completions clean
+        proto-check bench bench-scaling bench-pipes fuzz fmt lint completions clean
 
 all: build
 
@@ -106,6 +106,9 @@ bench: build venv
 # The scaling table alone (every tool on generated 10k-100k node graphs), printed.
 bench-scaling: build
 	$(VPY) scripts/bench.py --bin $(BIN) --scaling-only
+
+bench-pipes: build venv
+	$(VPY) scripts/bench.py --bin $(BIN) --pipes-only
 
 # Fuzzing (docs/fuzzing.md): each target of fuzz/ for FUZZ_SECONDS, one after the other; seed
 # corpora are written from tests/fixtures into fuzz/corpus/<target> on the first run. Crashes

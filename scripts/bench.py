@@ -4,6 +4,7 @@ peak RSS (from wait4). Writes a Markdown table into docs/benchmarks.md.
 
 Usage: scripts/bench.py --bin target/release [--out docs/benchmarks.md] [--runs 5]
        scripts/bench.py --bin target/release --scaling-only [--timeout 120] [--out FILE]
+       scripts/bench.py --bin target/release --pipes-only [--runs 5]
 
 Needs only the Python standard library to measure; the 300 MB input graph is made once by
 `scripts/gen_fixtures.py --bench-out build/bench` (which needs the .venv with TensorFlow).
@@ -78,6 +79,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--scaling-only", action="store_true",
                     help="only the scaling table, printed (and written to --out if given)")
+    ap.add_argument("--pipes-only", action="store_true",
+                    help="only the pipe table, printed (and written to --out if given)")
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="per-run limit of the scaling table, in seconds")
     args = ap.parse_args()
@@ -91,6 +94,12 @@ def main():
     big = ensure_big_graph()
     size = big.stat().st_size
     out = BENCH / "out.pb"
+    if args.pipes_only:
+        lines = pipes_section(bin_dir, big, args.runs)
+        if args.out:
+            Path(args.out).write_text("\n".join(lines))
+        print("\n".join(lines))
+        return
 
     rows = []
     cp_wall, cp_rss = measure(["cp", str(big), str(out)], args.runs)
@@ -133,10 +142,76 @@ def main():
     lines += fold_section(bin_dir, args.runs)  # tf-fold
     lines += quant_section(bin_dir, big, out, args.runs, conv[0], size)  # tf-quant
     lines += freeze_section(bin_dir, args.runs)  # tf-freeze
+    lines += pipes_section(bin_dir, big, args.runs)  # stdin/stdout
     lines += xla_section(bin_dir, args.runs)  # tf-xla-check
     lines += scaling_section(bin_dir, args.timeout)
     Path(args.out or ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+# ---- pipes ----------------------------------------------------------------------------
+# A chain of stages through stdin/stdout against `cat | cat | cat` on the same file, and each
+# stage's peak RSS when it reads a pipe.
+
+def python_written(big):
+    """The bench graph parsed and re-serialized by TensorFlow's Python protobuf (map entries
+    in its order, not the canonical one): what users' scripts write."""
+    py = BENCH / "bigmodel_py.pb"
+    if not py.exists():
+        code = ("import sys; from tensorflow.core.framework import graph_pb2; "
+                "g = graph_pb2.GraphDef(); g.ParseFromString(open(sys.argv[1], 'rb').read()); "
+                "open(sys.argv[2], 'wb').write(g.SerializeToString())")
+        subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code, str(big), str(py)],
+                       check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return py
+
+
+def pipes_section(bin_dir, big, runs):
+    out = BENCH / "out.pb"
+    b = {t: str(bin_dir / t) for t in ("tf-strip", "tf-fold", "tf-quant")}
+    graphs = [("generated (canonical bytes)", big), ("re-serialized by Python TF", python_written(big))]
+    lines = [
+        "## Pipes",
+        "",
+        "A chain of stages through stdin and stdout, against `cat < g | cat | cat > out` on the",
+        "same file (whole shell pipeline, median of runs; peak RSS is the largest process of",
+        "the pipeline).",
+        "",
+        "| input | command | wall (s) | × cat pipe | peak RSS (MB) | target |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for label, g in graphs:
+        cat = measure(["sh", "-c", f"cat < '{g}' | cat | cat > '{out}'"], runs)
+        three = measure(["sh", "-c", f"'{b['tf-strip']}' --outputs output < '{g}' 2>/dev/null | "
+                         f"'{b['tf-fold']}' | '{b['tf-quant']}' int8 > '{out}'"], runs)
+        lines.append(f"| {label} | `cat \\| cat \\| cat` | {cat[0]:.3f} | 1.00 | "
+                     f"{cat[1] / 1e6:.0f} | |")
+        lines.append(f"| {label} | `tf-strip \\| tf-fold \\| tf-quant int8` | {three[0]:.3f} | "
+                     f"{three[0] / cat[0]:.2f} | {three[1] / 1e6:.0f} | ≤ 2× cat |")
+    size = big.stat().st_size
+    lines += [
+        "",
+        f"Each stage alone reading a pipe (`cat g | tool > out`), on the generated "
+        f"{size / 1e6:.0f} MB graph; RSS of the tool alone:",
+        "",
+        "| stage | wall (s) | peak RSS (MB) | RSS / input | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    stripped = BENCH / "stripped.pb"
+    run([b["tf-strip"], "--outputs", "output", str(big), "-o", str(stripped)])
+    rss_file = BENCH / ".stage_rss"
+    for name, args, g in [("tf-strip --outputs output", [b["tf-strip"], "--outputs", "output"], big),
+                          ("tf-fold", [b["tf-fold"]], stripped),
+                          ("tf-quant int8", [b["tf-quant"], "int8"], stripped)]:
+        tool = " ".join(f"'{a}'" for a in args)
+        cmd = ["sh", "-c", f"cat '{g}' | {TIME} -f %M -o '{rss_file}' {tool} > '{out}' 2>/dev/null"]
+        wall, _ = measure(cmd, runs)
+        rss = int(rss_file.read_text().split()[-1]) * 1024
+        in_size = g.stat().st_size
+        lines.append(f"| `{name}` | {wall:.3f} | {rss / 1e6:.0f} | {rss / in_size:.2f} | ≤ 1.3× |")
+    out.unlink(missing_ok=True)
+    lines.append("")
+    return lines
 
 
 # ---- tf-strip ------------------------------------------------------------------------
