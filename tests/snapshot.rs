@@ -209,7 +209,92 @@ fn snapshot_errors() {
                 describe(&out)
             ));
         }
+        if tool == "tf-xla-check" {
+            text.push_str(&xla_vacuous_errors(tmp.path()));
+        }
         failures.extend(check(&format!("{tool}-errors"), &redact(&text, tmp.path())));
     }
     assert_snapshots(failures);
+}
+
+/// tf-xla-check never says "compiles" about nothing: graphs where nothing can be checked, calls
+/// of missing functions, dangling inputs inside functions, a SavedModel without
+/// `serving_default`, a bad `--inputs`.
+fn xla_vacuous_errors(tmp: &Path) -> String {
+    use tf_proto::tensorflow::{
+        attr_value::Value, op_def::ArgDef, AttrValue, FunctionDef, FunctionDefLibrary,
+        NameAttrList, OpDef, SavedModel,
+    };
+    let node = |name: &str, op: &str, input: &[&str], f: Option<&str>| NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: input.iter().map(|s| s.to_string()).collect(),
+        attr: f
+            .map(|f| {
+                let v = Value::Func(NameAttrList { name: f.into(), ..Default::default() });
+                ("f".to_string(), AttrValue { value: Some(v) })
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let file = |name: &str, data: Vec<u8>| {
+        let p = tmp.join(name);
+        std::fs::write(&p, data).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let lone = GraphDef { node: vec![node("x", "Placeholder", &[], None)], ..Default::default() };
+    let call = |f: &str, library: Option<FunctionDefLibrary>| GraphDef {
+        node: vec![
+            node("x", "Placeholder", &[], None),
+            node("call", "PartitionedCall", &["x"], Some(f)),
+        ],
+        library,
+        ..Default::default()
+    };
+    let body = FunctionDef {
+        signature: Some(OpDef {
+            name: "body".into(),
+            input_arg: vec![ArgDef { name: "a".into(), ..Default::default() }],
+            ..Default::default()
+        }),
+        node_def: vec![node("r", "Relu", &["ghost:y:0"], None)],
+        ..Default::default()
+    };
+    let library = FunctionDefLibrary { function: vec![body], ..Default::default() };
+    // A SavedModel whose only signature is not serving_default.
+    let sm_path = root().join("tests/fixtures/keras_cnn_savedmodel/saved_model/saved_model.pb");
+    let mut sm = SavedModel::decode(std::fs::read(sm_path).unwrap().as_slice()).unwrap();
+    for mg in &mut sm.meta_graphs {
+        if let Some(sig) = mg.signature_def.remove("serving_default") {
+            mg.signature_def.insert("predict".into(), sig);
+        }
+    }
+    let sm_dir = tmp.join("no_default");
+    std::fs::create_dir_all(&sm_dir).unwrap();
+    std::fs::write(sm_dir.join("saved_model.pb"), sm.encode_to_vec()).unwrap();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("nothing to check", vec![file("lone.pb", lone.encode_to_vec())]),
+        ("call of a missing function", vec![file("call.pb", call("nope", None).encode_to_vec())]),
+        (
+            "dangling input in a function",
+            vec![file("body.pb", call("body", Some(library)).encode_to_vec())],
+        ),
+        ("SavedModel without serving_default", vec![sm_dir.to_str().unwrap().to_string()]),
+        ("unknown --inputs tensor", vec![FROZEN.into(), "--inputs".into(), "nope:0".into()]),
+    ];
+    let mut text = String::new();
+    for (class, args) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_tool("tf-xla-check", &args);
+        assert!(out.signal.is_none(), "tf-xla-check on {class}: {}", describe(&out));
+        assert_eq!(out.code, 2, "tf-xla-check on {class}: {}", describe(&out));
+        out.assert_clean_error(&format!("tf-xla-check on {class}"));
+        text.push_str(&format!(
+            "## {class}\n$ tf-xla-check {}\n{}\n",
+            args.join(" "),
+            describe(&out)
+        ));
+    }
+    text
 }

@@ -369,6 +369,7 @@ pub fn xla(data: &[u8]) -> bool {
             device: if v == 0 { tf_xla_check::Device::Cpu } else { tf_xla_check::Device::Gpu },
             outputs: l.signature_outputs(),
             variables_as_args: l.kind == MessageKind::SavedModel,
+            ..Default::default()
         };
         let buffer = l.buffer.clone();
         let (g, report, _) = tf_xla_check::check_graph_def(l.graph, &cfg, Some(1)).ok()?;

@@ -47,17 +47,25 @@ def value_for(node):
     return tf.constant(np.asarray(np.random.RandomState(0).rand(*shape), dt.as_numpy_dtype))
 
 
-def run_under_xla(gd, outputs):
-    """(compiled?, error message) of gd's outputs under jit_compile=True on CPU."""
-    ins = placeholders(gd)
+def run_under_xla(gd, outputs, inputs=None):
+    """(compiled?, error message) of gd's outputs under jit_compile=True on CPU; the arguments
+    are the placeholders, or the tensors `inputs` (fed whatever op produces them)."""
     w = v1.wrap_function(lambda: tf.graph_util.import_graph_def(gd, name=""), [])
     g = w.graph
-    f = w.prune([g.get_tensor_by_name(n.name + ":0") for n in ins],
-                [g.get_tensor_by_name(o if ":" in o else o + ":0") for o in outputs])
+    if inputs is None:
+        ins = placeholders(gd)
+        feeds = [g.get_tensor_by_name(n.name + ":0") for n in ins]
+        values = [value_for(n) for n in ins]
+    else:
+        feeds = [g.get_tensor_by_name(t) for t in inputs]
+        values = [tf.constant(np.asarray(np.random.RandomState(0).rand(
+            *[d if d is not None else 2 for d in t.shape]), t.dtype.as_numpy_dtype))
+            for t in feeds]
+    f = w.prune(feeds, [g.get_tensor_by_name(o if ":" in o else o + ":0") for o in outputs])
     xf = tf.function(lambda *a: f(*a), jit_compile=True)
     with tf.device("/CPU:0"):
         try:
-            xf(*[value_for(n) for n in ins])
+            xf(*values)
             return True, ""
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
             return False, str(e)
@@ -76,9 +84,10 @@ def tf_blamed_op(msg):
     return None
 
 
-def ours(gd_bytes, outputs, tmp_path, canonical):
+def ours(gd_bytes, outputs, tmp_path, canonical, inputs=None):
     rep = tmp_path / "xla.json"
-    r = run_tool(TOOL, "--outputs", ",".join(outputs), "--report", rep, input=gd_bytes,
+    cut = ["--inputs", ",".join(inputs)] if inputs else []
+    r = run_tool(TOOL, "--outputs", ",".join(outputs), *cut, "--report", rep, input=gd_bytes,
                  check=False)
     assert r.returncode in (0, 1), r.stderr.decode()
     if canonical:
@@ -95,10 +104,10 @@ def ours(gd_bytes, outputs, tmp_path, canonical):
 RESULTS: dict[str, tuple] = {}
 
 
-def agree(name, gd_bytes, outputs, tmp_path, canonical=True):
+def agree(name, gd_bytes, outputs, tmp_path, canonical=True, inputs=None):
     gd = parse_graphdef_bytes(gd_bytes)
-    tf_ok, msg = run_under_xla(gd, outputs)
-    report = ours(gd_bytes, outputs, tmp_path, canonical)
+    tf_ok, msg = run_under_xla(gd, outputs, inputs)
+    report = ours(gd_bytes, outputs, tmp_path, canonical, inputs)
     our_ops = sorted({f["op"] for f in report["findings"]})
     RESULTS[name] = (tf_ok, report["compilable"], tf_blamed_op(msg), our_ops)
     assert report["compilable"] == tf_ok, (
@@ -447,6 +456,126 @@ def test_saved_model_agrees_with_tf(case, tmp_path):
     ops = sorted({f["op"] for f in report["findings"]})
     RESULTS[f"saved_model {case}"] = (tf_ok, report["compilable"], tf_blamed_op(msg), ops)
     assert report["compilable"] == tf_ok, f"{case}: TF {tf_ok}, we {ops}\n{msg[:600]}"
+
+
+# -----------------------------------------------------------------------------
+# signatures and cuts whose inputs are not placeholders
+
+def g_parsed_input():
+    """A string placeholder parsed into the float tensor 'x' the model starts from."""
+    s = v1.placeholder(tf.string, [None], name="s")
+    x = tf.identity(tf.reshape(tf.strings.to_number(s), [-1, 2]), name="x")
+    w = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3))
+    tf.identity(tf.nn.relu(x @ w), name="out")
+
+
+@pytest.mark.needs_bin(TOOL)
+@pytest.mark.parametrize("inputs", [None, ["x:0"]], ids=["whole", "cut_at_x"])
+def test_inputs_cut_agrees_with_tf(inputs, tmp_path):
+    agree(f"parsed input, --inputs {inputs}", build(g_parsed_input), ["out:0"], tmp_path,
+          canonical=False, inputs=inputs)
+
+
+@pytest.fixture(scope="module")
+def tf1_serving(tmp_path_factory):
+    import realworld
+    root = tmp_path_factory.mktemp("xla_signatures")
+    realworld.tf1_serving_example(root)
+    return root / "tf1_serving_example"
+
+
+def signature_under_xla(export, key):
+    """(compiled?, message) of a SavedModel signature called inside jit_compile=True, fed at
+    the signature's own input tensors (for a TF1 serving export: 'x:0', an Identity after
+    ParseExample, or the serialized tf.Examples)."""
+    loaded = tf.saved_model.load(str(export))  # kept alive: the signature reads its variables
+    fn = loaded.signatures[key]
+    feeds = {}
+    for k, spec in fn.structured_input_signature[1].items():
+        shape = [d if d is not None else 2 for d in spec.shape]
+        if spec.dtype == tf.string:
+            ex = tf.train.Example(features=tf.train.Features(feature={
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=[1, 2, 3, 4]))}))
+            feeds[k] = tf.constant([ex.SerializeToString()] * shape[0])
+        else:
+            feeds[k] = tf.constant(np.ones(shape, spec.dtype.as_numpy_dtype))
+    xf = tf.function(lambda **kw: fn(**kw), jit_compile=True)
+    try:
+        with tf.device("/CPU:0"):
+            xf(**feeds)
+        return True, ""
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
+        return False, str(e)
+
+
+@pytest.mark.needs_bin(TOOL)
+@pytest.mark.parametrize("key", ["serving_default", "predict_x", "regress_x_to_y",
+                                 "classify_x_to_probs"])
+def test_signature_with_computed_inputs_agrees_with_tf(tf1_serving, key, tmp_path):
+    """The signature's inputs are the compiled function's arguments: 'x:0' is an Identity of
+    ParseExample's output, cut there by default (no --inputs)."""
+    tf_ok, msg = signature_under_xla(tf1_serving, key)
+    rep = tmp_path / "xla.json"
+    r = run_tool(TOOL, tf1_serving, "--signature", key, "--report", rep, check=False)
+    assert r.returncode in (0, 1), r.stderr.decode()
+    report = json.loads(rep.read_text())["changes"]["xla"]
+    ops = sorted({f["op"] for f in report["findings"]})
+    RESULTS[f"tf1 serving signature {key}"] = (tf_ok, report["compilable"], tf_blamed_op(msg), ops)
+    assert report["compilable"] == tf_ok, f"{key}: TF {tf_ok}, we {ops}\n{msg[:600]}"
+    if not tf_ok:
+        assert tf_blamed_op(msg) in ops + ["_Arg"], f"{key}: TF blames {tf_blamed_op(msg)}: {ops}"
+
+
+@pytest.mark.needs_bin(TOOL)
+def test_saved_model_without_serving_default(tmp_path):
+    """No serving_default and no --signature: an error naming the signatures there are; with
+    --signature the verdict agrees with TF."""
+    m = tf.Module()
+    m.w = tf.Variable(np.ones((3, 2), np.float32))
+    m.predict = tf.function(lambda x: {"y": tf.nn.relu(x @ m.w)},
+                            input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+    m.describe = tf.function(lambda x: {"s": tf.strings.as_string(x)},
+                             input_signature=[tf.TensorSpec([None], tf.float32)])
+    export = tmp_path / "sm"
+    tf.saved_model.save(m, str(export), signatures={"predict": m.predict, "describe": m.describe})
+    r = run_tool(TOOL, export, check=False)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and r.stdout == b"" and err.count("\n") == 1, err
+    assert "'describe', 'predict'" in err and "--signature" in err, err
+    for key in ("predict", "describe"):
+        tf_ok, msg = signature_under_xla(export, key)
+        rep = tmp_path / f"{key}.json"
+        r = run_tool(TOOL, export, "--signature", key, "--report", rep, check=False)
+        assert r.returncode in (0, 1), r.stderr.decode()
+        report = json.loads(rep.read_text())["changes"]["xla"]
+        ops = sorted({f["op"] for f in report["findings"]})
+        RESULTS[f"saved model signature {key}"] = (tf_ok, report["compilable"],
+                                                   tf_blamed_op(msg), ops)
+        assert report["compilable"] == tf_ok, f"{key}: TF {tf_ok}, we {ops}\n{msg[:600]}"
+
+
+@pytest.mark.needs_bin(TOOL)
+def test_vacuous_checks_are_errors(tmp_path):
+    """Nothing to check, a call of a missing function: exit 2 and one line, never 'compiles'."""
+    lone = v1.GraphDef()
+    lone.node.add(name="x", op="Placeholder").attr["dtype"].type = tf.float32.as_datatype_enum
+    call = v1.GraphDef()
+    call.CopyFrom(lone)
+    n = call.node.add(name="call", op="PartitionedCall", input=["x"])
+    n.attr["Tin"].list.type.append(tf.float32.as_datatype_enum)
+    n.attr["Tout"].list.type.append(tf.float32.as_datatype_enum)
+    n.attr["f"].func.name = "missing_fn"
+    for gd, word in ((lone, "nothing to check"), (call, "missing_fn")):
+        r = run_tool(TOOL, input=gd.SerializeToString(), check=False)
+        err = r.stderr.decode()
+        assert r.returncode == 2 and r.stdout == b"" and err.count("\n") == 1, err
+        assert word in err, err
+    g = tf.Graph()
+    with pytest.raises(Exception):  # TF agrees that the call graph is broken
+        with g.as_default():
+            tf.graph_util.import_graph_def(call, name="")
+        with v1.Session(graph=g) as s:
+            s.run("call:0", {"x:0": np.ones([], np.float32)})
 
 
 # Runs last (pytest keeps file order).

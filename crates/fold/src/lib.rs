@@ -574,4 +574,6 @@ pub(crate) fn data_inputs(n: &NodeDef) -> impl Iterator<Item = &String> {
 pub(crate) use tf_graph::analysis::is_v1_control_flow as is_tf1_control_flow;
 
 #[cfg(test)]
+mod shape_tests;
+#[cfg(test)]
 mod tests;

@@ -332,6 +332,9 @@ pub fn infer(node: &NodeDef, ins: &[Facts], out_types: &[i32]) -> Vec<Facts> {
         _ => {}
     }
     outs[0].partial = infer_partial(node, ins, outs[0].shape.as_deref());
+    for o in &mut outs {
+        sanitize_partial(o);
+    }
     // A fully known partial value is a value.
     if let (Some(p), Some(dtype)) = (&outs[0].partial, outs[0].dtype) {
         if let (Some(v), Some(s)) =
@@ -356,6 +359,33 @@ pub fn infer(node: &NodeDef, ins: &[Facts], out_types: &[i32]) -> Vec<Facts> {
         }
     }
     outs
+}
+
+/// Keeps a partial value only where it is consistent with the output's facts: an integer
+/// vector or scalar of known length, and elements representable in the dtype (an int32
+/// product that would wrap is unknown, never a wrong number).
+fn sanitize_partial(o: &mut Facts) {
+    let Some(p) = o.partial.as_mut() else { return };
+    let consistent = match (&o.shape, o.dtype) {
+        (Some(s), dtype) => {
+            dtype.is_none_or(|d| matches!(d, dt::INT32 | dt::INT64))
+                && s.len() <= 1
+                && s.iter().all(|&d| d >= 0)
+                && eval::numel(s) == p.len()
+        }
+        (None, _) => false,
+    };
+    if !consistent {
+        o.partial = None;
+        return;
+    }
+    if o.dtype == Some(dt::INT32) {
+        for v in p.iter_mut() {
+            if v.is_some_and(|x| i32::try_from(x).is_err()) {
+                *v = None;
+            }
+        }
+    }
 }
 
 fn dims_partial(s: &[i64]) -> Vec<Option<i64>> {
@@ -619,7 +649,8 @@ fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
         }
         "Pad" | "PadV2" | "MirrorPad" => {
             let x = s(0)?;
-            let p = vals(1)?;
+            // The paddings are a [rank, 2] matrix: its value, not a partial vector.
+            let p = eval::ints(ins.get(1)?.value.as_deref()?).ok()?;
             if p.len() != 2 * x.len() {
                 return None;
             }
@@ -690,7 +721,7 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
         "StridedSlice" => {
             let x = p(0)?;
             let xs = ins.first()?.shape.clone()?;
-            if xs.len() != 1 {
+            if xs.len() != 1 || xs[0] < 0 || usize::try_from(xs[0]).ok()? != x.len() {
                 return None;
             }
             let (b, e, st) = (vals(1)?, vals(2)?, vals(3)?);
@@ -703,7 +734,7 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
         }
         "GatherV2" | "Gather" => {
             let x = p(0)?;
-            if ins.first()?.rank()? != 1 {
+            if ins.first()?.rank()? != 1 || ins.first()?.known_shape()? != [x.len() as i64] {
                 return None;
             }
             if op == "GatherV2" && vals(2)?.first().copied()? != 0 {
@@ -719,23 +750,29 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
             if eval::attr_i64(node, "axis", 0) != 0 {
                 return None;
             }
+            // Per element: a scalar nobody knows is one unknown element, not an unknown vector.
             let mut out = Vec::new();
             for (i, f) in ins.iter().enumerate() {
                 if f.rank()? != 0 {
                     return None;
                 }
-                out.extend(p(i)?);
+                out.extend(p(i).filter(|v| v.len() == 1).unwrap_or_else(|| vec![None]));
             }
             Some(out)
         }
         "ConcatV2" => {
             let n = ins.len().checked_sub(1)?;
+            if vals(n)?.first().copied()? != 0 && vals(n)?.first().copied()? != -1 {
+                return None;
+            }
+            // Per element: a vector of known length whose values nobody knows adds that many
+            // unknown elements.
             let mut out = Vec::new();
             for (i, f) in ins.iter().enumerate().take(n) {
-                if f.rank()? != 1 {
-                    return None;
-                }
-                out.extend(p(i)?);
+                let len = usize::try_from(*f.known_shape().filter(|s| s.len() == 1)?.first()?)
+                    .ok()
+                    .filter(|&l| l <= 64)?;
+                out.extend(p(i).filter(|v| v.len() == len).unwrap_or_else(|| vec![None; len]));
             }
             Some(out)
         }
@@ -749,7 +786,8 @@ fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option
             if shape? != [] as [i64; 0] {
                 return None;
             }
-            if ins.first()?.rank()? > 1 {
+            let xs = ins.first()?.known_shape()?;
+            if xs.len() > 1 || eval::numel(xs) != x.len() {
                 return None;
             }
             let known: Option<Vec<i64>> = x.iter().copied().collect();

@@ -62,6 +62,20 @@ pub fn strip_graph_def(
     Ok((g.into_graph_def(), report))
 }
 
+/// Cuts `g` at the tensors `inputs` exactly as `tf-strip --inputs` does: each becomes a
+/// `Placeholder` of the tensor's own dtype and shape (in place of its node when that node has
+/// no other output in use, else a new `<node>_<port>`), and its readers read that instead. A
+/// tensor that is already a placeholder's output is left as it is. Nothing is pruned: what
+/// only fed the cut tensors stays in the graph, unreachable from the outputs. Returns the
+/// placeholders' names, in the order of `inputs`.
+pub fn cut_inputs(g: &mut Graph, inputs: &[String]) -> Result<Vec<String>, StripError> {
+    let ops = Ops::new(Registry::global(), g.library.as_ref());
+    let cfg = StripConfig { inputs: inputs.to_vec(), ..Default::default() };
+    let mut report = StripReport::default();
+    let ids = cut::apply(g, &ops, &cfg, &mut report)?;
+    Ok(ids.into_iter().map(|id| g.node(id).name.clone()).collect())
+}
+
 /// Removes from `graph` everything the outputs do not need for inference, as configured.
 ///
 /// Errors name the offending node or tensor: an output, `--inputs` tensor, `--set` or

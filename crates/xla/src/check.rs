@@ -91,6 +91,9 @@ pub struct CheckConfig {
     pub device: Device,
     /// Output tensors; empty means the graph's detected outputs.
     pub outputs: Vec<String>,
+    /// Input tensors: the check cuts the graph there as `tf-strip --inputs` does (each becomes
+    /// an argument of the compiled function, whatever op produced it). Empty: no cut.
+    pub inputs: Vec<String>,
     /// Treat `VarHandleOp` nodes as resource arguments of the compiled function. True for
     /// SavedModels, whose functions capture their variables; false for a GraphDef that is
     /// imported whole into a compiled function, where a `VarHandleOp` is an op like any other.
@@ -99,7 +102,12 @@ pub struct CheckConfig {
 
 impl Default for CheckConfig {
     fn default() -> CheckConfig {
-        CheckConfig { device: Device::Cpu, outputs: Vec::new(), variables_as_args: false }
+        CheckConfig {
+            device: Device::Cpu,
+            outputs: Vec::new(),
+            inputs: Vec::new(),
+            variables_as_args: false,
+        }
     }
 }
 
@@ -152,6 +160,9 @@ struct Checker<'a> {
     functions_done: HashMap<String, bool>,
     function_names: std::collections::BTreeSet<String>,
     findings: Vec<Finding>,
+    /// The first broken reference met (a missing function, a dangling body input): the check
+    /// ends in this error instead of a verdict.
+    error: Option<XlaError>,
 }
 
 fn tf_error(dev: Device, n: &NodeDef, function: Option<&str>, extra: &str) -> String {
@@ -246,6 +257,15 @@ impl<'a> Checker<'a> {
             });
             false
         };
+        if let Some(missing) = missing_function(self.graph, n) {
+            self.error.get_or_insert(XlaError::MissingFunction {
+                node: n.name.clone(),
+                op: n.op.clone(),
+                function: missing,
+                caller: function.map(str::to_string),
+            });
+            return Ok(false);
+        }
         // A captured variable is a resource argument (`_Arg` allows DT_RESOURCE).
         if self.variables_as_args && n.op == "VarHandleOp" && function.is_none() {
             return Ok(true);
@@ -370,6 +390,14 @@ impl<'a> Checker<'a> {
         self.function_names.insert(name.to_string());
         let graph = self.graph;
         let Some(f) = graph.function(name) else { return Err(true) };
+        if let Some((node, input)) = dangling_body_input(f) {
+            self.error.get_or_insert(XlaError::DanglingInput {
+                function: name.to_string(),
+                node,
+                input,
+            });
+            return Err(false);
+        }
         let mut ok = true;
         if let Some(sig) = &f.signature {
             for a in sig.input_arg.iter().filter(|a| a.r#type == DataType::DtString as i32) {
@@ -552,6 +580,36 @@ fn type_attr(t: i32) -> AttrValue {
     AttrValue { value: Some(attr_value::Value::Type(t)) }
 }
 
+/// The first function a node calls (by a function-valued attribute) that the graph's library
+/// does not define.
+fn missing_function(g: &Graph, n: &NodeDef) -> Option<String> {
+    n.attr
+        .iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .flat_map(|(_, v)| match &v.value {
+            Some(attr_value::Value::Func(f)) => vec![f.name.clone()],
+            Some(attr_value::Value::List(l)) => l.func.iter().map(|f| f.name.clone()).collect(),
+            _ => Vec::new(),
+        })
+        .find(|f| g.function(f).is_none())
+}
+
+/// The first data input of a function body that names neither a body node nor an argument.
+fn dangling_body_input(f: &FunctionDef) -> Option<(String, String)> {
+    let mut known: std::collections::HashSet<&str> =
+        f.node_def.iter().map(|n| n.name.as_str()).collect();
+    if let Some(sig) = &f.signature {
+        known.extend(sig.input_arg.iter().map(|a| a.name.as_str()));
+    }
+    f.node_def.iter().find_map(|n| {
+        n.input.iter().find_map(|s| {
+            let s2 = s.strip_prefix('^').unwrap_or(s);
+            let node = s2.split(':').next().unwrap_or(s2);
+            (!known.contains(node)).then(|| (n.name.clone(), s.clone()))
+        })
+    })
+}
+
 /// Every library function a node calls: function-valued attributes (If/While/Case branches,
 /// PartitionedCall `f`) and an op that names a library function.
 pub fn called_functions(g: &Graph, n: &NodeDef) -> Vec<String> {
@@ -574,8 +632,21 @@ pub fn called_functions(g: &Graph, n: &NodeDef) -> Vec<String> {
 }
 
 /// Checks the part of `graph` that `cfg.outputs` (or the detected outputs) need.
+///
+/// With `cfg.inputs`, the check runs on a copy of the graph cut there (tf-strip's cut); the
+/// copy is made only when some input is not already a placeholder's output.
 pub fn check_graph(graph: &Graph, cfg: &CheckConfig) -> Result<XlaReport, XlaError> {
-    check_graph_with(graph, cfg, Table::global(), Registry::global())
+    let is_arg_tensor = |s: &String| {
+        let t = TensorName::parse(s.trim());
+        t.port == 0 && graph.get(&t.node).is_some_and(|n| is_arg(&n.op))
+    };
+    if cfg.inputs.iter().all(is_arg_tensor) {
+        return check_graph_with(graph, cfg, Table::global(), Registry::global());
+    }
+    graph.check(Some(Registry::global()))?;
+    let mut cut = graph.clone();
+    tf_strip::cut_inputs(&mut cut, &cfg.inputs)?;
+    check_graph_with(&cut, cfg, Table::global(), Registry::global())
 }
 
 /// [`check_graph`] with an explicit table and registry.
@@ -612,6 +683,7 @@ pub fn check_graph_with(
         functions_done: HashMap::new(),
         function_names: Default::default(),
         findings: Vec::new(),
+        error: None,
     };
     // Value classes, in topological order:
     // `folded`: Grappler turns it into a Const before XLA sees it (all inputs constant, pure);
@@ -706,6 +778,13 @@ pub fn check_graph_with(
                 });
             }
         }
+    }
+    if let Some(e) = ck.error.take() {
+        return Err(e);
+    }
+    if checked == 0 && nfolded == 0 {
+        let what = if outputs.is_empty() { "none found".to_string() } else { outputs.join(", ") };
+        return Err(XlaError::NothingToCheck(what));
     }
     let clusters = clusters(graph, &needed, &ok);
     let functions_checked = ck.function_names.len();

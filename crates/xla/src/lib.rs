@@ -47,6 +47,38 @@ pub enum XlaError {
     /// An `--outputs` tensor names a node that does not exist.
     #[error("output '{0}': no such node in the graph")]
     UnknownOutput(String),
+    /// `--inputs` could not cut the graph (tf-strip's cut, with its words).
+    #[error("{0}")]
+    Cut(#[from] tf_strip::StripError),
+    /// The outputs need no node at all: a verdict would be vacuous.
+    #[error("nothing to check: the outputs ({0}) need no node of the graph")]
+    NothingToCheck(String),
+    /// A node calls a function the graph's library does not define.
+    #[error("{}node '{node}' ({op}) calls function '{function}', which is not in the graph's library", in_function(.caller))]
+    MissingFunction {
+        /// The calling node.
+        node: String,
+        /// Its op.
+        op: String,
+        /// The missing function.
+        function: String,
+        /// The function the calling node lives in, if not the top-level graph.
+        caller: Option<String>,
+    },
+    /// A function body node reads a tensor that neither a body node nor an argument provides.
+    #[error("function '{function}': node '{node}' input '{input}' refers to no node or argument of the function")]
+    DanglingInput {
+        /// The function.
+        function: String,
+        /// The reading node.
+        node: String,
+        /// The input as written.
+        input: String,
+    },
+}
+
+fn in_function(f: &Option<String>) -> String {
+    f.as_ref().map_or_else(String::new, |f| format!("function '{f}': "))
 }
 
 /// Marks each cluster of the report (of at least `min_size` nodes) for compilation:
@@ -82,9 +114,31 @@ pub fn check_graph_def(
     annotate_min: Option<usize>,
 ) -> Result<(tf_proto::tensorflow::GraphDef, XlaReport, usize), XlaError> {
     let mut g = Graph::from_graph_def(graph_def)?;
+    // The graph passes through as it came; only the check sees the cut.
     let report = check_graph(&g, cfg)?;
     let marked = annotate_min.map_or(0, |min| annotate(&mut g, &report, min));
     Ok((g.into_graph_def(), report, marked))
+}
+
+/// The graph tensors a signature takes, in key order (sparse and composite inputs by their
+/// component tensors): what `--inputs` defaults to.
+pub fn signature_inputs(sig: &tf_proto::tensorflow::SignatureDef) -> Vec<String> {
+    use tf_proto::tensorflow::{tensor_info, TensorInfo};
+    fn names(info: &TensorInfo) -> Vec<String> {
+        match &info.encoding {
+            Some(tensor_info::Encoding::Name(n)) => vec![n.clone()],
+            Some(tensor_info::Encoding::CooSparse(c)) => vec![
+                c.values_tensor_name.clone(),
+                c.indices_tensor_name.clone(),
+                c.dense_shape_tensor_name.clone(),
+            ],
+            Some(tensor_info::Encoding::CompositeTensor(c)) => {
+                c.components.iter().flat_map(names).collect()
+            }
+            None => Vec::new(),
+        }
+    }
+    sig.inputs.values().flat_map(names).filter(|n| !n.is_empty()).collect()
 }
 
 #[cfg(test)]

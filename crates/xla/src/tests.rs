@@ -339,3 +339,77 @@ fn deeply_nested_calls_are_checked_without_recursion() {
     let r = check_graph(&g, &cfg).unwrap();
     assert!(r.findings.is_empty(), "{:?}", r.findings.first());
 }
+
+#[test]
+fn broken_references_and_empty_checks_are_errors_not_verdicts() {
+    use tf_proto::tensorflow::{FunctionDefLibrary, NameAttrList};
+    let call = |f: &str| {
+        node(
+            "call",
+            "PartitionedCall",
+            &["x"],
+            &[("f", Value::Func(NameAttrList { name: f.into(), ..NameAttrList::default() }))],
+        )
+    };
+    let lib = |fs: Vec<tf_proto::tensorflow::FunctionDef>| {
+        Some(FunctionDefLibrary { function: fs, ..FunctionDefLibrary::default() })
+    };
+    let cfg = CheckConfig { outputs: vec!["call:0".into()], ..CheckConfig::default() };
+    let run = |nodes: Vec<NodeDef>, library| {
+        let g = Graph::from_graph_def(GraphDef { node: nodes, library, ..GraphDef::default() })
+            .unwrap();
+        check_graph(&g, &cfg).map(|r| r.compilable).map_err(|e| e.to_string())
+    };
+    // A call of a function the library lacks, at the top level and inside a body.
+    assert_eq!(
+        run(vec![ph("x", DataType::DtFloat), call("nope")], None),
+        Err("node 'call' (PartitionedCall) calls function 'nope', which is not in the graph's library".into())
+    );
+    let outer = function(
+        "outer",
+        vec![node(
+            "inner",
+            "PartitionedCall",
+            &["x"],
+            &[("f", Value::Func(NameAttrList { name: "gone".into(), ..NameAttrList::default() }))],
+        )],
+    );
+    assert_eq!(
+        run(vec![ph("x", DataType::DtFloat), call("outer")], lib(vec![outer])),
+        Err("function 'outer': node 'inner' (PartitionedCall) calls function 'gone', which is not in the graph's library".into())
+    );
+    // A body input naming nothing.
+    let dangling =
+        function("f", vec![node("r", "Relu", &["ghost:y:0"], &[("T", t(DataType::DtFloat))])]);
+    assert_eq!(
+        run(vec![ph("x", DataType::DtFloat), call("f")], lib(vec![dangling])),
+        Err("function 'f': node 'r' input 'ghost:y:0' refers to no node or argument of the function".into())
+    );
+    // Nothing to check: the only node is a placeholder nothing reads.
+    let g = graph(vec![ph("x", DataType::DtFloat)]);
+    let e = check_graph(&g, &CheckConfig::default()).unwrap_err().to_string();
+    assert_eq!(e, "nothing to check: the outputs (none found) need no node of the graph");
+}
+
+#[test]
+fn inputs_cut_the_graph_like_tf_strip() {
+    // A string placeholder parsed into floats: the whole graph does not compile, the part from
+    // the parsed tensor on does.
+    let nodes = vec![
+        ph("s", DataType::DtString),
+        node("num", "StringToNumber", &["s"], &[("out_type", t(DataType::DtFloat))]),
+        node("x", "Identity", &["num"], &[("T", t(DataType::DtFloat))]),
+        node("y", "Relu", &["x"], &[("T", t(DataType::DtFloat))]),
+    ];
+    let g = graph(nodes);
+    let cfg = CheckConfig { outputs: vec!["y:0".into()], ..CheckConfig::default() };
+    assert!(!check_graph(&g, &cfg).unwrap().compilable);
+    let cut = CheckConfig { inputs: vec!["x:0".into()], ..cfg.clone() };
+    let r = check_graph(&g, &cut).unwrap();
+    assert!(r.compilable, "{:?}", r.findings);
+    assert_eq!(r.nodes_checked, 2, "the placeholder x and y");
+    assert_eq!(g.get("x").unwrap().op, "Identity", "the graph itself is not cut");
+    // tf-strip's words for a bad input.
+    let bad = CheckConfig { inputs: vec!["nope:0".into()], ..cfg };
+    assert!(check_graph(&g, &bad).unwrap_err().to_string().contains("nope"));
+}

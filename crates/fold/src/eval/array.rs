@@ -459,7 +459,9 @@ impl SliceMasks {
     }
 }
 
-/// Resolves a strided slice of a tensor of `shape` (every dim known).
+/// Resolves a strided slice of a tensor of `shape`. A dimension of -1 (unknown, for shape
+/// inference) gives -1 in `processing` and `final_shape` (1 when shrunk); such a plan has no
+/// `indices`.
 pub(crate) fn strided_slice_plan(
     shape: &[i64],
     begin: &[i64],
@@ -546,6 +548,16 @@ pub(crate) fn strided_slice_plan(
             return invalid(format!("StridedSlice: strides[{i}] must be non-zero"));
         }
         let shrink = bit(smask, i);
+        if dim < 0 {
+            // An unknown dimension (shape inference only): a shrunk index takes one element,
+            // any range an unknown number of them, as in TensorFlow's shape function. Never a
+            // number computed from the -1.
+            if shrink && s <= 0 {
+                return invalid("StridedSlice: only stride 1 allowed on non-range indexing");
+            }
+            processing.push(if shrink { 1 } else { -1 });
+            continue;
+        }
         let masks = [bit(bmask, i), bit(emask, i)];
         let valid = [if s > 0 { 0 } else { -1 }, if s > 0 { dim } else { dim - 1 }];
         let canonical = |x: i64, c: usize| {
@@ -598,6 +610,9 @@ pub(crate) fn strided_slice_plan(
 impl SlicePlan {
     /// Flat indices into the input of every output element.
     pub(crate) fn indices(&self, input_shape: &[i64]) -> R<Vec<usize>> {
+        if input_shape.iter().chain(&self.processing).any(|&d| d < 0) {
+            return invalid("StridedSlice: the shape is not fully known");
+        }
         let st = strides(input_shape);
         let base: i64 = self.begin.iter().zip(&st).map(|(b, s)| b * *s as i64).sum();
         // A dimension of one element never steps, whatever its stride (which may be huge);
