@@ -249,3 +249,19 @@ fn snapshot_transform_errors() {
     let name = "tf-transform-usage-errors";
     assert_snapshots(check(name, &redact(&text, Path::new("/nonexistent"))).into_iter().collect());
 }
+
+/// `tf-inspect --gtt`: summarize_graph's lines, which scripts parse.
+#[test]
+fn snapshot_inspect_gtt() {
+    let mut text = String::new();
+    for input in [FROZEN, "tests/fixtures/tf1_cnn_train/graph.pb"] {
+        let out = run_tool("tf-inspect", &["--gtt", input]);
+        assert_eq!(out.code, 0, "{input}: {}", describe(&out));
+        text.push_str(&format!(
+            "$ tf-inspect --gtt {input}\n{}\n",
+            String::from_utf8(out.stdout).unwrap()
+        ));
+    }
+    let name = "tf-inspect-gtt";
+    assert_snapshots(check(name, &redact(&text, Path::new("/nonexistent"))).into_iter().collect());
+}
