@@ -158,7 +158,7 @@ pub fn render_gtt(graph: &GraphDef, path: &str) -> Result<String, String> {
         *ops.entry(&n.op).or_default() += 1;
     }
     let mut ops: Vec<(&str, usize)> = ops.into_iter().collect();
-    ops.sort_by(|a, b| b.1.cmp(&a.1));
+    ops.sort_by_key(|o| std::cmp::Reverse(o.1));
     let ops: Vec<String> = ops.iter().map(|(o, c)| format!("{c} {o}")).collect();
     out += &format!("Op types used: {}\n", ops.join(", "));
     let inputs: Vec<&NodeDef> = placeholders.iter().chain(&variables).copied().collect();
