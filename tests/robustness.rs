@@ -60,7 +60,8 @@ fn check(tool: &str, fixture: &Path, v: usize, out: &Outcome) {
 const HOSTILE_TRANSFORMS: &str = "strip_unused_nodes fold_constants(ignore_errors=true) \
     fold_batch_norms quantize_weights(minimum_size=16) remove_nodes(op=Identity) \
     fuse_resize_pad_and_conv flatten_atrous_conv backport_concatv2 backport_tensor_array_v3 \
-    insert_logging(op=Relu) add_default_attributes sort_by_execution_order obfuscate_names";
+    insert_logging(op=Relu) sparsify_gather add_default_attributes sort_by_execution_order \
+    obfuscate_names";
 
 /// Runs every tool on every variant of one fixture; returns the count of each exit code.
 fn run_fixture(path: &Path) -> [usize; 3] {

@@ -286,7 +286,31 @@ def test_freeze_requantization_ranges_without_ranges_passes_through(tmp_path):
     assert out == gd
 
 
-@pytest.mark.parametrize("t", ["quantize_nodes", "fake_quantize_training", "sparsify_gather"])
+@needs
+def test_sparsify_gather():
+    w = np.zeros((50, 1), np.float32)
+    w[[3, 17, 41]] = [[0.5], [-2.0], [1.25]]
+    ids = np.array([3, 4, 17, 41, 0], np.int32)
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.int32, [None], name="x")
+        emb = tf.gather(tf.identity(tf.constant(w)), x)
+        tf.identity(emb * 2.0, name="out")
+    gd = g.as_graph_def()
+    out = transform(gd, "sparsify_gather")
+    assert "GatherV2" not in ops(out) and "LookupTableFindV2" in ops(out)
+    want = run_graphdef(gd, {"x:0": ids}, ["out:0"])[0]
+    with tf.Graph().as_default() as g2:
+        tf.graph_util.import_graph_def(out, name="")
+        with v1.Session(graph=g2) as s:
+            s.run("group_deps")
+            got = s.run("out:0", {"x:0": ids})
+    err = float(np.max(np.abs(got - want)))
+    print(f"\nmax abs error sparsify_gather: {err:.3g}")
+    assert got.shape == want.shape and err == 0
+
+
+@pytest.mark.parametrize("t", ["quantize_nodes", "fake_quantize_training"])
 @needs
 def test_not_yet(t):
     r = run_tool(TOOL, "--transforms", t, str(FROZEN), check=False)

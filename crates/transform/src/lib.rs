@@ -444,9 +444,8 @@ fn run_group(
             count("nodes_moved", moved);
         }
         "sparsify_gather" => {
-            return Err("not yet: sparsify_gather (wide-model embedding tables to hash tables) \
-                        is not implemented"
-                .to_string());
+            let keep = ctx.protected(&g);
+            count("gathers_sparsified", rewrite::sparsify_gather(&mut g, &p, &keep)?);
         }
         "strip_unused_nodes" => g = passes::strip(g, &p, ctx, changes)?,
         other => return Err(format!("unknown transform '{other}'")),

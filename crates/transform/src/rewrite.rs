@@ -286,7 +286,12 @@ pub fn flatten_atrous_conv(g: &mut Graph) -> Result<usize, String> {
         } else {
             continue;
         };
-        let Some(size) = (uh * uw).checked_mul(ci * co).filter(|&s| s <= 1 << 28) else { continue };
+        if kh < 1 || kw < 1 || ci < 1 || co < 1 {
+            continue;
+        }
+        let Some(size) = (uh * uw).checked_mul(ci * co).filter(|&s| s <= 1 << 28) else {
+            continue;
+        };
         let src = w.values::<f32>().map_err(|e| e.to_string())?;
         let mut up = vec![0f32; size as usize];
         for h in 0..kh {
@@ -506,6 +511,177 @@ pub(crate) fn freeze_requantization_ranges(g: &mut Graph, p: &Params<'_>) -> Res
             g.remove_node(id);
         }
         n += 1;
+    }
+    Ok(n)
+}
+
+/// `sparsify_gather(input_checkpoint, group_init_node=group_deps)`: `Gather`/`GatherV2` (axis
+/// 0) of float weights of shape `[N, 1]` (a `Const`, or a `Variable`/`VariableV2` read from
+/// `input_checkpoint`, directly or through an `Identity`) becomes a hash-table lookup of the
+/// weights that are not ~0 (|w| ≥ 1e-5): `<w>/indices` and `<w>/values` Consts fill a
+/// `HashTableV2` through `InitializeTableV2` (run by the `group_init_node` NoOp, created if
+/// missing), and the gather becomes `LookupTableFindV2` (default 0) + `ExpandDims(-1)` under
+/// its own name. Int32 ids are cast to int64 first.
+pub(crate) fn sparsify_gather(
+    g: &mut Graph,
+    p: &Params<'_>,
+    keep: &HashSet<String>,
+) -> Result<usize, String> {
+    let group = p.string("group_init_node", "group_deps")?;
+    let ckpt = match p.one("input_checkpoint")? {
+        Some(path) => Some(
+            tf_ckpt::Checkpoint::open(std::path::Path::new(&path))
+                .map_err(|e| format!("input_checkpoint '{path}': {e}"))?,
+        ),
+        None => None,
+    };
+    let mut inits = Vec::new();
+    let mut n = 0;
+    for id in g.ids() {
+        if !g.is_live(id) || !matches!(g.node(id).op.as_str(), "Gather" | "GatherV2") {
+            continue;
+        }
+        let gather = g.node(id).clone();
+        let data = data_inputs(&gather);
+        if data.len() < 2 {
+            continue;
+        }
+        if gather.op == "GatherV2" {
+            let axis = data.get(2).and_then(|a| const_tensor(g, a));
+            let zero = axis.is_some_and(|t| match t.dtype {
+                dt::INT32 => t.values::<i32>().is_ok_and(|v| v == [0]),
+                dt::INT64 => t.values::<i64>().is_ok_and(|v| v == [0]),
+                _ => false,
+            });
+            if !zero || gather.attr_opt_i64("batch_dims").is_some_and(|b| b != 0) {
+                continue;
+            }
+        }
+        let Some(mut w_id) = producer(g, data[0]) else { continue };
+        let mut chain = vec![];
+        if g.node(w_id).op == "Identity" {
+            chain.push(w_id);
+            match data_inputs(g.node(w_id)).first().and_then(|s| producer(g, s)) {
+                Some(p) => w_id = p,
+                None => continue,
+            }
+        }
+        let w = g.node(w_id);
+        let tensor = match w.op.as_str() {
+            "Const" => w.attr_opt_tensor("value").and_then(|t| Tensor::from_proto(t).ok()),
+            "Variable" | "VariableV2" => match &ckpt {
+                Some(c) => {
+                    Some(c.read(&w.name).map_err(|e| format!("variable '{}': {e}", w.name))?)
+                }
+                None => continue,
+            },
+            _ => None,
+        };
+        let Some(t) = tensor else { continue };
+        if t.dtype != dt::FLOAT || t.shape.len() != 2 || t.shape[1] != 1 {
+            continue;
+        }
+        let values = t.values::<f32>().map_err(|e| e.to_string())?;
+        let (idx, vals): (Vec<i64>, Vec<f32>) = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.abs() >= 1e-5)
+            .map(|(i, v)| (i as i64, *v))
+            .unzip();
+        let base = w.name.clone();
+        let name = gather.name.clone();
+        let k = idx.len() as i64;
+        let fresh = |g: &Graph, s: String| g.unique_name(&s);
+        let (ni, nv, nt, nit) = (
+            fresh(g, format!("{base}/indices")),
+            fresh(g, format!("{base}/values")),
+            fresh(g, format!("{base}/HashTable")),
+            fresh(g, format!("{base}/InitializeTable")),
+        );
+        let it = Tensor::from_values(dt::INT64, &[k], &idx).map_err(|e| e.to_string())?;
+        let vt = Tensor::from_values(dt::FLOAT, &[k], &vals).map_err(|e| e.to_string())?;
+        g.add_node(const_node(&ni, &it)).map_err(|e| e.to_string())?;
+        g.add_node(const_node(&nv, &vt)).map_err(|e| e.to_string())?;
+        let mut table =
+            NodeDef { name: nt.clone(), op: "HashTableV2".into(), ..Default::default() };
+        table.attr.insert("key_dtype".into(), DataType::DtInt64.into());
+        table.attr.insert("value_dtype".into(), DataType::DtFloat.into());
+        table.attr.insert("shared_name".into(), format!("sparsify_gather/{nt}").into());
+        g.add_node(table).map_err(|e| e.to_string())?;
+        let mut init = NodeDef {
+            name: nit.clone(),
+            op: "InitializeTableV2".into(),
+            input: vec![nt.clone(), ni, nv],
+            ..Default::default()
+        };
+        init.attr.insert("Tkey".into(), DataType::DtInt64.into());
+        init.attr.insert("Tval".into(), DataType::DtFloat.into());
+        g.add_node(init).map_err(|e| e.to_string())?;
+        inits.push(nit);
+        let mut ids = data[1].to_string();
+        if gather.attr_opt_type("Tindices") != Some(DataType::DtInt64) {
+            let cast_name = fresh(g, format!("{name}/ids_int64"));
+            let mut cast = NodeDef {
+                name: cast_name.clone(),
+                op: "Cast".into(),
+                input: vec![ids],
+                device: gather.device.clone(),
+                ..Default::default()
+            };
+            cast.attr.insert("SrcT".into(), DataType::DtInt32.into());
+            cast.attr.insert("DstT".into(), DataType::DtInt64.into());
+            cast.attr.insert("Truncate".into(), false.into());
+            g.add_node(cast).map_err(|e| e.to_string())?;
+            ids = cast_name;
+        }
+        let zero = Tensor::from_values(dt::FLOAT, &[], &[0f32]).map_err(|e| e.to_string())?;
+        let nd = fresh(g, format!("{name}/Const"));
+        g.add_node(const_node(&nd, &zero)).map_err(|e| e.to_string())?;
+        let nl = fresh(g, format!("{name}/LookupTableFind"));
+        let mut lookup = NodeDef {
+            name: nl.clone(),
+            op: "LookupTableFindV2".into(),
+            input: vec![nt, ids, nd],
+            device: gather.device.clone(),
+            ..Default::default()
+        };
+        lookup.attr.insert("Tin".into(), DataType::DtInt64.into());
+        lookup.attr.insert("Tout".into(), DataType::DtFloat.into());
+        g.add_node(lookup).map_err(|e| e.to_string())?;
+        let minus1 = Tensor::from_values(dt::INT32, &[], &[-1i32]).map_err(|e| e.to_string())?;
+        let ne = fresh(g, format!("{name}/ExpandDims/Const"));
+        g.add_node(const_node(&ne, &minus1)).map_err(|e| e.to_string())?;
+        let mut expand = NodeDef {
+            name: name.clone(),
+            op: "ExpandDims".into(),
+            input: vec![nl, ne],
+            device: gather.device.clone(),
+            ..Default::default()
+        };
+        expand.input.extend(control_inputs(&gather));
+        expand.attr.insert("T".into(), DataType::DtFloat.into());
+        expand.attr.insert("Tdim".into(), DataType::DtInt32.into());
+        g.replace_node(id, expand);
+        // The weights (and their Identity) go when nothing else reads them.
+        chain.push(w_id);
+        for c in chain {
+            if g.is_live(c) && !g.consumers().has_any(c) && !keep.contains(&g.node(c).name) {
+                g.remove_node(c);
+            }
+        }
+        n += 1;
+    }
+    if !inits.is_empty() {
+        let gid = match g.id(&group) {
+            Some(gid) if g.node(gid).op == "NoOp" => gid,
+            Some(_) => return Err(format!("group_init_node '{group}' is not a NoOp")),
+            None => g
+                .add_node(NodeDef { name: group.clone(), op: "NoOp".into(), ..Default::default() })
+                .map_err(|e| e.to_string())?,
+        };
+        for i in &inits {
+            g.add_control_input(gid, i);
+        }
     }
     Ok(n)
 }

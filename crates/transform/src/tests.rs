@@ -94,7 +94,7 @@ fn ignore_errors_passes_the_graph_through() {
 
 #[test]
 fn not_yet_transforms_say_so() {
-    for t in ["quantize_nodes", "fake_quantize_training", "sparsify_gather"] {
+    for t in ["quantize_nodes", "fake_quantize_training"] {
         let e = run_io(gd(vec![ph("x")]), t, &[], &[]).unwrap_err();
         assert!(e.starts_with(&format!("{t}: not yet")), "{e}");
     }
@@ -371,4 +371,32 @@ fn freeze_requantization_ranges_from_a_log() {
     let v = Tensor::from_proto(lo).unwrap().values::<f32>().unwrap();
     assert_eq!(v, [-18.0]);
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn sparsify_gather_makes_a_table() {
+    let mut w = vec![0f32; 10];
+    w[3] = 0.5;
+    w[7] = -2.0;
+    let mut ids = node("ids", "Placeholder", &[]);
+    ids.attr.insert("dtype".into(), DataType::DtInt32.into());
+    let mut gather = node("emb", "GatherV2", &["w_read", "ids", "axis"]);
+    gather.attr.insert("Tparams".into(), DataType::DtFloat.into());
+    gather.attr.insert("Tindices".into(), DataType::DtInt32.into());
+    gather.attr.insert("Taxis".into(), DataType::DtInt32.into());
+    let g = gd(vec![
+        konst("w", &[10, 1], &w),
+        node("w_read", "Identity", &["w"]),
+        ids,
+        konst_i32("axis", &[], &[0]),
+        gather,
+        node("out", "Relu", &["emb"]),
+    ]);
+    let g = run(g, "sparsify_gather", &["out"]);
+    assert_eq!(find(&g, "emb").op, "ExpandDims");
+    assert!(!names(&g).contains(&"w") && !names(&g).contains(&"w_read"));
+    let idx = Tensor::from_proto(find(&g, "w/indices").attr_opt_tensor("value").unwrap()).unwrap();
+    assert_eq!(idx.values::<i64>().unwrap(), [3, 7]);
+    assert_eq!(find(&g, "group_deps").input, ["^w/InitializeTable"]);
+    assert_eq!(find(&g, "emb/LookupTableFind").input[1], "emb/ids_int64");
 }
