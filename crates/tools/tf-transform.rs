@@ -41,8 +41,8 @@ struct Args {
     output: OutputArgs,
     /// The transforms to run, in order: `name` or `name(param=value, ...)`, separated by
     /// spaces
-    #[arg(long, value_name = "STRING", required = true)]
-    transforms: String,
+    #[arg(long, value_name = "STRING", required_unless_present_any = ["completions", "man"])]
+    transforms: Option<String>,
     /// Tensors the graph is fed at, comma-separated
     #[arg(long, value_name = "T1,T2", value_delimiter = ',')]
     inputs: Vec<String>,
@@ -72,7 +72,7 @@ impl TryFrom<&Args> for TransformConfig {
             outputs: list(&a.outputs),
             ..TransformConfig::default()
         };
-        Ok(cfg.with_transforms(&a.transforms)?)
+        Ok(cfg.with_transforms(a.transforms.as_deref().unwrap_or_default())?)
     }
 }
 
