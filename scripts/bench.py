@@ -81,10 +81,15 @@ def main():
                     help="only the scaling table, printed (and written to --out if given)")
     ap.add_argument("--pipes-only", action="store_true",
                     help="only the pipe table, printed (and written to --out if given)")
+    ap.add_argument("--transform-only", action="store_true",
+                    help="only the tf-transform vs pipe table on ResNet50, printed")
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="per-run limit of the scaling table, in seconds")
     args = ap.parse_args()
     bin_dir = Path(args.bin)
+    if args.transform_only:
+        print("\n".join(transform_section(bin_dir, args.runs)))
+        return
     if args.scaling_only:
         lines = scaling_section(bin_dir, args.timeout)
         if args.out:
@@ -141,6 +146,7 @@ def main():
     lines += strip_section(bin_dir, big, out, args.runs, cp_wall, conv[0], size)  # tf-strip
     lines += fold_section(bin_dir, args.runs)  # tf-fold
     lines += quant_section(bin_dir, big, out, args.runs, conv[0], size)  # tf-quant
+    lines += transform_section(bin_dir, args.runs)  # tf-transform
     lines += freeze_section(bin_dir, args.runs)  # tf-freeze
     lines += pipes_section(bin_dir, big, args.runs)  # stdin/stdout
     lines += xla_section(bin_dir, args.runs)  # tf-xla-check
@@ -344,6 +350,50 @@ def fold_section(bin_dir, runs):
     ]
     return lines
 # ---- end tf-fold -------------------------------------------------------------------------------
+
+
+# ---- tf-transform --------------------------------------------------------------------
+# GTT's five-transform string must cost at most 1.2x the equivalent pipe of our filters: the
+# fold transforms run as one tf-fold call and nothing is encoded between the stages.
+
+TRANSFORMS = ("strip_unused_nodes fold_constants(ignore_errors=true) fold_batch_norms "
+              "fold_old_batch_norms quantize_weights")
+
+
+def transform_section(bin_dir, runs):
+    """tf-transform with the five-transform string vs tf-strip | tf-fold | tf-quant uint8."""
+    tool = Path(bin_dir) / "tf-transform"
+    if not tool.exists() or not FOLD_MODEL.exists():
+        return []
+    BENCH.mkdir(parents=True, exist_ok=True)
+    one, piped = BENCH / "transform.pb", BENCH / "pipe.pb"
+    b = Path(bin_dir)
+    pipe_cmd = ["sh", "-c", f'"{b}/tf-strip" "{FOLD_MODEL}" | "{b}/tf-fold" | '
+                f'"{b}/tf-quant" uint8 -o "{piped}"']
+    t = measure([str(tool), str(FOLD_MODEL), "--transforms", TRANSFORMS, "-q", "-o", str(one)],
+                runs)
+    p = measure(pipe_cmd, runs)
+    same = same_file(one, piped)
+    one.unlink()
+    piped.unlink()
+    ratio = t[0] / p[0]
+    return [
+        "## tf-transform on a ResNet50 frozen graph",
+        "",
+        f"Input: `build/models/resnet50/frozen.pb`. `--transforms '{TRANSFORMS}'` against the "
+        "pipe `tf-strip | tf-fold | tf-quant uint8` (peak RSS: the largest process of the pipe "
+        "is not measured by the shell wrapper).",
+        "",
+        "| command | wall (s) | × pipe |",
+        "|---|---:|---:|",
+        f"| `tf-transform` (one process) | {t[0]:.3f} | {ratio:.2f} |",
+        f"| `tf-strip \\| tf-fold \\| tf-quant uint8` | {p[0]:.3f} | 1 |",
+        "",
+        f"Same output bytes: {'yes' if same else 'NO'}. Goal ≤ 1.2× the pipe: "
+        f"{'met' if ratio <= 1.2 else 'MISSED'}.",
+        "",
+    ]
+# ---- end tf-transform ---------------------------------------------------------------------
 
 
 # ---- tf-quant ------------------------------------------------------------------------

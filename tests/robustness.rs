@@ -1,5 +1,5 @@
 //! Damaged inputs never crash a tool: every truncation and byte flip of every fixture, given to
-//! each of the eight tools as a process, ends with exit 0, 1 or 2 (never a signal, a panic or
+//! each of the nine tools as a process, ends with exit 0, 1 or 2 (never a signal, a panic or
 //! an abort); on exit 2 stdout is empty and stderr is one line.
 
 use std::path::{Path, PathBuf};
@@ -56,6 +56,13 @@ fn check(tool: &str, fixture: &Path, v: usize, out: &Outcome) {
     }
 }
 
+/// What tf-transform runs on hostile bytes: the pass-backed transforms and the rewrites.
+const HOSTILE_TRANSFORMS: &str = "strip_unused_nodes fold_constants(ignore_errors=true) \
+    fold_batch_norms quantize_weights(minimum_size=16) remove_nodes(op=Identity) \
+    fuse_resize_pad_and_conv flatten_atrous_conv backport_concatv2 backport_tensor_array_v3 \
+    insert_logging(op=Relu) sparsify_gather add_default_attributes sort_by_execution_order \
+    obfuscate_names";
+
 /// Runs every tool on every variant of one fixture; returns the count of each exit code.
 fn run_fixture(path: &Path) -> [usize; 3] {
     let mut by_code = [0usize; 3];
@@ -68,6 +75,7 @@ fn run_fixture(path: &Path) -> [usize; 3] {
                 "tf-inspect" => &["-", "--json"],
                 "tf-quant" => &["int8", "-"],
                 "tf-prune" => &["--sparsity", "0.5", "-"],
+                "tf-transform" => &["--transforms", HOSTILE_TRANSFORMS, "-"],
                 _ => &["-"],
             };
             let stdin = if tool == "tf-freeze" {

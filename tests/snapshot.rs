@@ -1,4 +1,4 @@
-//! Snapshots of what users see, for all eight tools, without TensorFlow: `--help`, the
+//! Snapshots of what users see, for all nine tools, without TensorFlow: `--help`, the
 //! `--report` JSON of a good run, and the error line of each class of bad input.
 //!
 //! Each snapshot is a file in `tests/snapshots/`; a difference fails the test with the first
@@ -110,6 +110,11 @@ fn tool_args(tool: &str) -> &'static [&'static str] {
     match tool {
         "tf-quant" => &["int8"],
         "tf-prune" => &["--sparsity", "0.5"],
+        "tf-transform" => &[
+            "--transforms",
+            "strip_unused_nodes fold_constants(ignore_errors=true) fold_batch_norms \
+             fold_old_batch_norms quantize_weights",
+        ],
         _ => &[],
     }
 }
@@ -297,4 +302,51 @@ fn xla_vacuous_errors(tmp: &Path) -> String {
         ));
     }
     text
+}
+
+/// tf-transform's own errors: the transform string, unknown names and parameters, a failing
+/// transform, and one passed over with `ignore_errors=true`.
+#[test]
+fn snapshot_transform_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("unknown transform", "strip_unused_nodes fold_constantz"),
+        ("unknown parameter", "round_weights(steps=16)"),
+        ("bad parameter value", "round_weights(num_steps=many)"),
+        ("unterminated quote", "insert_logging(message=\"hi)"),
+        ("missing parenthesis", "remove_nodes(op=Identity"),
+        ("required parameter", "rename_op(old_op_name=Relu)"),
+        ("not yet", "fold_constants quantize_nodes"),
+        ("failing transform", "rename_node(old_node_name=nope, new_node_name=x)"),
+        ("ignore_errors", "rename_node(old_node_name=nope, new_node_name=x, ignore_errors=true)"),
+    ];
+    let mut text = String::new();
+    for (class, transforms) in cases {
+        let args = ["--transforms", transforms, FROZEN];
+        let out = run_tool("tf-transform", &args);
+        assert!(out.signal.is_none(), "{class}: {}", describe(&out));
+        if out.code == 2 {
+            out.assert_clean_error(class);
+        }
+        let shown = if out.code == 0 { "(graph)".to_string() } else { describe(&out) };
+        let shown = if out.code == 0 { format!("exit 0, {shown}\n{}", out.stderr) } else { shown };
+        text.push_str(&format!("## {class}\n$ tf-transform {}\n{shown}\n", args.join(" ")));
+    }
+    let name = "tf-transform-usage-errors";
+    assert_snapshots(check(name, &redact(&text, Path::new("/nonexistent"))).into_iter().collect());
+}
+
+/// `tf-inspect --gtt`: summarize_graph's lines, which scripts parse.
+#[test]
+fn snapshot_inspect_gtt() {
+    let mut text = String::new();
+    for input in [FROZEN, "tests/fixtures/tf1_cnn_train/graph.pb"] {
+        let out = run_tool("tf-inspect", &["--gtt", input]);
+        assert_eq!(out.code, 0, "{input}: {}", describe(&out));
+        text.push_str(&format!(
+            "$ tf-inspect --gtt {input}\n{}\n",
+            String::from_utf8(out.stdout).unwrap()
+        ));
+    }
+    let name = "tf-inspect-gtt";
+    assert_snapshots(check(name, &redact(&text, Path::new("/nonexistent"))).into_iter().collect());
 }

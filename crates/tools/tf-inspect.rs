@@ -8,6 +8,7 @@ Examples:
   tf-inspect frozen.pb                  inputs, outputs, op histogram, parameters
   tf-inspect saved_model/ --signature serving_default
   tf-inspect model.pb --json | jq .inputs
+  tf-inspect model.pb --gtt             summarize_graph's output, for scripts that parse it
   tf-inspect model.ckpt                 the tensors of a checkpoint (prefix, .index or directory)
   tf-freeze model/ | tf-inspect         inspect the output of a pipeline";
 
@@ -23,6 +24,9 @@ struct Args {
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
+    /// Print what the Graph Transform Tool's summarize_graph printed (same lines, same order)
+    #[arg(long, conflicts_with = "json")]
+    gtt: bool,
     /// How many ops to list in the text histogram (0 for all)
     #[arg(long, default_value_t = 15, value_name = "N")]
     top: usize,
@@ -52,6 +56,12 @@ fn main() -> std::process::ExitCode {
             return Ok(ExitStatus::Success);
         }
         let loaded = session.load(&args.input)?;
+        if args.gtt {
+            let path = args.input.input.to_string_lossy();
+            let text = tf_inspect::render_gtt(&loaded.graph, &path).map_err(anyhow::Error::msg)?;
+            session.write_text(args.output.as_deref(), &text)?;
+            return Ok(ExitStatus::Success);
+        }
         let summary = tf_inspect::summarize(&loaded);
         let text = if args.json {
             serde_json::to_string_pretty(&summary)? + "\n"

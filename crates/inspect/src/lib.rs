@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod checkpoint;
+mod gtt;
 mod text;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -23,6 +24,7 @@ use tf_tensor::dtype;
 pub use checkpoint::{
     render_checkpoint, summarize_checkpoint, CheckpointSummary, CheckpointTensor,
 };
+pub use gtt::render_gtt;
 pub use text::render_text;
 
 /// A tensor at a graph boundary.
