@@ -707,7 +707,8 @@ pub fn check_graph_with(
         let pure = ops.is_stateful(&node.op) == Some(false)
             && !TF1_CONTROL_FLOW.contains(&node.op.as_str())
             && !is_arg(&node.op)
-            && called_functions(graph, node).is_empty();
+            && called_functions(graph, node).is_empty()
+            && missing_function(graph, node).is_none();
         folded[id.0] =
             node.op == "Const" || (pure && !data.is_empty() && data.iter().all(|p| folded[p.0]));
         xla_const[id.0] = folded[id.0]

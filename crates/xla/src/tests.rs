@@ -378,6 +378,11 @@ fn broken_references_and_empty_checks_are_errors_not_verdicts() {
         run(vec![ph("x", DataType::DtFloat), call("outer")], lib(vec![outer])),
         Err("function 'outer': node 'inner' (PartitionedCall) calls function 'gone', which is not in the graph's library".into())
     );
+    // Even when every input is a constant (a call Grappler would otherwise fold).
+    let c = node("c", "Const", &[], &[("dtype", t(DataType::DtFloat))]);
+    let mut n = call("nope");
+    n.input = vec!["c".into()];
+    assert!(run(vec![c, n], None).unwrap_err().contains("'nope'"));
     // A body input naming nothing.
     let dangling =
         function("f", vec![node("r", "Relu", &["ghost:y:0"], &[("T", t(DataType::DtFloat))])]);
