@@ -62,14 +62,18 @@ impl Source {
         };
         if let Some(dir) = saved_model_dir {
             let loaded = tf_io::read_path(&dir, opts)?;
+            // V2 (`variables.index` + data shards) or, from a TF1 builder given a V1 saver, one
+            // V1 table `variables/variables`.
             let vars = dir.join("variables").join("variables");
-            if !with_suffix(&vars, ".index").is_file() {
-                return Err(FreezeError::Input(format!(
-                    "{}: SavedModel has no variables/variables.index (nothing to freeze?)",
-                    dir.display()
-                )));
-            }
-            let checkpoint = Checkpoint::open(&vars)?;
+            let checkpoint = match Checkpoint::open(&vars) {
+                Err(tf_ckpt::CkptError::NotFound(_)) => {
+                    return Err(FreezeError::Input(format!(
+                        "{}: SavedModel has no variables/variables.index (nothing to freeze?)",
+                        dir.display()
+                    )))
+                }
+                c => c?,
+            };
             let loaded = match graph {
                 Some(g) => tf_io::read_path(g, opts)?,
                 None => loaded,
