@@ -9,7 +9,7 @@ all) rather than committed, so the tier always judges what this TF version write
                          regress / classify / predict signatures (tf.compat.v1 SavedModelBuilder)
     TF1 ref variables    VariableV2 (use_resource=False) read through Identity as an output
     TF1 ref raw          a signature output that is the ref variable itself (dtype float_ref)
-    TF1 ref cond         a ref variable inside TF1 control flow (RefSwitch / Merge)
+    TF1 ref cond         a ref variable inside TF1 control flow (RefSwitch, RefEnter)
     TF1 renamed keys V1  output key 'w' equal to the variable's name, variables saved by a V1 Saver
     TF2 counter          a signature that assigns a variable at run time (AssignAddVariableOp)
     TF2 no variables     a SavedModel whose signature has no variable at all
@@ -192,7 +192,7 @@ def tf1_ref_raw(root: Path) -> list[Model]:
 
 
 def tf1_ref_cond(root: Path) -> list[Model]:
-    """A ref variable used inside TF1 control flow (tf.cond lowered to RefSwitch/Merge)."""
+    """A ref variable used inside TF1 control flow (RefSwitch in a cond, RefEnter in a loop)."""
     export = root / "tf1_ref_cond"
     v1.disable_control_flow_v2()
     try:
@@ -201,9 +201,16 @@ def tf1_ref_cond(root: Path) -> list[Model]:
             x = v1.placeholder(tf.float32, [None, 3], name="x")
             w = v1.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 5.0,
                             use_resource=False, name="w")
+            # The variable's ref tensor itself (what Variable._ref(), tf.assign and optimizer
+            # slots hand around in TF1 code) captured by a cond and a while loop: RefSwitch,
+            # RefEnter.
+            ref = w._ref()  # pylint: disable=protected-access
             pred = tf.reduce_sum(x) > 0.0
-            y = tf.cond(pred, lambda: tf.matmul(x, w) * 2.0, lambda: tf.matmul(x, w) - 1.0)
-            y = tf.identity(y, name="y")
+            y = tf.cond(pred, lambda: tf.matmul(x, ref) * 2.0, lambda: tf.matmul(x, ref) - 1.0)
+            _, acc = tf.while_loop(lambda i, a: i < 3,
+                                   lambda i, a: (i + 1, a + tf.reduce_sum(ref)),
+                                   [tf.constant(0), tf.zeros([])])
+            y = tf.identity(y + acc, name="y")
             sigs = {"serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": y})}
             with _session(g) as s:
                 s.run(v1.global_variables_initializer())
