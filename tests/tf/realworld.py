@@ -17,7 +17,7 @@ all) rather than committed, so the tier always judges what this TF version write
     TF1 V1 checkpoint    tf.compat.v1.train.Saver(write_version=V1)
     tfmot pruned         prune_low_magnitude (sparsity 0.5 and 0.75), trained a few steps, saved
                          without strip_pruning (its serving function re-assigns w = w * mask),
-                         and the same model after strip_pruning
+                         and the same model after strip_pruning; and with masks of 0.5 (refused)
     Keras dynamic dims   Dense on [batch, seq, features] (Tensordot), LayerNormalization,
                          MultiHeadAttention, Conv1D, Reshape with -1, tf.shape arithmetic,
                          GlobalPooling, Embedding with a mask: batch and sequence unknown
@@ -361,10 +361,18 @@ def tfmot_pruned(root: Path) -> list[Model]:
     export, stripped = root / "tfmot_pruned", root / "tfmot_stripped"
     model.save(str(export), save_format="tf")
     sparsity.strip_pruning(model).save(str(stripped), save_format="tf")
+    # A mask that is not zeros and ones: re-applying it on every call is not idempotent.
+    for v in model.variables:
+        if v.name.endswith("/mask:0"):
+            v.assign(v * 0.5)
+    bad = root / "tfmot_half_mask"
+    model.save(str(bad), save_format="tf")
     return [Model("tfmot_pruned", export, [], {"x": _floats(-1, 6)}, ["prune_low_magnitude_d2"],
                   _tf2_signature_runner(export), twin=stripped),
             Model("tfmot_stripped", stripped, [], {"x": _floats(-1, 6)}, ["d2"],
-                  _tf2_signature_runner(stripped))]
+                  _tf2_signature_runner(stripped)),
+            Model("tfmot_half_mask", bad, [], {"x": _floats(-1, 6)}, ["prune_low_magnitude_d2"],
+                  _tf2_signature_runner(bad))]
 
 
 def _keras_save(model, export: Path, input_name: str, spec: tf.TensorSpec) -> None:

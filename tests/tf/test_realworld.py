@@ -27,6 +27,8 @@ STAGES = [("tf-strip", []), ("tf-fold", []), ("tf-quant", ["int8"])]
 EXPECT: dict[str, object] = {
     "tf2_counter": ("refuse", "--keep-variables '^count$'"),
     "tf1_ref_counter": ("refuse", "--keep-variables '^calls$'"),
+    "tfmot_half_mask": ("refuse", "/mask' at run time, but the mask holds values other than 0 "
+                                  "and 1"),
 }
 
 # Known gaps: model -> reason. strict: an unexpected pass fails the run until removed here.
@@ -96,7 +98,7 @@ _BUILDER_NAMES = {
     "tf1_ref_raw": ["tf1_ref_raw"],
     "tf1_ref_cond": ["tf1_ref_cond"],
     "tf1_renamed_keys_v1": ["tf1_renamed_keys_v1"],
-    "tfmot_pruned": ["tfmot_pruned", "tfmot_stripped"],
+    "tfmot_pruned": ["tfmot_pruned", "tfmot_stripped", "tfmot_half_mask"],
     "tf2_counter": ["tf2_counter"],
     "tf2_no_variables": ["tf2_no_variables"],
     "tf1_two_outputs": ["tf1_two_outputs"],
