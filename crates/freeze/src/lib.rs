@@ -8,13 +8,17 @@
 //!    after its input keys (Placeholders with the signature's dtype and shape);
 //! 2. keeps only what the outputs need, then inlines every function call
 //!    (PartitionedCall/StatefulPartitionedCall) recursively into one flat graph;
-//! 3. replaces each variable by a Const read from the checkpoint (TF1 keys are node names,
-//!    TF2 keys come from the object graph, see [`keys`]) and rewrites what read it
-//!    ([`convert`]), including retyped copies of If/Case/While functions;
+//! 3. replaces each variable by a Const read from the checkpoint (TF1 keys are the names the
+//!    graph's saver wrote, else node names; TF2 keys come from the object graph, see [`keys`])
+//!    and rewrites what read it ([`convert`]), including retyped copies of If/Case/While
+//!    functions; the `Ref` forms that carried a TF1 variable become plain ops ([`refs`]). A
+//!    graph that writes a variable is refused, naming it, except the idempotent pruning masks
+//!    of tfmot models, frozen as `weight · mask` ([`mask`]);
 //! 4. removes the NoOps and control edges that only ordered variable reads, prunes again, and
 //!    drops library functions nothing calls any more.
 //!
-//! `library`, `versions` and `debug_info` are kept. Variables matching `keep_variables` stay
+//! No `_REF` dtype is left where a variable was frozen. `library`, `versions` and `debug_info`
+//! are kept. Variables matching `keep_variables` stay
 //! variables (with a warning); any other stateful resource left (tables, iterators) is an
 //! error naming it.
 
