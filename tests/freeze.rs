@@ -117,7 +117,11 @@ fn not_a_checkpoint_and_missing_things() {
     expect_error(freeze(&old, &[]), "garbage", "(expected a SavedModel, a checkpoint prefix");
     let frozen = fixtures().join("keras_cnn_savedmodel/frozen.pb");
     let out = run("tf-freeze", &[frozen.to_str().unwrap()], None);
-    expect_error(out, "graphdef", "frozen.pb: a GraphDef without variables");
+    expect_error(
+        out,
+        "graphdef",
+        "frozen.pb is a GraphDef; tf-freeze needs a SavedModel or a checkpoint",
+    );
     // A V1 checkpoint is one LevelDB-format table: it ends with the table magic. A file that
     // only ends like one is read as a table and refused as not a checkpoint.
     let mut v1 = b"an old V1 checkpoint, at least as long as a table footer.".to_vec();
@@ -134,6 +138,65 @@ fn not_a_checkpoint_and_missing_things() {
     expect_error(freeze(&prefix, &["--outputs", "nope"]), "output", "'nope'");
     let out = run("tf-freeze", &[dir.path().join("nothing").to_str().unwrap()], None);
     expect_error(out, "nothing", "nothing");
+}
+
+/// The files and folders people hand to tf-freeze by mistake, each named in one line.
+#[test]
+fn wrong_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = |p: &str| d.join(p).to_str().unwrap().to_string();
+    let sm = fixtures().join("keras_cnn_savedmodel/saved_model");
+    // A SavedModel laid out as TF writes it, then taken apart.
+    let whole = d.join("whole");
+    std::fs::create_dir_all(whole.join("variables")).unwrap();
+    std::fs::copy(sm.join("saved_model.pb"), whole.join("saved_model.pb")).unwrap();
+    for f in ["variables.index", "variables.data-00000-of-00001"] {
+        std::fs::copy(sm.join("variables").join(f), whole.join("variables").join(f)).unwrap();
+    }
+    let headless = d.join("headless");
+    std::fs::create_dir_all(headless.join("variables")).unwrap();
+    std::fs::copy(sm.join("variables/variables.index"), headless.join("variables/variables.index"))
+        .unwrap();
+    // A TFLite flatbuffer: root table offset, then the file identifier.
+    let mut tflite = 16u32.to_le_bytes().to_vec();
+    tflite.extend(b"TFL3");
+    tflite.resize(64, 0);
+    std::fs::write(d.join("model.tflite"), &tflite).unwrap();
+    std::fs::write(d.join("keras_metadata.pb"), b"\x12\x05keras").unwrap();
+    std::fs::write(d.join("fingerprint.pb"), b"\x08\x01\x10\x02").unwrap();
+    std::fs::create_dir_all(d.join("train")).unwrap();
+    std::fs::write(d.join("train/checkpoint"), "model_checkpoint_path: \"model.ckpt-7\"\n")
+        .unwrap();
+    let cases: &[(String, &str)] = &[
+        (path("model.tflite"), "a TensorFlow Lite flatbuffer, not a TensorFlow graph"),
+        (path("keras_metadata.pb"), "Keras metadata of a SavedModel, not a graph"),
+        (path("fingerprint.pb"), "the fingerprint of a SavedModel, not a graph"),
+        (path("headless"), "a SavedModel directory without saved_model.pb"),
+        (path("headless/variables"), "the variables/ folder of a SavedModel"),
+        (path("whole/variables"), "give the SavedModel directory"),
+        (path("whole/variables/variables"), "the variables of a SavedModel; give the SavedModel"),
+        (path("absent/model.ckpt"), "no such file or directory"),
+        (path("train"), "train/checkpoint names checkpoint"),
+        (path("train"), "model.ckpt-7', which does not exist"),
+    ];
+    for (arg, needle) in cases {
+        expect_error(run("tf-freeze", &[arg], None), arg, needle);
+    }
+    // The shared reader says the same to every tool, stdin included.
+    expect_error(
+        run("tf-strip", &[], Some(&tflite)),
+        "tf-strip stdin",
+        "<stdin>: a TensorFlow Lite flatbuffer",
+    );
+    expect_error(
+        run("tf-inspect", &[&path("keras_metadata.pb")], None),
+        "tf-inspect",
+        "Keras metadata",
+    );
+    // The intact SavedModel still freezes.
+    let out = run("tf-freeze", &[whole.to_str().unwrap()], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
 #[test]

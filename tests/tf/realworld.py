@@ -8,10 +8,16 @@ all) rather than committed, so the tier always judges what this TF version write
     TF1 serving export   tf.Example string placeholder -> ParseExample -> Identity 'x', with
                          regress / classify / predict signatures (tf.compat.v1 SavedModelBuilder)
     TF1 ref variables    VariableV2 (use_resource=False) read through Identity as an output
+    TF1 ref raw          a signature output that is the ref variable itself (dtype float_ref)
+    TF1 ref cond         a ref variable inside TF1 control flow (RefSwitch, RefEnter)
+    TF1 renamed keys V1  output key 'w' equal to the variable's name, variables saved by a V1 Saver
     TF2 counter          a signature that assigns a variable at run time (AssignAddVariableOp)
     TF2 no variables     a SavedModel whose signature has no variable at all
     TF1 two outputs      logits and probs = softmax(logits), checkpoint + .meta, both outputs named
     TF1 V1 checkpoint    tf.compat.v1.train.Saver(write_version=V1)
+    tfmot pruned         prune_low_magnitude (sparsity 0.5 and 0.75), trained a few steps, saved
+                         without strip_pruning (its serving function re-assigns w = w * mask),
+                         and the same model after strip_pruning; and with masks of 0.5 (refused)
     Keras dynamic dims   Dense on [batch, seq, features] (Tensordot), LayerNormalization,
                          MultiHeadAttention, Conv1D, Reshape with -1, tf.shape arithmetic,
                          GlobalPooling, Embedding with a mask: batch and sequence unknown
@@ -41,6 +47,7 @@ class Model:
     outputs: list[str]              # fetch names in the frozen graph (signature keys or nodes)
     reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     shapes: list[tuple[int, int]] = field(default_factory=lambda: [(3, 5)])
+    twin: Path | None = None        # the same model in another form (tfmot: strip_pruning'd)
 
 
 def _rng(i: int = 0) -> np.random.Generator:
@@ -164,6 +171,85 @@ def tf1_ref_variables(root: Path) -> list[Model]:
                   ["counted"], _tf1_signature_runner(export, "count"))]
 
 
+def tf1_ref_raw(root: Path) -> list[Model]:
+    """A signature output that is the ref variable itself (`w:0`, dtype float_ref), read raw."""
+    export = root / "tf1_ref_raw"
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        w = v1.Variable(np.linspace(-1, 1, 6, dtype=np.float32).reshape(3, 2),
+                        use_resource=False, name="w")
+        y = tf.matmul(x, w, name="y")
+        sigs = {"serving_default": v1.saved_model.predict_signature_def(
+            {"x": x}, {"y": y, "weights": w})}
+        with _session(g) as s:
+            s.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(str(export))
+            builder.add_meta_graph_and_variables(s, ["serve"], signature_def_map=sigs)
+            builder.save()
+    return [Model("tf1_ref_raw", export, [], {"x": _floats(-1, 3)}, ["weights", "y"],
+                  _tf1_signature_runner(export, "serving_default"))]
+
+
+def tf1_ref_cond(root: Path) -> list[Model]:
+    """A ref variable used inside TF1 control flow (RefSwitch in a cond, RefEnter in a loop)."""
+    export = root / "tf1_ref_cond"
+    v1.disable_control_flow_v2()
+    try:
+        g = tf.Graph()
+        with g.as_default():
+            x = v1.placeholder(tf.float32, [None, 3], name="x")
+            w = v1.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 5.0,
+                            use_resource=False, name="w")
+            # The variable's ref tensor itself (what Variable._ref(), tf.assign and optimizer
+            # slots hand around in TF1 code) captured by a cond and a while loop: RefSwitch,
+            # RefEnter.
+            ref = w._ref()  # pylint: disable=protected-access
+            pred = tf.reduce_sum(x) > 0.0
+            y = tf.cond(pred, lambda: tf.matmul(x, ref) * 2.0, lambda: tf.matmul(x, ref) - 1.0)
+            _, acc = tf.while_loop(lambda i, a: i < 3,
+                                   lambda i, a: (i + 1, a + tf.reduce_sum(ref)),
+                                   [tf.constant(0), tf.zeros([])])
+            y = tf.identity(y + acc, name="y")
+            sigs = {"serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": y})}
+            with _session(g) as s:
+                s.run(v1.global_variables_initializer())
+                builder = v1.saved_model.Builder(str(export))
+                builder.add_meta_graph_and_variables(s, ["serve"], signature_def_map=sigs)
+                builder.save()
+    finally:
+        v1.enable_control_flow_v2()
+
+    def signed(batch: int, seq: int) -> np.ndarray:
+        a = _floats(-1, 3)(batch, seq)
+        return a if batch % 2 else -np.abs(a)  # both branches over the listed sizes
+    return [Model("tf1_ref_cond", export, [], {"x": signed}, ["y"],
+                  _tf1_signature_runner(export, "serving_default"), [(3, 5), (4, 5)])]
+
+
+def tf1_renamed_keys_v1(root: Path) -> list[Model]:
+    """tf1_ref_variables' renaming case with variables saved by a V1 Saver."""
+    export = root / "tf1_renamed_keys_v1"
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        w = v1.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 3.0, use_resource=False,
+                        name="w")
+        y = tf.matmul(x, w, name="y")
+        w_out = tf.identity(w, name="w_out")
+        sigs = {"serving_default":
+                v1.saved_model.predict_signature_def({"x": x}, {"y": y, "w": w_out})}
+        saver = v1.train.Saver(write_version=v1.train.SaverDef.V1)
+        with _session(g) as s:
+            s.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(str(export))
+            builder.add_meta_graph_and_variables(s, ["serve"], signature_def_map=sigs,
+                                                 saver=saver)
+            builder.save()
+    return [Model("tf1_renamed_keys_v1", export, [], {"x": _floats(-1, 3)}, ["w", "y"],
+                  _tf1_signature_runner(export, "serving_default"))]
+
+
 class _Counter(tf.Module):
     def __init__(self):
         super().__init__()
@@ -249,6 +335,46 @@ def tf1_v1_checkpoint(root: Path) -> list[Model]:
                   outs, _tf1_checkpoint_runner(prefix, outs))]
 
 
+TFMOT_SPARSITY = {"d1": 0.5, "d2": 0.75}
+
+
+def tfmot_pruned(root: Path) -> list[Model]:
+    """A tf_keras model pruned with tensorflow-model-optimization, saved as users save it."""
+    import tensorflow_model_optimization as tfmot  # imports tf_keras (TF_USE_LEGACY_KERAS=1)
+    keras = tf.keras
+    sparsity = tfmot.sparsity.keras
+    keras.utils.set_random_seed(SEED)
+
+    def pruned(name: str, units: int, **kw):
+        return sparsity.prune_low_magnitude(
+            keras.layers.Dense(units, name=name, **kw),
+            pruning_schedule=sparsity.ConstantSparsity(TFMOT_SPARSITY[name], 0, frequency=1))
+
+    model = keras.Sequential([keras.Input((6,), name="x"), pruned("d1", 8, activation="relu"),
+                              pruned("d2", 4)])
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    rng = _rng(7)
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    y = rng.standard_normal((32, 4)).astype(np.float32)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, shuffle=False,
+              callbacks=[sparsity.UpdatePruningStep()])
+    export, stripped = root / "tfmot_pruned", root / "tfmot_stripped"
+    model.save(str(export), save_format="tf")
+    sparsity.strip_pruning(model).save(str(stripped), save_format="tf")
+    # A mask that is not zeros and ones: re-applying it on every call is not idempotent.
+    for v in model.variables:
+        if v.name.endswith("/mask:0"):
+            v.assign(v * 0.5)
+    bad = root / "tfmot_half_mask"
+    model.save(str(bad), save_format="tf")
+    return [Model("tfmot_pruned", export, [], {"x": _floats(-1, 6)}, ["prune_low_magnitude_d2"],
+                  _tf2_signature_runner(export), twin=stripped),
+            Model("tfmot_stripped", stripped, [], {"x": _floats(-1, 6)}, ["d2"],
+                  _tf2_signature_runner(stripped)),
+            Model("tfmot_half_mask", bad, [], {"x": _floats(-1, 6)}, ["prune_low_magnitude_d2"],
+                  _tf2_signature_runner(bad))]
+
+
 def _keras_save(model, export: Path, input_name: str, spec: tf.TensorSpec) -> None:
     @tf.function(input_signature=[spec])
     def serve(x):
@@ -319,8 +445,9 @@ def keras_dynamic(root: Path) -> list[Model]:
     return out
 
 
-BUILDERS = [tf1_serving_example, tf1_ref_variables, tf2_counter, tf2_no_variables,
-            tf1_two_outputs, tf1_v1_checkpoint, keras_dynamic]
+BUILDERS = [tf1_serving_example, tf1_ref_variables, tf1_ref_raw, tf1_ref_cond,
+            tf1_renamed_keys_v1, tf2_counter, tf2_no_variables, tf1_two_outputs,
+            tf1_v1_checkpoint, tfmot_pruned, keras_dynamic]
 
 
 def build_all(root: Path) -> dict[str, Model]:

@@ -25,16 +25,14 @@ STAGES = [("tf-strip", []), ("tf-fold", []), ("tf-quant", ["int8"])]
 # What each model must do: "accept" (the whole pipeline runs and matches) or
 # ("refuse", word): tf-freeze exits 2 with one line that contains `word`.
 EXPECT: dict[str, object] = {
-    "tf2_counter": ("refuse", "count"),
-    "tf1_ref_counter": ("refuse", "calls"),
+    "tf2_counter": ("refuse", "--keep-variables '^count$'"),
+    "tf1_ref_counter": ("refuse", "--keep-variables '^calls$'"),
+    "tfmot_half_mask": ("refuse", "/mask' at run time, but the mask holds values other than 0 "
+                                  "and 1"),
 }
 
 # Known gaps: model -> reason. strict: an unexpected pass fails the run until removed here.
-KNOWN_GAPS = {
-    "tf1_ref_variables": "signature output key 'w' equals the variable's node name: the variable "
-                         "is renamed 'w_orig' and then not found in the checkpoint",
-    "tf1_ref_counter": "a signature that assigns a ref variable is frozen silently",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +95,10 @@ _BUILDER_NAMES = {
     "tf1_serving_example": ["tf1_serving/serving_default", "tf1_serving/predict_x",
                             "tf1_serving/regress_x_to_y", "tf1_serving/classify_x_to_probs"],
     "tf1_ref_variables": ["tf1_ref_variables", "tf1_ref_counter"],
+    "tf1_ref_raw": ["tf1_ref_raw"],
+    "tf1_ref_cond": ["tf1_ref_cond"],
+    "tf1_renamed_keys_v1": ["tf1_renamed_keys_v1"],
+    "tfmot_pruned": ["tfmot_pruned", "tfmot_stripped", "tfmot_half_mask"],
     "tf2_counter": ["tf2_counter"],
     "tf2_no_variables": ["tf2_no_variables"],
     "tf1_two_outputs": ["tf1_two_outputs"],
@@ -135,3 +137,82 @@ def test_pipeline(models, name):
             got = _outputs_of(out, m, batch, seq)
             _compare(got, ref, f"{name} after {tool} at batch {batch} seq {seq}",
                      quantized=tool == "tf-quant")
+
+
+def _ref_types(gd) -> list[str]:
+    """Nodes whose op or attrs carry a reference (what TF refuses without a ref producer)."""
+    bad = []
+    for n in gd.node:
+        if n.op.startswith("Ref"):
+            bad.append(f"{n.name} ({n.op})")
+        for k, a in n.attr.items():
+            kind = a.WhichOneof("value")
+            types = [a.type] if kind == "type" else list(a.list.type) if kind == "list" else []
+            if any(t > 100 for t in types):
+                bad.append(f"{n.name}.{k}")
+    return bad
+
+
+@pytest.mark.parametrize("name", ["tf1_ref_variables", "tf1_ref_raw", "tf1_ref_cond",
+                                  "tf1_renamed_keys_v1"])
+def test_no_reference_types(models, name):
+    """Freezing a ref variable leaves no _REF type and no Ref* op anywhere in the graph."""
+    m = models[name]
+    r = _run("tf-freeze", [m.path, *m.freeze_args])
+    assert r.returncode == 0, r.stderr.decode()
+    gd = parse_graphdef_bytes(r.stdout)
+    assert len(gd.node) > 0
+    assert _ref_types(gd) == []
+
+
+def test_tf1_ref_cond_uses_both_branches(models):
+    """The sizes tf1_ref_cond lists take both branches of its tf.cond."""
+    m = models["tf1_ref_cond"]
+    sums = {np.sign(m.inputs["x"](b, s).sum()) for b, s in m.shapes}
+    assert sums == {-1.0, 1.0}
+
+
+def _weights(gd_bytes: bytes) -> dict[tuple, np.ndarray]:
+    """The frozen graph's 2-D float constants, by shape."""
+    import tensorflow as tf
+    out = {}
+    for n in parse_graphdef_bytes(gd_bytes).node:
+        if n.op == "Const" and len(n.attr["value"].tensor.tensor_shape.dim) == 2:
+            v = tf.make_ndarray(n.attr["value"].tensor)
+            assert v.shape not in out, f"two kernels of shape {v.shape}"
+            out[v.shape] = v
+    return out
+
+
+def test_tfmot_masking_equals_strip_pruning(models, tmp_path):
+    """A tfmot model saved without strip_pruning freezes to weight * mask: the same kernels,
+    bit for bit, as strip_pruning then freezing, with the sparsity the schedule asked for; the
+    report names each mask."""
+    m = models["tfmot_pruned"]
+    report = tmp_path / "report.json"
+    r = _run("tf-freeze", [m.path, "--report", report])
+    assert r.returncode == 0, r.stderr.decode()
+    s = _run("tf-freeze", [m.twin])
+    assert s.returncode == 0, s.stderr.decode()
+    got, want = _weights(r.stdout), _weights(s.stdout)
+    assert set(got) == set(want) == {(6, 8), (8, 4)}
+    for shape, w in want.items():
+        assert np.array_equal(got[shape], w), f"kernel {shape} differs from strip_pruning's"
+    sparsity = {k: float(np.mean(v == 0)) for k, v in got.items()}
+    assert sparsity == {(6, 8): realworld.TFMOT_SPARSITY["d1"],
+                        (8, 4): realworld.TFMOT_SPARSITY["d2"]}
+    import json
+    frozen = json.loads(report.read_text())["changes"]["freeze"]["variables"]
+    masks = {v["name"]: v.get("masked_by") for v in frozen}
+    assert masks == {"prune_low_magnitude_d1/kernel": "prune_low_magnitude_d1/mask",
+                     "prune_low_magnitude_d1/bias": None,
+                     "prune_low_magnitude_d2/kernel": "prune_low_magnitude_d2/mask",
+                     "prune_low_magnitude_d2/bias": None}
+    # Same answers from both frozen graphs, and from the pruned model in TF.
+    feeds = {k: make(5, 0) for k, make in m.inputs.items()}
+    a = _outputs_of(r.stdout, m, 5, 0)
+    b = _outputs_of(s.stdout, models["tfmot_stripped"], 5, 0)
+    ref = m.reference(feeds)
+    assert np.array_equal(a["prune_low_magnitude_d2"], b["d2"])
+    np.testing.assert_allclose(a["prune_low_magnitude_d2"], ref["prune_low_magnitude_d2"],
+                               rtol=1e-5, atol=1e-6)

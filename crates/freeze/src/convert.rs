@@ -33,17 +33,17 @@ pub(crate) fn const_node(name: &str, t: &Tensor) -> NodeDef {
 }
 
 fn unsupported(var: &str, node: &NodeDef) -> FreezeError {
-    let why = if node.op.starts_with("Assign")
-        || node.op.starts_with("ResourceApply")
-        || node.op.starts_with("ResourceScatter")
-    {
-        "writes it at run time; keep it with --keep-variables"
-    } else {
-        "is not an op the freezer can convert"
-    };
+    let op = node.op.as_str();
+    // Every op that writes through a resource handle: assignments, optimizer updates,
+    // scatters, strided-slice assignment, counters.
+    let writes = op.starts_with("Assign")
+        || (op.starts_with("Resource") && !op.starts_with("ResourceGather"));
+    if writes {
+        return crate::refs::written(var, node);
+    }
     FreezeError::Freeze(format!(
-        "variable '{var}' flows into node '{}' ({}), which {why}",
-        node.name, node.op
+        "variable '{var}' flows into node '{}' ({op}), which is not an op the freezer can convert",
+        node.name
     ))
 }
 

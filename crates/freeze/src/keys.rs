@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use tf_ckpt::Checkpoint;
-use tf_graph::{Graph, Input};
+use tf_graph::{Graph, Input, NodeId};
 use tf_proto::tensorflow::{attr_value, saved_object, MetaGraphDef, TrackableObjectGraph};
 
 use crate::FreezeError;
@@ -92,4 +92,66 @@ pub(crate) fn partitions(meta: Option<&MetaGraphDef>) -> HashMap<String, Part> {
         }
     }
     parts
+}
+
+/// Follows `Identity`-like readers back to the variable they read, if any.
+pub(crate) fn variable_behind(g: &Graph, input: &str) -> Option<NodeId> {
+    let mut name = Input::parse(input).node().to_string();
+    for _ in 0..64 {
+        let id = g.id(&name)?;
+        let n = g.node(id);
+        if crate::VARIABLE_OPS.contains(&n.op.as_str()) {
+            return Some(id);
+        }
+        if !matches!(n.op.as_str(), "Identity" | "RefIdentity" | "ReadVariableOp" | "Snapshot") {
+            return None;
+        }
+        let first = n.input.iter().map(|s| Input::parse(s)).find(|i| !i.is_control())?;
+        name = first.node().to_string();
+    }
+    None
+}
+
+/// Variable → the key the graph's own saver writes it under, for TF1 graphs.
+///
+/// A variable's node name is its key only until something renames the node (a signature output
+/// key equal to a variable's name makes the freezer move the variable aside). The saver's
+/// `SaveV2`/`SaveSlices`/`Save` op names the key of each tensor it writes (its `tensor_names`
+/// Const, in the order of its data inputs), so this map is taken before anything is renamed.
+/// Slices of partitioned variables are left to [`partitions`].
+pub(crate) fn saver_keys(g: &Graph) -> HashMap<NodeId, String> {
+    let mut keys = HashMap::new();
+    for (_, n) in g.nodes() {
+        let (first_data, has_slices) = match n.op.as_str() {
+            "SaveV2" | "SaveSlices" => (3, true),
+            "Save" => (2, false),
+            _ => continue,
+        };
+        let data: Vec<&str> =
+            n.input.iter().filter(|s| !Input::parse(s).is_control()).map(String::as_str).collect();
+        let strings = |i: usize| -> Vec<Vec<u8>> {
+            data.get(i)
+                .and_then(|s| g.get(Input::parse(s).node()))
+                .filter(|c| c.op == "Const")
+                .and_then(|c| c.attr.get("value"))
+                .and_then(|a| a.as_tensor())
+                .map(|t| t.string_val.clone())
+                .unwrap_or_default()
+        };
+        let names = strings(1);
+        let slices = if has_slices { strings(2) } else { Vec::new() };
+        for (i, name) in names.iter().enumerate() {
+            if slices.get(i).is_some_and(|s| !s.is_empty()) {
+                continue;
+            }
+            let (Some(input), Ok(key)) = (data.get(first_data + i), std::str::from_utf8(name))
+            else {
+                continue;
+            };
+            if let Some(var) = variable_behind(g, input) {
+                keys.insert(var, key.to_string());
+            }
+        }
+    }
+    keys
 }

@@ -8,13 +8,17 @@
 //!    after its input keys (Placeholders with the signature's dtype and shape);
 //! 2. keeps only what the outputs need, then inlines every function call
 //!    (PartitionedCall/StatefulPartitionedCall) recursively into one flat graph;
-//! 3. replaces each variable by a Const read from the checkpoint (TF1 keys are node names,
-//!    TF2 keys come from the object graph, see [`keys`]) and rewrites what read it
-//!    ([`convert`]), including retyped copies of If/Case/While functions;
+//! 3. replaces each variable by a Const read from the checkpoint (TF1 keys are the names the
+//!    graph's saver wrote, else node names; TF2 keys come from the object graph, see [`keys`])
+//!    and rewrites what read it ([`convert`]), including retyped copies of If/Case/While
+//!    functions; the `Ref` forms that carried a TF1 variable become plain ops ([`refs`]). A
+//!    graph that writes a variable is refused, naming it, except the idempotent pruning masks
+//!    of tfmot models, frozen as `weight · mask` ([`mask`]);
 //! 4. removes the NoOps and control edges that only ordered variable reads, prunes again, and
 //!    drops library functions nothing calls any more.
 //!
-//! `library`, `versions` and `debug_info` are kept. Variables matching `keep_variables` stay
+//! No `_REF` dtype is left where a variable was frozen. `library`, `versions` and `debug_info`
+//! are kept. Variables matching `keep_variables` stay
 //! variables (with a warning); any other stateful resource left (tables, iterators) is an
 //! error naming it.
 
@@ -22,9 +26,11 @@
 
 mod convert;
 mod keys;
+mod mask;
+mod refs;
 mod source;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 use regex::Regex;
@@ -32,7 +38,7 @@ use serde::Serialize;
 use tf_graph::{Graph, Input, NodeId, TensorName};
 use tf_ops::Registry;
 use tf_proto::tensorflow::{attr_value, AttrValue, GraphDef, NodeDef, TensorInfo};
-use tf_tensor::{dims_to_string, dt, dtype};
+use tf_tensor::{dims_to_string, dt, dtype, Tensor};
 
 pub use source::Source;
 
@@ -82,6 +88,10 @@ pub struct FrozenVariable {
     pub shape: Vec<i64>,
     /// Payload bytes.
     pub bytes: u64,
+    /// The pruning mask variable the value was multiplied by (a tfmot model saved without
+    /// `strip_pruning` re-applies it on every call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_by: Option<String>,
 }
 
 /// What freezing did.
@@ -119,7 +129,7 @@ pub struct Frozen {
     pub buffers: Vec<Bytes>,
 }
 
-const VARIABLE_OPS: &[&str] = &["VarHandleOp", "VariableV2", "Variable"];
+pub(crate) const VARIABLE_OPS: &[&str] = &["VarHandleOp", "VariableV2", "Variable"];
 
 fn identity(name: &str, input: &str, t: i32) -> NodeDef {
     let mut n = NodeDef {
@@ -157,6 +167,8 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     let meta = src.loaded.meta_graph.as_ref();
     let tf2_keys = keys::tf2_keys(&g, meta, &src.checkpoint)?;
     let partitions = keys::partitions(meta);
+    // Node ids survive renaming: keyed by id, this map still holds for a renamed variable.
+    let saver_keys = keys::saver_keys(&g);
 
     // 1. Outputs (and, for a signature, named inputs and outputs).
     let mut outputs: Vec<TensorName> = Vec::new();
@@ -246,7 +258,7 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
             free_name(&mut g, &k)?;
             let source = g.node(id).name.clone();
             let input = Input::Data { node: &source, port }.to_string();
-            g.add_node(identity(&k, &input, dtype))?;
+            g.add_node(identity(&k, &input, dtype::base(dtype)))?;
             outputs.push(TensorName { node: k, port: 0 });
         }
     } else {
@@ -277,7 +289,29 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
         .collect();
     report.functions_inlined = g.inline_calls(registry, |_, _| true)?;
 
-    // 3. Variables to constants.
+    // 3. Variables to constants. First the pruning masks re-applied at run time (tfmot):
+    // their assignments go, and each masked weight is read as weight · mask.
+    let mut masked: HashMap<NodeId, (String, Tensor)> = HashMap::new();
+    let maskings = mask::find(&g);
+    let masks: HashSet<String> = maskings.iter().map(|m| g.node(m.mask).name.clone()).collect();
+    for m in &maskings {
+        let (wn, mn) = (g.node(m.var).clone(), g.node(m.mask).clone());
+        if opts.keep_variables.as_ref().is_some_and(|re| re.is_match(&wn.name)) {
+            continue;
+        }
+        let lookup = Lookup { src: &src, tf2: &tf2_keys, saver: &saver_keys, parts: &partitions };
+        let (_, w) = lookup.read(m.var, &wn)?;
+        let (_, k) = lookup.read(m.mask, &mn)?;
+        masked.insert(m.var, (mn.name.clone(), mask::apply(&wn.name, &w, &mn.name, &k)?));
+        let assign = g.node(m.assign).name.clone();
+        for r in g.control_readers(&assign) {
+            g.retain_inputs(r, |s| s != format!("^{assign}"));
+        }
+        g.remove_node(m.assign);
+    }
+    if !masked.is_empty() {
+        prune(&mut g, &report.outputs);
+    }
     let had_library = g.library.is_some();
     let mut retyper = convert::Retyper::new(g.library.take().unwrap_or_default());
     let mut buffers: Vec<Bytes> = vec![src.loaded.buffer.clone()];
@@ -296,24 +330,12 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
             report.kept_variables.push(node.name.clone());
             continue;
         }
-        let (key, t) = match (tf2_keys.get(&node.name), partitions.get(&node.name)) {
-            (Some(k), _) => (k.clone(), src.checkpoint.read(k)?),
-            (None, _) if src.checkpoint.contains(&node.name) => {
-                (node.name.clone(), src.checkpoint.read(&node.name)?)
-            }
-            (None, Some(p)) if src.checkpoint.contains(&p.full_name) => {
-                let t = src.checkpoint.read_part(&p.full_name, &p.offset, &p.shape)?;
-                (p.full_name.clone(), t)
-            }
-            _ => {
-                return Err(FreezeError::Freeze(format!(
-                    "variable '{}' ({}) is not in the checkpoint {}",
-                    node.name,
-                    node.op,
-                    src.checkpoint.prefix().display()
-                )))
-            }
-        };
+        let lookup = Lookup { src: &src, tf2: &tf2_keys, saver: &saver_keys, parts: &partitions };
+        let (key, mut t) = lookup.read(id, &node)?;
+        let masked_by = masked.remove(&id).map(|(mask, product)| {
+            t = product;
+            mask
+        });
         let want = node.attr.get("dtype").and_then(|a| a.as_type_i32()).map(dtype::base);
         if want.is_some_and(|w| w != t.dtype) {
             return Err(FreezeError::Freeze(format!(
@@ -351,6 +373,7 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
             dtype: dtype::short_name(t.dtype),
             shape: t.shape.clone(),
             bytes: t.byte_size(),
+            masked_by,
         });
         let mut c = convert::const_node(&node.name, &t);
         c.experimental_debug_info = node.experimental_debug_info.clone();
@@ -358,6 +381,8 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
         if node.op == "VarHandleOp" {
             let v = convert::Value { dtype: t.dtype, shape: t.shape.clone() };
             convert::propagate(&mut g, &mut retyper, id, &v)?;
+        } else {
+            refs::deref_readers(&mut g, registry, id, &node.name)?;
         }
     }
     report.functions_retyped = retyper.made.clone();
@@ -388,6 +413,9 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
             )));
         }
     }
+    refs::strip_ref_types(&mut g, &kept);
+    // A mask only the removed assignments read is gone with them: not a frozen variable.
+    report.variables.retain(|v| !masks.contains(&v.name) || g.id(&v.name).is_some());
     drop_dangling_colocations(&mut g);
     g.check(Some(registry))?;
     // The outputs that were asked for travel with the graph to the next stage.
@@ -396,6 +424,42 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     }
     report.nodes_after = g.len();
     Ok(Frozen { graph: g.into_graph_def(), report, buffers })
+}
+
+/// Where a variable's value is in the checkpoint.
+struct Lookup<'a> {
+    src: &'a Source,
+    tf2: &'a HashMap<String, String>,
+    saver: &'a HashMap<NodeId, String>,
+    parts: &'a HashMap<String, keys::Part>,
+}
+
+impl Lookup<'_> {
+    /// The checkpoint key of variable `node` (id `id`) and its value: the object-graph key for
+    /// TF2, else the key the graph's saver wrote it under, else its node name, else the full
+    /// tensor it is a partition of.
+    fn read(&self, id: NodeId, node: &NodeDef) -> Result<(String, Tensor), FreezeError> {
+        let ckpt = &self.src.checkpoint;
+        if let Some(k) = self.tf2.get(&node.name) {
+            return Ok((k.clone(), ckpt.read(k)?));
+        }
+        if let Some(k) = self.saver.get(&id).filter(|k| ckpt.contains(k)) {
+            return Ok((k.clone(), ckpt.read(k)?));
+        }
+        if ckpt.contains(&node.name) {
+            return Ok((node.name.clone(), ckpt.read(&node.name)?));
+        }
+        if let Some(p) = self.parts.get(&node.name).filter(|p| ckpt.contains(&p.full_name)) {
+            let t = ckpt.read_part(&p.full_name, &p.offset, &p.shape)?;
+            return Ok((p.full_name.clone(), t));
+        }
+        Err(FreezeError::Freeze(format!(
+            "variable '{}' ({}) is not in the checkpoint {}",
+            node.name,
+            node.op,
+            ckpt.prefix().display()
+        )))
+    }
 }
 
 /// Removes every node the named outputs do not need.

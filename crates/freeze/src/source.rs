@@ -31,12 +31,30 @@ fn not_a_checkpoint(path: &Path) -> Result<(), FreezeError> {
     let name = path.display();
     Err(FreezeError::Input(match tf_io::read_path(path, &ReadOptions::default()) {
         Ok(l) => format!(
-            "{name}: a {} without variables, not a SavedModel or checkpoint; give the SavedModel \
-             directory or the checkpoint prefix (this file can be its --graph)",
+            "{name} is a {}; tf-freeze needs a SavedModel or a checkpoint (this file can be the \
+             checkpoint's --graph)",
             l.kind.full_name().trim_start_matches("tensorflow.")
         ),
+        Err(e) if matches!(e.kind, tf_io::ReadErrorKind::NotAGraph(_)) => e.to_string(),
         Err(e) => format!("{e} (expected a SavedModel, a checkpoint prefix or a .meta file)"),
     }))
+}
+
+/// A path that exists neither as given nor as a checkpoint prefix (`PREFIX.index`,
+/// `PREFIX.meta`, V1 shards `PREFIX-00000-of-00002`).
+fn missing(path: &Path) -> bool {
+    if path.as_os_str() == "-" || path.exists() {
+        return false;
+    }
+    if [".index", ".meta"].iter().any(|s| with_suffix(path, s).exists()) {
+        return false;
+    }
+    let Some(stem) = path.file_name().map(|f| format!("{}-", f.to_string_lossy())) else {
+        return true;
+    };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let shard = |e: std::fs::DirEntry| e.file_name().to_string_lossy().starts_with(&stem);
+    !std::fs::read_dir(dir).is_ok_and(|mut d| d.any(|e| e.is_ok_and(shard)))
 }
 
 impl Source {
@@ -60,16 +78,32 @@ impl Source {
         } else {
             None
         };
+        if missing(path) {
+            return Err(FreezeError::Input(format!(
+                "{}: no such file or directory (nor a checkpoint with this prefix)",
+                path.display()
+            )));
+        }
+        // A SavedModel folder without its graph, its variables/ folder given alone.
+        if saved_model_dir.is_none() && path.is_dir() && !path.join("checkpoint").is_file() {
+            if let Some(what) = tf_io::not_a_graph(path, &[]) {
+                return Err(FreezeError::Input(format!("{}: {what}", path.display())));
+            }
+        }
         if let Some(dir) = saved_model_dir {
             let loaded = tf_io::read_path(&dir, opts)?;
+            // V2 (`variables.index` + data shards) or, from a TF1 builder given a V1 saver, one
+            // V1 table `variables/variables`.
             let vars = dir.join("variables").join("variables");
-            if !with_suffix(&vars, ".index").is_file() {
-                return Err(FreezeError::Input(format!(
-                    "{}: SavedModel has no variables/variables.index (nothing to freeze?)",
-                    dir.display()
-                )));
-            }
-            let checkpoint = Checkpoint::open(&vars)?;
+            let checkpoint = match Checkpoint::open(&vars) {
+                Err(tf_ckpt::CkptError::NotFound(_)) => {
+                    return Err(FreezeError::Input(format!(
+                        "{}: SavedModel has no variables/variables.index (nothing to freeze?)",
+                        dir.display()
+                    )))
+                }
+                c => c?,
+            };
             let loaded = match graph {
                 Some(g) => tf_io::read_path(g, opts)?,
                 None => loaded,
@@ -89,6 +123,20 @@ impl Source {
             Some(g) => tf_io::read_path(g, opts)?,
             None => {
                 let meta = with_suffix(checkpoint.prefix(), ".meta");
+                let saved_model = checkpoint
+                    .prefix()
+                    .parent()
+                    .filter(|v| v.file_name().is_some_and(|f| f == "variables"))
+                    .and_then(Path::parent)
+                    .filter(|d| d.join("saved_model.pb").is_file());
+                if let (false, Some(dir)) = (meta.is_file(), saved_model) {
+                    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+                    return Err(FreezeError::Input(format!(
+                        "{}: the variables of a SavedModel; give the SavedModel directory {}",
+                        checkpoint.prefix().display(),
+                        dir.display()
+                    )));
+                }
                 if !meta.is_file() {
                     return Err(FreezeError::Input(format!(
                         "{}: no graph for this checkpoint (no {} file); pass --graph FILE",

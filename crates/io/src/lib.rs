@@ -21,7 +21,7 @@ pub mod write;
 pub use detect::{Encoding, MessageKind};
 pub use mapped::{crc32c, file_range, map_file, map_open_file};
 pub use read::{
-    read_bytes, read_path, read_stdin, Loaded, ReadError, ReadErrorKind, ReadOptions,
+    not_a_graph, read_bytes, read_path, read_stdin, Loaded, ReadError, ReadErrorKind, ReadOptions,
     DEFAULT_SIGNATURE, DEFAULT_TAG,
 };
 pub use stream::prepare_stdout;

@@ -91,6 +91,70 @@ pub enum ReadErrorKind {
         /// Signature keys present.
         available: String,
     },
+    /// A file or folder users mistake for a graph (a TFLite flatbuffer, a SavedModel's Keras
+    /// metadata or fingerprint, its variables/ folder): what it is and what to give instead.
+    #[error("{0}")]
+    NotAGraph(String),
+}
+
+/// A TFLite flatbuffer: the file identifier `TFL3` at bytes 4..8, after a root-table offset
+/// (little-endian u32, 4-aligned, inside the buffer). A protobuf cannot start that way: its
+/// first byte is a field tag, never a multiple of 4 for the fields a graph starts with.
+fn is_tflite(b: &[u8]) -> bool {
+    let Some(head) = b.get(..8) else { return false };
+    let root = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    &head[4..8] == b"TFL3" && root % 4 == 0 && root >= 8 && root < b.len()
+}
+
+/// What a file or folder that is not a graph but sits where graphs do is, in words, when it is
+/// one of the usual mistakes: a TFLite flatbuffer, a SavedModel's `keras_metadata.pb` or
+/// `fingerprint.pb`, its `variables/` folder, or a SavedModel folder without `saved_model.pb`.
+/// `content` is the file's bytes, if it is a file.
+pub fn not_a_graph(path: &Path, content: &[u8]) -> Option<String> {
+    const GIVE_DIR: &str = "give the SavedModel directory that holds it";
+    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    if is_tflite(content) {
+        return Some(
+            "a TensorFlow Lite flatbuffer, not a TensorFlow graph (the tools read GraphDefs, \
+             MetaGraphDefs and SavedModels)"
+                .into(),
+        );
+    }
+    if path.is_file() {
+        return match file_name.as_str() {
+            "keras_metadata.pb" => {
+                Some(format!("Keras metadata of a SavedModel, not a graph; {GIVE_DIR}"))
+            }
+            "fingerprint.pb" => {
+                Some(format!("the fingerprint of a SavedModel, not a graph; {GIVE_DIR}"))
+            }
+            _ => None,
+        };
+    }
+    if !path.is_dir() {
+        return None;
+    }
+    let has = |f: &str| path.join(f).exists();
+    if has("saved_model.pb") || has("saved_model.pbtxt") {
+        return None;
+    }
+    if file_name == "variables" && has("variables.index") {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tail = if parent.join("saved_model.pb").is_file() {
+            format!("give the SavedModel directory {}", parent.display())
+        } else {
+            format!("{} has no saved_model.pb either", parent.display())
+        };
+        return Some(format!("the variables/ folder of a SavedModel, without its graph; {tail}"));
+    }
+    if has("variables") || has("keras_metadata.pb") || has("fingerprint.pb") {
+        return Some(
+            "a SavedModel directory without saved_model.pb: the graph is missing (only the \
+             variables or metadata are here)"
+                .into(),
+        );
+    }
+    None
 }
 
 /// A graph and everything around it that the tools may need.
@@ -153,6 +217,9 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Loaded, ReadError> {
     let err = |kind: ReadErrorKind| ReadError { source_name: name.clone(), kind };
     let meta = std::fs::metadata(path).map_err(|e| err(e.into()))?;
     if meta.is_dir() {
+        if let Some(what) = not_a_graph(path, &[]) {
+            return Err(err(ReadErrorKind::NotAGraph(what)));
+        }
         let (file, _) = ["saved_model.pb", "saved_model.pbtxt"]
             .iter()
             .map(|f| (path.join(f), ()))
@@ -170,6 +237,9 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Loaded, ReadError> {
         read_stream(path)
     }
     .map_err(|e| err(e.into()))?;
+    if let Some(what) = not_a_graph(path, &buffer) {
+        return Err(err(ReadErrorKind::NotAGraph(what)));
+    }
     let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let hint = if file_name.starts_with("saved_model.pb") {
         Some(MessageKind::SavedModel)
@@ -215,6 +285,10 @@ pub fn read_bytes(
     };
     if buffer.is_empty() {
         return Err(err(ReadErrorKind::Empty));
+    }
+    if is_tflite(&buffer) {
+        let what = not_a_graph(Path::new(name), &buffer).unwrap_or_default();
+        return Err(err(ReadErrorKind::NotAGraph(what)));
     }
     let (encoding, kind) = if looks_like_text(&buffer) {
         (Encoding::Text, classify_text(&buffer).map_err(unrecognised)?)

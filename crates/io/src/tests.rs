@@ -223,3 +223,18 @@ fn write_to_fd_gives_the_same_bytes_into_a_file_a_pipe_and_a_socket() {
     drop(b);
     assert_eq!(reader.join().unwrap(), want, "into a socket");
 }
+
+#[test]
+fn tflite_is_named_and_a_graph_spelling_tfl3_is_not_taken_for_one() {
+    let mut tflite = 24u32.to_le_bytes().to_vec();
+    tflite.extend(b"TFL3");
+    tflite.resize(96, 0);
+    let e = read(tflite).unwrap_err();
+    assert!(matches!(e.kind, ReadErrorKind::NotAGraph(_)), "{e}");
+    assert!(e.to_string().contains("TensorFlow Lite flatbuffer"), "{e}");
+    // A node named "TFL3..." puts those bytes at offset 4 of a GraphDef.
+    let g = GraphDef { node: vec![node("TFL3_input", "Placeholder")], ..Default::default() };
+    let b = g.encode_to_vec();
+    assert_eq!(&b[4..8], b"TFL3");
+    assert_eq!(read(b).unwrap().graph.node[0].name, "TFL3_input");
+}
