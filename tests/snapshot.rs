@@ -110,12 +110,14 @@ fn tool_args(tool: &str) -> &'static [&'static str] {
     match tool {
         "tf-quant" => &["int8"],
         "tf-prune" => &["--sparsity", "0.5"],
+        "tf-ckpt" => &["ls"],
         _ => &[],
     }
 }
 
 const FROZEN: &str = "tests/fixtures/keras_cnn_savedmodel/frozen.pb";
 const SAVED_MODEL: &str = "tests/fixtures/keras_cnn_savedmodel/saved_model";
+const CKPT: &str = "tests/fixtures/tf1_cnn_train/model.ckpt";
 
 #[test]
 fn snapshot_help() {
@@ -136,8 +138,13 @@ fn snapshot_report() {
     for tool in TOOLS {
         let report = tmp.path().join(format!("{tool}.json"));
         let output = tmp.path().join(format!("{tool}.out"));
-        let input = if tool == "tf-freeze" { SAVED_MODEL } else { FROZEN };
-        let mut args: Vec<&str> = tool_args(tool).to_vec();
+        let input = match tool {
+            "tf-freeze" => SAVED_MODEL,
+            "tf-ckpt" => CKPT,
+            _ => FROZEN,
+        };
+        let mut args: Vec<&str> =
+            if tool == "tf-ckpt" { vec!["slim"] } else { tool_args(tool).to_vec() };
         args.extend([input, "-o", output.to_str().unwrap(), "--report", report.to_str().unwrap()]);
         let out = run_tool(tool, &args);
         assert!(out.code == 0 || out.code == 1, "{tool}: {}", describe(&out));

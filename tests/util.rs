@@ -39,8 +39,8 @@ impl Outcome {
     }
 }
 
-/// The eight tools, in the order the snapshots list them.
-pub const TOOLS: [&str; 8] = [
+/// The nine tools, in the order the snapshots list them.
+pub const TOOLS: [&str; 9] = [
     "tf-convert",
     "tf-inspect",
     "tf-freeze",
@@ -49,6 +49,7 @@ pub const TOOLS: [&str; 8] = [
     "tf-quant",
     "tf-prune",
     "tf-xla-check",
+    "tf-ckpt",
 ];
 
 /// The built binary of a tool of this package.
@@ -62,6 +63,7 @@ pub fn exe(tool: &str) -> &'static str {
         "tf-quant" => env!("CARGO_BIN_EXE_tf-quant"),
         "tf-prune" => env!("CARGO_BIN_EXE_tf-prune"),
         "tf-xla-check" => env!("CARGO_BIN_EXE_tf-xla-check"),
+        "tf-ckpt" => env!("CARGO_BIN_EXE_tf-ckpt"),
         other => panic!("unknown tool {other}"),
     }
 }

@@ -31,6 +31,7 @@ TOOLS = (
     "tf-quant",
     "tf-prune",
     "tf-xla-check",
+    "tf-ckpt",
 )
 
 
