@@ -166,6 +166,9 @@ fn keys_read_by(
 }
 
 fn summarize(session: &mut tf_cli::Session, what: &str, r: &WriteReport) {
+    for w in &r.warnings {
+        session.warn(w.clone());
+    }
     session.report.change(what, r);
     let w = &r.written;
     session.print_stderr(format!(

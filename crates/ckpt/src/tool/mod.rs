@@ -197,6 +197,8 @@ pub struct WriteReport {
     pub cast: Vec<String>,
     /// Tensor bytes of the input(s).
     pub input_bytes: u64,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
     /// What was written.
     pub written: Written,
 }
@@ -360,8 +362,17 @@ pub fn cast(
     let mut entries = Vec::new();
     for e in c.entries() {
         report.input_bytes += e.bytes;
-        let convert =
+        let mut convert =
             e.dtype == dt::FLOAT && !opts.exclude.as_ref().is_some_and(|r| r.is_match(&e.key));
+        if convert && e.slices > 0 && opts.to == CastTo::Float16 {
+            // TensorFlow reads slices of float16 tensors with no kernel ("Dtype half not
+            // supported"): a partitioned variable stays float32.
+            report.warnings.push(format!(
+                "'{}' is partitioned: left float32 (TensorFlow cannot read float16 slices)",
+                e.key
+            ));
+            convert = false;
+        }
         let mut parts = c.payload_entries(&e.key)?;
         if convert {
             for p in &mut parts {
