@@ -274,3 +274,19 @@ fn bad_arguments_are_one_line_errors() {
     }
     assert!(listing(tmp.path()).is_empty());
 }
+
+/// tf-freeze gives the same frozen graph from the slimmed checkpoint as from the full one.
+#[test]
+fn freezing_the_slim_checkpoint_gives_the_same_graph() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixtures().join("tf1_cnn_train");
+    let slim = tmp.path().join("model.ckpt");
+    ok(&tf_ckpt(&["slim", src.to_str().unwrap(), "-o", slim.to_str().unwrap()]), "slim");
+    std::fs::copy(src.join("model.ckpt.meta"), tmp.path().join("model.ckpt.meta")).unwrap();
+    let freeze = |p: &Path| {
+        let o = run("tf-freeze", &[p.to_str().unwrap(), "--outputs", "softmax"], None);
+        ok(&o, "tf-freeze");
+        o.stdout
+    };
+    assert_eq!(freeze(&src.join("model.ckpt")), freeze(&slim));
+}

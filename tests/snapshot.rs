@@ -1,4 +1,4 @@
-//! Snapshots of what users see, for all eight tools, without TensorFlow: `--help`, the
+//! Snapshots of what users see, for all nine tools, without TensorFlow: `--help`, the
 //! `--report` JSON of a good run, and the error line of each class of bad input.
 //!
 //! Each snapshot is a file in `tests/snapshots/`; a difference fails the test with the first

@@ -9,7 +9,11 @@
 //! variables are reassembled from their slices.
 //!
 //! Checkpoints are found from a prefix, from the `.index` file, or from a directory whose
-//! `checkpoint` state file names the latest one ([`resolve_prefix`]).
+//! `checkpoint` state file names the latest one, or that holds one checkpoint and no state file
+//! ([`resolve_prefix`]).
+//!
+//! [`write`] writes V2 checkpoints; [`Checkpoint::payload_entries`] hands it a tensor's entries
+//! with their verified bytes. [`tool`] is the logic of the `tf-ckpt` subcommands.
 
 #![deny(missing_docs)]
 
