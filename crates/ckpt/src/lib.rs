@@ -388,9 +388,10 @@ impl Checkpoint {
         let shape = shape_of(entry);
         for s in &entry.slices {
             let skey = slice_key::encode(key, &extents(s, &shape));
-            let part = &self.entries[&skey];
-            let e = self.verified(key, &skey, part)?;
-            out.push(e);
+            let part = self.entries.get(&skey).ok_or_else(|| {
+                self.tensor_err(key, 0, "a slice is listed but not stored".into())
+            })?;
+            out.push(self.verified(key, &skey, part)?);
         }
         Ok(out)
     }

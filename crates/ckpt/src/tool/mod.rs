@@ -65,7 +65,9 @@ pub fn classify(key: &str) -> Kind {
     }
     let last = parts.last().copied().unwrap_or_default();
     if matches!(last, "global_step" | "save_counter" | "_save_counter" | "iterations" | "step")
-        || parts.iter().any(|p| *p == "metrics" || *p == "keras_api" && path.contains("metrics"))
+        || parts
+            .iter()
+            .any(|p| matches!(*p, "metrics" | "_metrics" | "_compile_metrics" | "_loss_tracker"))
     {
         return Kind::Counter;
     }
@@ -461,6 +463,7 @@ mod tests {
             ("model/layer-1/kernel/.ATTRIBUTES/VARIABLE_VALUE", Kind::Weight),
             ("_CHECKPOINTABLE_OBJECT_GRAPH", Kind::ObjectGraph),
             ("bn/moving_mean", Kind::Weight),
+            ("model/keras_api/metrics/0/total/.ATTRIBUTES/VARIABLE_VALUE", Kind::Counter),
         ] {
             assert_eq!(classify(k), want, "{k}");
         }
