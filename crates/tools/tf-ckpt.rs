@@ -190,7 +190,7 @@ fn main() -> std::process::ExitCode {
         };
         match cmd {
             Cmd::Ls { ckpt, json } => {
-                let r = tool::ls(&open(&ckpt)?);
+                let r = tool::ls(&open(&ckpt)?)?;
                 let text = if json {
                     serde_json::to_string_pretty(&r)? + "\n"
                 } else {

@@ -207,3 +207,29 @@ def test_damaged_checkpoint_is_refused(tf1, tmp_path):
     err = p.stderr.decode()
     assert err.count("\n") == 1 and "checksum" in err and str(data) in err, err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.needs_bin("tf-ckpt")
+def test_keras3_weights_stored_under_the_optimizer_are_kept(tmp_path):
+    """Keras 3 optimizers track the model's variables, and TF stores a variable under its
+    shortest path: the kernels are `optimizer/_trainable_variables/N`. The object graph tells
+    them from the optimizer's own `optimizer/_variables/N`."""
+    import keras  # Keras 3 (tf.keras is tf_keras in this tier)
+
+    def model():
+        return keras.Sequential([keras.Input([16]), keras.layers.Dense(64, activation="relu"),
+                                 keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+
+    keras.utils.set_random_seed(3)
+    m = model()
+    m.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
+    m.fit(np.random.rand(32, 16).astype("float32"), np.random.rand(32, 2).astype("float32"),
+          epochs=2, verbose=0)
+    tf.train.Checkpoint(model=m, optimizer=m.optimizer).write(str(tmp_path / "full" / "ck"))
+    ckpt("slim", tmp_path / "full", "-o", tmp_path / "slim" / "ck")
+    slim = values(tmp_path / "slim" / "ck")
+    assert not any(k.startswith("optimizer/_variables/") for k in slim), sorted(slim)
+    fresh = model()
+    tf.train.Checkpoint(model=fresh).restore(str(tmp_path / "slim" / "ck")).expect_partial()
+    for a, b in zip(m.weights, fresh.weights):
+        assert same_bits(a.numpy(), b.numpy()), a.name

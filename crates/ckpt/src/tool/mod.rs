@@ -74,6 +74,49 @@ pub fn classify(key: &str) -> Kind {
     Kind::Weight
 }
 
+/// The kind of every key of `c`. For a TF2 checkpoint the object graph decides between model
+/// and optimizer: a variable reachable from the root without passing through an `optimizer`
+/// edge belongs to the model, even when its key is an optimizer path (Keras 3 optimizers track
+/// the model's variables, and a variable is stored under its shortest path,
+/// `optimizer/_trainable_variables/0`); one reachable only through the optimizer (slots,
+/// Keras 3's `optimizer/_variables/N`) is optimizer state.
+pub fn kinds(c: &Checkpoint) -> Result<BTreeMap<String, Kind>, CkptError> {
+    let mut out: BTreeMap<String, Kind> =
+        c.entries().into_iter().map(|e| (e.key.clone(), classify(&e.key))).collect();
+    let Some(g) = c.object_graph()? else { return Ok(out) };
+    let n = g.nodes.len();
+    let mut model = vec![false; n];
+    let mut stack = Vec::new();
+    if n > 0 {
+        model[0] = true;
+        stack.push(0usize);
+    }
+    while let Some(i) = stack.pop() {
+        for ch in &g.nodes[i].children {
+            if matches!(ch.local_name.as_str(), "optimizer" | "_optimizer") {
+                continue;
+            }
+            if let Some(j) = usize::try_from(ch.node_id).ok().filter(|j| *j < n) {
+                if !model[j] {
+                    model[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    for (i, node) in g.nodes.iter().enumerate() {
+        for a in &node.attributes {
+            let Some(k) = out.get_mut(&a.checkpoint_key) else { continue };
+            *k = match (*k, model[i]) {
+                (Kind::Optimizer, true) => Kind::Weight,
+                (Kind::Weight, false) => Kind::Optimizer,
+                (k, _) => k,
+            };
+        }
+    }
+    Ok(out)
+}
+
 /// One row of `tf-ckpt ls`.
 #[derive(Debug, Clone, Serialize)]
 pub struct LsRow {
@@ -109,12 +152,13 @@ pub struct LsReport {
 }
 
 /// Lists a checkpoint.
-pub fn ls(c: &Checkpoint) -> LsReport {
+pub fn ls(c: &Checkpoint) -> Result<LsReport, CkptError> {
+    let kinds = kinds(c)?;
     let tensors: Vec<LsRow> = c
         .entries()
         .into_iter()
         .map(|e| LsRow {
-            kind: classify(&e.key),
+            kind: kinds.get(&e.key).copied().unwrap_or(Kind::Weight),
             dtype: dtype::short_name(e.dtype),
             key: e.key,
             shape: e.shape,
@@ -126,14 +170,14 @@ pub fn ls(c: &Checkpoint) -> LsReport {
     for t in &tensors {
         *bytes_by_kind.entry(t.kind).or_insert(0) += t.bytes;
     }
-    LsReport {
+    Ok(LsReport {
         prefix: c.prefix().display().to_string(),
         format: if c.is_v1() { "V1" } else { "V2" },
         shards: c.header().num_shards.max(1),
         total_bytes: tensors.iter().map(|t| t.bytes).sum(),
         tensors,
         bytes_by_kind,
-    }
+    })
 }
 
 fn kind_name(k: Kind) -> &'static str {
@@ -260,6 +304,7 @@ pub fn slim(
 ) -> Result<WriteReport, CkptError> {
     let mut report = WriteReport::default();
     let mut kept = BTreeSet::new();
+    let kinds = kinds(c)?;
     for e in c.entries() {
         report.input_bytes += e.bytes;
         if e.key == OBJECT_GRAPH_KEY {
@@ -267,7 +312,7 @@ pub fn slim(
         }
         let mut keep = match &opts.keep_only {
             Some(set) => keep_only_matches(set, &e.key),
-            None => classify(&e.key) == Kind::Weight,
+            None => kinds.get(&e.key) == Some(&Kind::Weight),
         };
         if opts.keep.as_ref().is_some_and(|r| r.is_match(&e.key)) {
             keep = true;
