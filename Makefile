@@ -137,7 +137,7 @@ lint:
 
 completions: build
 	mkdir -p build/completions build/man
-	for t in tf-convert tf-inspect tf-freeze tf-strip tf-quant tf-xla-check tf-prune tf-fold tf-transform; do \
+	for t in tf-convert tf-inspect tf-freeze tf-strip tf-quant tf-xla-check tf-prune tf-fold tf-transform tf-ckpt; do \
 	  $(BIN)/$$t --completions bash > build/completions/$$t.bash; \
 	  $(BIN)/$$t --man > build/man/$$t.1; \
 	done

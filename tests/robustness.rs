@@ -1,6 +1,6 @@
 //! Damaged inputs never crash a tool: every truncation and byte flip of every fixture, given to
-//! each of the nine tools as a process, ends with exit 0, 1 or 2 (never a signal, a panic or
-//! an abort); on exit 2 stdout is empty and stderr is one line.
+//! each of the ten tools (tf-ckpt gets it as a file to list) as a process, ends with exit 0, 1
+//! or 2 (never a signal, a panic or an abort); on exit 2 stdout is empty and stderr is one line.
 
 use std::path::{Path, PathBuf};
 
@@ -78,7 +78,13 @@ fn run_fixture(path: &Path) -> [usize; 3] {
                 "tf-transform" => &["--transforms", HOSTILE_TRANSFORMS, "-"],
                 _ => &["-"],
             };
-            let stdin = if tool == "tf-freeze" {
+            let stdin = if tool == "tf-ckpt" {
+                // tf-ckpt reads checkpoints, not stdin: the damaged file is the checkpoint.
+                let f = scratch.path().join(path.file_name().unwrap());
+                std::fs::write(&f, v).unwrap();
+                c.args(["ls", f.to_str().unwrap()]);
+                None
+            } else if tool == "tf-freeze" {
                 let (args, via_stdin) = freeze_setup(path, scratch.path());
                 if !via_stdin {
                     std::fs::write(scratch.path().join(path.file_name().unwrap()), v).unwrap();

@@ -1,4 +1,4 @@
-//! Snapshots of what users see, for all nine tools, without TensorFlow: `--help`, the
+//! Snapshots of what users see, for all ten tools, without TensorFlow: `--help`, the
 //! `--report` JSON of a good run, and the error line of each class of bad input.
 //!
 //! Each snapshot is a file in `tests/snapshots/`; a difference fails the test with the first
@@ -115,12 +115,14 @@ fn tool_args(tool: &str) -> &'static [&'static str] {
             "strip_unused_nodes fold_constants(ignore_errors=true) fold_batch_norms \
              fold_old_batch_norms quantize_weights",
         ],
+        "tf-ckpt" => &["ls"],
         _ => &[],
     }
 }
 
 const FROZEN: &str = "tests/fixtures/keras_cnn_savedmodel/frozen.pb";
 const SAVED_MODEL: &str = "tests/fixtures/keras_cnn_savedmodel/saved_model";
+const CKPT: &str = "tests/fixtures/tf1_cnn_train/model.ckpt";
 
 #[test]
 fn snapshot_help() {
@@ -141,8 +143,13 @@ fn snapshot_report() {
     for tool in TOOLS {
         let report = tmp.path().join(format!("{tool}.json"));
         let output = tmp.path().join(format!("{tool}.out"));
-        let input = if tool == "tf-freeze" { SAVED_MODEL } else { FROZEN };
-        let mut args: Vec<&str> = tool_args(tool).to_vec();
+        let input = match tool {
+            "tf-freeze" => SAVED_MODEL,
+            "tf-ckpt" => CKPT,
+            _ => FROZEN,
+        };
+        let mut args: Vec<&str> =
+            if tool == "tf-ckpt" { vec!["slim"] } else { tool_args(tool).to_vec() };
         args.extend([input, "-o", output.to_str().unwrap(), "--report", report.to_str().unwrap()]);
         let out = run_tool(tool, &args);
         assert!(out.code == 0 || out.code == 1, "{tool}: {}", describe(&out));

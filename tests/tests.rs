@@ -2,6 +2,7 @@
 //! TensorFlow 2.21 (see `tests/fixtures/README.md`). The tier that runs TensorFlow itself is in
 //! `tests/tf/` (pytest) and `crates/run/tests/`.
 
+mod ckpt;
 mod convert;
 mod freeze;
 mod fuzz_smoke;

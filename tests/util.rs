@@ -39,8 +39,8 @@ impl Outcome {
     }
 }
 
-/// The nine tools, in the order the snapshots list them.
-pub const TOOLS: [&str; 9] = [
+/// The ten tools, in the order the snapshots list them.
+pub const TOOLS: [&str; 10] = [
     "tf-convert",
     "tf-inspect",
     "tf-freeze",
@@ -50,6 +50,7 @@ pub const TOOLS: [&str; 9] = [
     "tf-prune",
     "tf-xla-check",
     "tf-transform",
+    "tf-ckpt",
 ];
 
 /// The built binary of a tool of this package.
@@ -64,6 +65,7 @@ pub fn exe(tool: &str) -> &'static str {
         "tf-prune" => env!("CARGO_BIN_EXE_tf-prune"),
         "tf-xla-check" => env!("CARGO_BIN_EXE_tf-xla-check"),
         "tf-transform" => env!("CARGO_BIN_EXE_tf-transform"),
+        "tf-ckpt" => env!("CARGO_BIN_EXE_tf-ckpt"),
         other => panic!("unknown tool {other}"),
     }
 }

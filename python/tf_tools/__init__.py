@@ -32,6 +32,7 @@ TOOLS = (
     "tf-prune",
     "tf-xla-check",
     "tf-transform",
+    "tf-ckpt",
 )
 
 

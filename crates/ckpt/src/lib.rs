@@ -9,14 +9,21 @@
 //! variables are reassembled from their slices.
 //!
 //! Checkpoints are found from a prefix, from the `.index` file, or from a directory whose
-//! `checkpoint` state file names the latest one ([`resolve_prefix`]).
+//! `checkpoint` state file names the latest one, or that holds one checkpoint and no state file
+//! ([`resolve_prefix`]).
+//!
+//! [`write`] writes V2 checkpoints; [`Checkpoint::payload_entries`] hands it a tensor's entries
+//! with their verified bytes. [`tool`] is the logic of the `tf-ckpt` subcommands.
 
 #![deny(missing_docs)]
 
 mod crc;
 mod slice_key;
 mod table;
+pub mod tool;
 mod v1;
+pub mod write;
+mod write_table;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +33,7 @@ use bytes::Bytes;
 use prost::Message;
 use tf_proto::tensorflow::{BundleEntryProto, BundleHeaderProto, TrackableObjectGraph};
 use tf_tensor::{dims_to_string, dt, dtype, Data, Tensor};
+use write::{OutEntry, Payload};
 
 /// The key under which TF2 checkpoints store their object graph.
 pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
@@ -149,7 +157,26 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf, CkptError> {
             }
             return Ok(prefix);
         }
-        return Err(CkptError::NotFound(s.into_owned()));
+        // A directory written by `tf.train.Checkpoint.write`: no state file, one checkpoint.
+        let mut indexes: Vec<PathBuf> = std::fs::read_dir(path)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "index") && p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        indexes.sort();
+        return match indexes.as_slice() {
+            [one] => Ok(one.with_extension("")),
+            [] => Err(CkptError::NotFound(s.into_owned())),
+            [a, b, ..] => Err(CkptError::NotFound(format!(
+                "{s}: {} checkpoints and no 'checkpoint' file naming one (e.g. {} and {}); give a prefix",
+                indexes.len(),
+                a.display(),
+                b.display()
+            ))),
+        };
     }
     Ok(path.to_path_buf())
 }
@@ -323,6 +350,80 @@ impl Checkpoint {
         let bytes = map(&path)?;
         shards.insert(id, bytes.clone());
         Ok(bytes)
+    }
+
+    /// The entries that store the tensor `key`, ready for [`write::write`], each payload
+    /// verified: for a V2 checkpoint the stored entry with its data file range (checksum
+    /// checked here, carried over), and for a partitioned variable its slices too; for a V1
+    /// checkpoint the assembled tensor.
+    pub fn payload_entries(&self, key: &str) -> Result<Vec<OutEntry>, CkptError> {
+        let entry = self.entries.get(key.as_bytes()).ok_or_else(|| CkptError::MissingKey {
+            path: self.prefix.display().to_string(),
+            key: key.to_string(),
+        })?;
+        if self.v1.is_some() {
+            let t = self.read(key)?;
+            return Ok(vec![OutEntry {
+                key: key.as_bytes().to_vec(),
+                dtype: t.dtype,
+                shape: t.shape.clone(),
+                slices: Vec::new(),
+                payload: tensor_payload(t),
+            }]);
+        }
+        let mut out = Vec::with_capacity(1 + entry.slices.len());
+        if entry.slices.is_empty() {
+            out.push(self.verified(key, key.as_bytes(), entry)?);
+            return Ok(out);
+        }
+        // The whole tensor is checked once (its slices' checksums and their layout).
+        self.read_partitioned(key, entry)?;
+        out.push(OutEntry {
+            key: key.as_bytes().to_vec(),
+            dtype: entry.dtype,
+            shape: shape_of(entry),
+            slices: entry.slices.clone(),
+            payload: Payload::Empty,
+        });
+        let shape = shape_of(entry);
+        for s in &entry.slices {
+            let skey = slice_key::encode(key, &extents(s, &shape));
+            let part = self.entries.get(&skey).ok_or_else(|| {
+                self.tensor_err(key, 0, "a slice is listed but not stored".into())
+            })?;
+            out.push(self.verified(key, &skey, part)?);
+        }
+        Ok(out)
+    }
+
+    /// One stored entry with its verified payload.
+    fn verified(
+        &self,
+        key: &str,
+        skey: &[u8],
+        e: &BundleEntryProto,
+    ) -> Result<OutEntry, CkptError> {
+        // Reading checks the checksum and that offset and size lie inside the data file.
+        let t = self.read_entry(key, e)?;
+        let payload = match &t.data {
+            Data::Raw(_) if e.size > 0 => Payload::FileRange {
+                path: with_suffix(
+                    &self.prefix,
+                    &format!(".data-{:05}-of-{:05}", e.shard_id, self.num_shards),
+                ),
+                offset: e.offset as u64,
+                len: e.size as u64,
+                crc32c: e.crc32c,
+            },
+            _ => tensor_payload(t),
+        };
+        Ok(OutEntry {
+            key: skey.to_vec(),
+            dtype: e.dtype,
+            shape: shape_of(e),
+            slices: Vec::new(),
+            payload,
+        })
     }
 
     /// Reads the tensor stored under `key`, verifying its checksum; partitioned variables are
@@ -500,6 +601,16 @@ impl Checkpoint {
             key: OBJECT_GRAPH_KEY.into(),
             msg: format!("not a TrackableObjectGraph: {e}"),
         })
+    }
+}
+
+/// A tensor's bytes as a payload to write.
+fn tensor_payload(t: Tensor) -> Payload {
+    match t.data {
+        Data::Strings(s) => Payload::Strings(s),
+        Data::Raw(b) => Payload::Raw(b),
+        #[allow(unreachable_patterns)]
+        _ => Payload::Empty,
     }
 }
 
