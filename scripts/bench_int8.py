@@ -53,7 +53,9 @@ def main():
     gd = tf.compat.v1.GraphDef.FromString(folded.read_bytes())
     feed = [n.name for n in gd.node if n.op == "Placeholder"][0]
     read = {i.split(":")[0].lstrip("^") for n in gd.node for i in n.input}
-    fetch = [n.name for n in gd.node if n.name not in read and n.op != "Const"][0] + ":0"
+    out = next(n for n in gd.node if n.name not in read and n.op != "Const")
+    # Keras applications end in a softmax: compare the logits before it.
+    fetch = (out.input[0] if out.op == "Softmax" else out.name + ":0")
     shape = [d.size for d in next(n for n in gd.node if n.name == feed).attr["shape"].shape.dim][1:]
     calib = rng.uniform(0, 1, (32, *shape)).astype(np.float32)
     held = rng.uniform(0, 1, (32, *shape)).astype(np.float32)
@@ -72,6 +74,7 @@ def main():
 
     sf, sq = session(folded), session(q8)
     ref, got = sf.run(fetch, {feed + ":0": held}), sq.run(fetch, {feed + ":0": held})
+    ref, got = ref.reshape(len(ref), -1), got.reshape(len(got), -1)
     cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
     top1 = float(np.mean(ref.argmax(1) == got.argmax(1)))
     tf_, tq = [], []

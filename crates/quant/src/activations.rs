@@ -39,8 +39,9 @@ use tf_proto::tensorflow::{AttrValue, DataType, GraphDef, NodeDef, TensorProto};
 use tf_tensor::{dt, Tensor};
 
 use crate::emit::{payload_proto, Names};
+use crate::kernels;
 use crate::ranges::{Calibration, RangesFile};
-use crate::select::is_pass_through;
+use crate::select::{is_pass_through, Layout};
 use crate::{QuantError, QuantReport, Quantized};
 
 /// What `--activations` needs besides the weight-mode flags.
@@ -361,30 +362,27 @@ fn qname(code: i32) -> &'static str {
     }
 }
 
-/// Per-channel (last axis) or per-tensor symmetric qint8 of a float weight: the payload and
-/// the max |w| per channel (1.0 for an all-zero channel).
+/// Per-channel (last axis) or per-tensor symmetric qint8 of a float weight, with the kernels
+/// (and so the codes) of weight-only int8: the payload and max |w| per channel (1.0 for an
+/// all-zero channel), what the int8 kernels take as `max_filter`.
 fn quantize_weight(t: &Tensor, per_channel: bool) -> Result<(Vec<u8>, Vec<f32>), String> {
-    let w: Vec<f32> = t.values::<f32>().map_err(|e| e.to_string())?;
-    let c = if per_channel { *t.shape.last().unwrap_or(&1) as usize } else { 1 };
-    let mut m = vec![0f32; c];
-    for (i, v) in w.iter().enumerate() {
-        if !v.is_finite() {
-            return Err("the weight has NaN or infinite values".into());
+    let owned;
+    let data: &[u8] = match t.raw() {
+        Some(b) => b.as_ref(),
+        None => {
+            let v = t.values::<f32>().map_err(|e| e.to_string())?;
+            owned = v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+            &owned
         }
-        let k = i % c;
-        m[k] = m[k].max(v.abs());
-    }
-    for x in &mut m {
-        if *x == 0.0 {
-            *x = 1.0;
-        }
-    }
-    let q = w
-        .iter()
-        .enumerate()
-        .map(|(i, v)| ((v / m[i % c] * 127.0).round().clamp(-127.0, 127.0) as i8) as u8)
-        .collect();
-    Ok((q, m))
+    };
+    let axes = if per_channel { vec![t.shape.len() - 1] } else { Vec::new() };
+    let layout = Layout::of(&t.shape, &axes).expect("one axis is contiguous");
+    let max_abs = kernels::max_abs(data, layout)
+        .ok_or_else(|| "the weight has NaN or infinite values".to_string())?;
+    let scales: Vec<(f32, f32)> = max_abs.iter().map(|m| kernels::int8_scale(*m)).collect();
+    let mut out = vec![0u8; data.len() / 4];
+    kernels::int8(data, layout, &scales, &mut out);
+    Ok((out, scales.iter().map(|s| s.0 * 127.0).collect()))
 }
 
 /// The range of a tensor: a FakeQuant node producing it gives its own, else the ranges file.
