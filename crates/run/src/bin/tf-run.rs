@@ -63,7 +63,7 @@ struct Args {
     /// of an npz (arrays named after the placeholders, samples along axis 0); -o then writes
     /// the ranges JSON. Without a file, generated inputs: a smoke run only
     #[arg(long, value_name = "SAMPLES.npz", num_args = 0..=1, default_missing_value = "")]
-    calibrate: Option<PathBuf>,
+    calibrate: Option<String>,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -86,7 +86,7 @@ fn main() -> std::process::ExitCode {
     tf_cli::main("tf-run", |session, a: Args| {
         if let Some(samples) = &a.calibrate {
             let g = LoadedGraph::open(session, &a.input, |source| source.to_string())?;
-            let samples = (!samples.as_os_str().is_empty()).then_some(samples.as_path());
+            let samples = (!samples.is_empty()).then(|| PathBuf::from(samples));
             let input = InputOptions {
                 inputs: a.feed,
                 inputs_npz: a.inputs,
@@ -94,7 +94,8 @@ fn main() -> std::process::ExitCode {
                 seed: a.seed,
                 batch: a.batch,
             };
-            let ranges = calibrate::calibrate(session, a.report.quiet, &g, samples, &input)?;
+            let ranges =
+                calibrate::calibrate(session, a.report.quiet, &g, samples.as_deref(), &input)?;
             let mut json = serde_json::to_vec_pretty(&ranges)?;
             json.push(b'\n');
             session.write_bytes(a.output.as_deref(), json.into(), true)?;
