@@ -78,6 +78,9 @@ impl TryFrom<&Args> for QuantConfig {
     type Error = anyhow::Error;
 
     fn try_from(a: &Args) -> anyhow::Result<QuantConfig> {
+        if a.activations.is_none() && a.calibration != "minmax" {
+            anyhow::bail!("--calibration applies with --activations only");
+        }
         let cfg = QuantConfig {
             mode: a.mode.as_deref().unwrap_or("int8").parse()?,
             per_tensor: a.per_tensor,
