@@ -4,6 +4,8 @@
 use anyhow::Context;
 use clap::Parser;
 use tf_cli::{ExitStatus, InputArgs, OutputArgs, ReportArgs};
+use tf_quant::activations::Activations;
+use tf_quant::ranges::RangesFile;
 use tf_quant::{compile_patterns, Mode, QuantConfig};
 
 const EXAMPLES: &str = "\
@@ -15,7 +17,9 @@ Examples:
   tf-quant float16 frozen.pb -o model.pb            half-precision weights
   tf-quant round:256 frozen.pb | gzip > model.pb.gz GTT round_weights: float, compresses well
   tf-quant int8 frozen.pb --exclude '^logits/' --report quant.json
-  tf-freeze model/ | tf-strip | tf-fold | tf-quant int8 > model.pb";
+  tf-freeze model/ | tf-strip | tf-fold | tf-quant int8 > model.pb
+  tf-run frozen.pb --calibrate samples.npz -o ranges.json
+  tf-quant int8 --activations ranges.json frozen.pb -o int8.pb   int8 kernels (oneDNN, x86 CPU)";
 
 /// Stores the weights of a TensorFlow graph in fewer bits, in a GraphDef stock TensorFlow
 /// still loads and runs: int8 (per-channel symmetric, as TFLite), uint8 (as the Graph
@@ -53,6 +57,13 @@ struct Args {
     /// elements); bigger ones are refused. Bytes, or with a K/M/G suffix
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = tf_tensor::parse_size)]
     max_splat_bytes: u64,
+    /// int8: also quantize activations, rewriting Conv2D/MatMul(+BiasAdd)(+Relu) into int8
+    /// kernels, with the ranges `tf-run --calibrate` recorded in FILE
+    #[arg(long, value_name = "FILE")]
+    activations: Option<std::path::PathBuf>,
+    /// With --activations: minmax or percentile:P (clip |x| at the P-th percentile)
+    #[arg(long, value_name = "RULE", default_value = "minmax")]
+    calibration: String,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -67,6 +78,9 @@ impl TryFrom<&Args> for QuantConfig {
     type Error = anyhow::Error;
 
     fn try_from(a: &Args) -> anyhow::Result<QuantConfig> {
+        if a.activations.is_none() && a.calibration != "minmax" {
+            anyhow::bail!("--calibration applies with --activations only");
+        }
         let cfg = QuantConfig {
             mode: a.mode.as_deref().unwrap_or("int8").parse()?,
             per_tensor: a.per_tensor,
@@ -74,11 +88,25 @@ impl TryFrom<&Args> for QuantConfig {
             min_elements: a.min_elements,
             include: compile_patterns("--include", &a.include)?,
             exclude: compile_patterns("--exclude", &a.exclude)?,
+            activations: a
+                .activations
+                .as_deref()
+                .map(|p| read_ranges(p, &a.calibration))
+                .transpose()?,
             ..QuantConfig::default()
         };
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// Reads and checks an `--activations` file; errors name the file.
+fn read_ranges(path: &std::path::Path, rule: &str) -> anyhow::Result<Activations> {
+    let file = path.display().to_string();
+    let calibration = rule.parse().map_err(anyhow::Error::msg)?;
+    let text = std::fs::read(path).with_context(|| format!("--activations {file}"))?;
+    let ranges = RangesFile::parse(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    Ok(Activations { ranges, file, calibration })
 }
 
 fn main() -> std::process::ExitCode {

@@ -125,6 +125,8 @@ pub struct QuantConfig {
     pub exclude: Vec<Regex>,
     /// Worker threads for the numeric work; 0 means one per available core.
     pub threads: usize,
+    /// `--activations`: rewrite into int8 kernels with these activation ranges.
+    pub activations: Option<crate::activations::Activations>,
 }
 
 impl Default for QuantConfig {
@@ -137,6 +139,7 @@ impl Default for QuantConfig {
             include: Vec::new(),
             exclude: Vec::new(),
             threads: 0,
+            activations: None,
         }
     }
 }
@@ -145,6 +148,22 @@ impl QuantConfig {
     /// Rejects flags that do not apply to the mode (`--per-tensor` and `--encoding` are
     /// int8's).
     pub fn validate(&self) -> Result<(), QuantError> {
+        if let Some(a) = &self.activations {
+            let clash = if self.mode != Mode::Int8 {
+                Some(format!("--activations applies to int8 only, not {}", self.mode))
+            } else if self.per_tensor {
+                Some("--activations takes no --per-tensor (weights are per channel)".to_string())
+            } else if self.encoding != Encoding::CastMul {
+                Some(
+                    "--activations takes no --encoding (weights feed the int8 kernels)".to_string(),
+                )
+            } else {
+                None
+            };
+            if let Some(why) = clash {
+                return Err(QuantError::Ranges { file: a.file.clone(), why });
+            }
+        }
         if self.mode != Mode::Int8 {
             if self.per_tensor {
                 return Err(QuantError::Int8Only { flag: "--per-tensor", mode: self.mode.name() });

@@ -45,6 +45,14 @@ pub enum QuantError {
         /// What is wrong with its value.
         source: TensorError,
     },
+    /// The ranges file lacks a tensor, or `--activations` does not fit the other flags.
+    #[error("{file}: {why}")]
+    Ranges {
+        /// The ranges file.
+        file: String,
+        /// What is wrong.
+        why: String,
+    },
     /// Quantizing produced a graph TensorFlow would reject (a bug).
     #[error("internal error: the quantized graph is invalid: {0}")]
     InvalidResult(GraphError),

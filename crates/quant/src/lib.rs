@@ -30,10 +30,12 @@
 
 #![deny(missing_docs)]
 
+pub mod activations;
 mod config;
 mod emit;
 mod error;
 mod kernels;
+pub mod ranges;
 mod report;
 pub mod select;
 
@@ -98,6 +100,9 @@ impl Done {
 /// weight whose value cannot be decoded.
 pub fn quantize_graph_def(graph: GraphDef, cfg: &QuantConfig) -> Result<Quantized, QuantError> {
     cfg.validate()?;
+    if let Some(a) = &cfg.activations {
+        return activations::rewrite(graph, a, &cfg.exclude, &cfg.include);
+    }
     let g = Graph::from_graph_def(graph)?;
     // A broken input is the user's error, reported before anything is quantized.
     g.check(Some(Registry::global()))?;

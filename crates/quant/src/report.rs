@@ -119,6 +119,9 @@ pub struct QuantReport {
     pub skipped: Vec<Skipped>,
     /// Sums.
     pub totals: Totals,
+    /// `--activations`: the int8 kernels, region boundaries and what stayed float.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activations: Option<crate::activations::ActivationReport>,
     /// Warnings (also printed by the tool).
     #[serde(skip)]
     pub warnings: Vec<String>,

@@ -955,3 +955,135 @@ fn a_broken_input_is_a_user_error_naming_node_and_input() {
     assert!(matches!(e, QuantError::Graph(_)), "{e}");
     assert!(e.to_string().contains("node 'y' input 'gone'"), "{e}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// --activations: the full-integer rewrite
+
+/// x -> Conv2D -> BiasAdd -> Relu -> MaxPool -> Conv2D -> Reshape -> MatMul(+BiasAdd) (logits),
+/// plus a depthwise convolution on the side.
+fn int8_graph() -> GraphDef {
+    let conv = |name: &str, input: &str, w: &str| {
+        let n = with(node(name, "Conv2D", &[input, w]), "T", DataType::DtFloat);
+        let n = with(n, "strides", vec![1i64, 1, 1, 1]);
+        with(n, "padding", "SAME")
+    };
+    let pool = with(
+        with(
+            with(node("pool", "MaxPool", &["relu"]), "ksize", vec![1i64, 2, 2, 1]),
+            "strides",
+            vec![1i64, 2, 2, 1],
+        ),
+        "padding",
+        "VALID",
+    );
+    graph(vec![
+        placeholder("x"),
+        const_rand("w1", &[3, 3, 2, 4], 1).0,
+        const_rand("b1", &[4], 2).0,
+        conv("conv1", "x", "w1"),
+        with(node("bias1", "BiasAdd", &["conv1", "b1"]), "T", DataType::DtFloat),
+        with(node("relu", "Relu", &["bias1"]), "T", DataType::DtFloat),
+        with(pool, "T", DataType::DtFloat),
+        const_rand("w2", &[1, 1, 4, 4], 3).0,
+        conv("conv2", "pool", "w2"),
+        const_rand("dw", &[3, 3, 2, 1], 4).0,
+        with(
+            with(
+                with(
+                    node("depthwise", "DepthwiseConv2dNative", &["x", "dw"]),
+                    "T",
+                    DataType::DtFloat,
+                ),
+                "strides",
+                vec![1i64, 1, 1, 1],
+            ),
+            "padding",
+            "SAME",
+        ),
+    ])
+}
+
+fn ranges_for(tensors: &[&str]) -> crate::ranges::RangesFile {
+    let mut f = crate::ranges::RangesFile {
+        format: crate::ranges::FORMAT.into(),
+        version: crate::ranges::VERSION,
+        source: "test".into(),
+        samples: 1,
+        smoke_run_only: false,
+        note: None,
+        bins: 2,
+        tensors: Default::default(),
+    };
+    for t in tensors {
+        f.tensors.insert(
+            t.to_string(),
+            crate::ranges::TensorRange {
+                min: -1.0,
+                max: 2.0,
+                count: 2,
+                hist_max: 2.0,
+                histogram: vec![1, 1],
+            },
+        );
+    }
+    f
+}
+
+fn act_cfg(ranges: crate::ranges::RangesFile) -> QuantConfig {
+    QuantConfig {
+        activations: Some(activations::Activations {
+            ranges,
+            file: "r.json".into(),
+            calibration: Default::default(),
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn calibration_tensors_are_chain_inputs_and_outputs() {
+    let t = activations::calibration_tensors(&int8_graph()).unwrap();
+    assert_eq!(t, ["conv2:0", "pool:0", "relu:0", "x:0"]);
+}
+
+#[test]
+fn activations_rewrite_chains_into_int8_kernels() {
+    let q = run(int8_graph(), &act_cfg(ranges_for(&["x:0", "relu:0", "pool:0", "conv2:0"])));
+    let g = &q.graph;
+    // The chain's last node is now the Dequantize; the kernel reads a qint8 QuantizeV2 of x
+    // (x can be negative) and the pool runs on its quint8 output, which conv2 reads directly.
+    assert_eq!(find(g, "relu").op, "Dequantize");
+    let k = find(g, "relu/eightbit");
+    assert_eq!(k.op, "QuantizedConv2DWithBiasAndReluAndRequantize");
+    assert_eq!(k.input[0], "x/quantize");
+    assert_eq!(find(g, "x/quantize").attr["T"].as_type(), Some(DataType::DtQint8));
+    assert_eq!(tensor_of(find(g, "conv1/weights_qint8")).dtype, dt::QINT8);
+    assert_eq!(find(g, "pool/eightbit").op, "QuantizedMaxPool");
+    let k2 = find(g, "conv2/eightbit");
+    assert_eq!(k2.op, "QuantizedConv2DWithBiasAndRequantize");
+    assert_eq!(k2.input[0], "pool/eightbit");
+    assert_eq!(find(g, "conv2").op, "Dequantize");
+    // The float weights, biases and replaced nodes are gone; depthwise stays float.
+    for gone in ["w1", "b1", "w2", "conv1", "bias1"] {
+        assert!(g.node.iter().all(|n| n.name != gone), "{gone} is still there");
+    }
+    assert_eq!(find(g, "depthwise").op, "DepthwiseConv2dNative");
+    let rep = q.report.activations.as_ref().unwrap();
+    assert_eq!(rep.int8.len(), 2);
+    assert_eq!(rep.quantize_nodes, 1);
+    assert!(rep.float.iter().any(|f| f.node == "depthwise" && f.why.contains("depthwise")));
+    let out = &rep.int8[0].output_range;
+    assert_eq!(*out, [0.0, 2.0]);
+}
+
+#[test]
+fn activations_need_every_range_and_honour_exclude() {
+    let e = quantize_graph_def(int8_graph(), &act_cfg(ranges_for(&["x:0"]))).unwrap_err();
+    assert!(e.to_string().starts_with("r.json: no range for tensor 'relu:0'"), "{e}");
+    let mut c = act_cfg(ranges_for(&["x:0", "relu:0"]));
+    c.exclude = compile_patterns("--exclude", &["conv2".to_string()]).unwrap();
+    let q = run(int8_graph(), &c);
+    assert_eq!(find(&q.graph, "conv2").op, "Conv2D");
+    let rep = q.report.activations.unwrap();
+    assert!(rep.float.iter().any(|f| f.node == "conv2" && f.why.contains("--exclude")));
+}

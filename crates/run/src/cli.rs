@@ -298,7 +298,7 @@ pub fn npz_key_tensor_names(key: &str) -> Vec<String> {
 }
 
 /// Map an npz key to the name of a placeholder (see [`npz_key_tensor_names`]).
-fn npz_key_to_placeholder(key: &str, specs: &[InputSpec]) -> Option<String> {
+pub(crate) fn npz_key_to_placeholder(key: &str, specs: &[InputSpec]) -> Option<String> {
     npz_key_tensor_names(key).into_iter().find(
         |c| matches!(split_tensor_name(c), Ok((node, 0)) if specs.iter().any(|s| s.name == node)),
     )

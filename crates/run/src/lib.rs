@@ -15,6 +15,7 @@
 //!
 //! Linking needs libtensorflow; see `docs/tools/tf-run.md` and `scripts/setup_tflib.sh`.
 
+pub mod calibrate;
 pub mod cli;
 pub mod compare;
 pub mod dtype;

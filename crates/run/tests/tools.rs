@@ -296,3 +296,44 @@ fn tf_diff_report_and_output_file() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(our_lines(&o, "tf-diff").len(), 1, "{}", stderr(&o));
 }
+
+#[test]
+fn tf_run_calibrate_records_ranges_and_flags_a_smoke_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = write_graph(dir.path(), "g.pb", &matmul_graph(&W));
+    // 40 samples: two runs (32 + 8 rows).
+    let v: Vec<f32> = (0..120).map(|i| i as f32 / 10.0 - 2.0).collect();
+    let npz = dir.path().join("samples.npz");
+    write_npz(&npz, &[("x".to_string(), HostTensor::new(vec![40, 3], Data::F32(v)).unwrap())])
+        .unwrap();
+    let out = dir.path().join("ranges.json");
+    let o = run(TF_RUN, &[s(&g), "--calibrate", s(&npz), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = tf_quant::ranges::RangesFile::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(!r.smoke_run_only && r.note.is_none());
+    assert_eq!(r.samples, 40);
+    assert_eq!(r.tensors.keys().collect::<Vec<_>>(), ["mm:0", "x:0"]);
+    let x = &r.tensors["x:0"];
+    assert_eq!((x.min, x.count), (-2.0, 120));
+    assert!((x.max - 9.9).abs() < 1e-5, "{}", x.max);
+    assert_eq!(x.histogram.iter().sum::<u64>(), 120);
+
+    let o = run(TF_RUN, &[s(&g), "--calibrate", "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("smoke run only"), "{}", stderr(&o));
+    let r = tf_quant::ranges::RangesFile::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(r.smoke_run_only && r.note.unwrap().contains("smoke run only"));
+
+    // Samples that do not name the placeholder: one line, exit 2, nothing written.
+    let bad = dir.path().join("bad.npz");
+    write_npz(&bad, &[("z".to_string(), HostTensor::new(vec![1], Data::F32(vec![0.0])).unwrap())])
+        .unwrap();
+    let out2 = dir.path().join("none.json");
+    let o = run(TF_RUN, &[s(&g), "--calibrate", s(&bad), "-o", s(&out2)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        our_lines(&o, "tf-run"),
+        ["tf-run: error: ".to_string() + s(&bad) + ": no array for placeholder 'x'"]
+    );
+    assert!(!out2.exists());
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use tf_cli::{ExitStatus, InputArgs, ReportArgs};
+use tf_run::calibrate;
 use tf_run::cli::{self, InputOptions, LoadedGraph, RunOptions};
 
 const EXAMPLES: &str = "\
@@ -13,7 +14,9 @@ Examples:
   tf-run model.pb -i x=x.npy --outputs logits,probs:0
   tf-run model.pb --batch 8 --seed 3               unknown batch dimension = 8
   tf-run model.pb --shape tokens=4,128             explicit shape for a generated input
-  tf-freeze model/ | tf-fold | tf-run -o - > out.npz";
+  tf-freeze model/ | tf-fold | tf-run -o - > out.npz
+  tf-run model.pb --calibrate samples.npz -o ranges.json   activation ranges for tf-quant
+  tf-run model.pb --calibrate -o ranges.json               generated inputs: smoke run only";
 
 /// Runs a TensorFlow graph through TensorFlow's C runtime and reports (and optionally saves)
 /// its outputs.
@@ -56,6 +59,11 @@ struct Args {
     /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0)
     #[arg(long = "shape", value_name = "NAME=DIMS", value_parser = parse_shape)]
     shape: Vec<(String, Vec<u64>)>,
+    /// Record the activation ranges `tf-quant int8 --activations` needs, running the samples
+    /// of an npz (arrays named after the placeholders, samples along axis 0); -o then writes
+    /// the ranges JSON. Without a file, generated inputs: a smoke run only
+    #[arg(long, value_name = "SAMPLES.npz", num_args = 0..=1, default_missing_value = "")]
+    calibrate: Option<String>,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -76,6 +84,23 @@ fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
 
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-run", |session, a: Args| {
+        if let Some(samples) = &a.calibrate {
+            let g = LoadedGraph::open(session, &a.input, |source| source.to_string())?;
+            let samples = (!samples.is_empty()).then(|| PathBuf::from(samples));
+            let input = InputOptions {
+                inputs: a.feed,
+                inputs_npz: a.inputs,
+                shapes: a.shape,
+                seed: a.seed,
+                batch: a.batch,
+            };
+            let ranges =
+                calibrate::calibrate(session, a.report.quiet, &g, samples.as_deref(), &input)?;
+            let mut json = serde_json::to_vec_pretty(&ranges)?;
+            json.push(b'\n');
+            session.write_bytes(a.output.as_deref(), json.into(), true)?;
+            return Ok(ExitStatus::Success);
+        }
         if a.output.is_some() {
             cli::check_binary_destination(a.output.as_deref(), a.force)?;
         }

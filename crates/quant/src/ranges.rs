@@ -1,0 +1,266 @@
+//! Activation ranges: the versioned JSON file `tf-run --calibrate` writes and
+//! `tf-quant int8 --activations` reads, the histogram that records a tensor's values while the
+//! samples run, and the threshold rules (`--calibration minmax|percentile:P`).
+//!
+//! The format (version 1) is documented in `docs/tools/tf-quant.md`:
+//!
+//! ```json
+//! {"format": "tf-tools-activation-ranges", "version": 1,
+//!  "source": "samples.npz", "samples": 64, "smoke_run_only": false, "bins": 2048,
+//!  "tensors": {"conv1/Relu:0": {"min": 0.0, "max": 5.2, "count": 802816,
+//!                               "hist_max": 6.4, "histogram": [..2048 counts of |x|..]}}}
+//! ```
+//!
+//! The histogram counts |x| in `bins` equal bins over `[0, hist_max]`. While calibrating,
+//! `hist_max` starts at the first batch's largest |x| and doubles (merging pairs of bins) when a
+//! later batch exceeds it, so one pass over the samples is enough.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The `format` field of every ranges file.
+pub const FORMAT: &str = "tf-tools-activation-ranges";
+/// The version this build reads and writes.
+pub const VERSION: u32 = 1;
+/// Bins of the |x| histogram.
+pub const BINS: usize = 2048;
+
+/// What was recorded for one tensor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TensorRange {
+    /// Smallest value seen.
+    pub min: f64,
+    /// Largest value seen.
+    pub max: f64,
+    /// Values seen (elements over every sample).
+    pub count: u64,
+    /// Upper edge of the histogram (at least max |x|).
+    pub hist_max: f64,
+    /// Counts of |x| in equal bins over `[0, hist_max]`.
+    pub histogram: Vec<u64>,
+}
+
+/// A ranges file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RangesFile {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`].
+    pub version: u32,
+    /// The samples file, or `random (seed N)`.
+    pub source: String,
+    /// Rows (samples) run.
+    pub samples: u64,
+    /// True when the inputs were generated rather than real samples: the ranges are good for a
+    /// smoke test of the pipeline only.
+    pub smoke_run_only: bool,
+    /// A note for people (says "smoke run only" for generated inputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Bins of every histogram.
+    pub bins: usize,
+    /// By canonical tensor name (`node:port`).
+    pub tensors: BTreeMap<String, TensorRange>,
+}
+
+impl RangesFile {
+    /// Parses and validates a ranges file; the error is one line (without the file name).
+    pub fn parse(text: &[u8]) -> Result<RangesFile, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        match v.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => return Err(format!("format is '{other}', expected '{FORMAT}'")),
+            None => return Err(format!("no \"format\": \"{FORMAT}\" field")),
+        }
+        match v.get("version").and_then(serde_json::Value::as_u64) {
+            Some(n) if n == u64::from(VERSION) => {}
+            Some(n) => {
+                return Err(format!("version {n} is not supported (this build reads {VERSION})"))
+            }
+            None => return Err("no numeric \"version\" field".to_string()),
+        }
+        let f: RangesFile =
+            serde_json::from_value(v).map_err(|e| format!("malformed ranges file: {e}"))?;
+        for (name, t) in &f.tensors {
+            let finite = t.min.is_finite() && t.max.is_finite() && t.hist_max.is_finite();
+            if !finite || t.min > t.max || t.hist_max < 0.0 {
+                return Err(format!("tensor '{name}': min/max/hist_max are not a finite range"));
+            }
+            if t.histogram.len() != f.bins {
+                return Err(format!(
+                    "tensor '{name}': histogram has {} bins, the file says {}",
+                    t.histogram.len(),
+                    f.bins
+                ));
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// How a tensor's quantization range is chosen from what was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Calibration {
+    /// The smallest and largest values seen.
+    #[default]
+    MinMax,
+    /// Clip |x| at the P-th percentile of the recorded |x| (0 < P ≤ 100).
+    Percentile(f64),
+}
+
+impl std::str::FromStr for Calibration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Calibration, String> {
+        let s = s.trim();
+        if s == "minmax" {
+            return Ok(Calibration::MinMax);
+        }
+        if let Some(p) = s.strip_prefix("percentile:") {
+            return match p.parse::<f64>() {
+                Ok(p) if p > 0.0 && p <= 100.0 => Ok(Calibration::Percentile(p)),
+                _ => Err(format!("--calibration '{s}': P must be a number in (0, 100]")),
+            };
+        }
+        Err(format!("--calibration '{s}': expected minmax or percentile:P"))
+    }
+}
+
+impl std::fmt::Display for Calibration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Calibration::MinMax => f.write_str("minmax"),
+            Calibration::Percentile(p) => write!(f, "percentile:{p}"),
+        }
+    }
+}
+
+impl TensorRange {
+    /// The range `[lo, hi]` the rule picks (always containing 0).
+    pub fn pick(&self, rule: Calibration) -> (f32, f32) {
+        let (mut lo, mut hi) = (self.min.min(0.0), self.max.max(0.0));
+        if let Calibration::Percentile(p) = rule {
+            let total: u64 = self.histogram.iter().sum();
+            if total > 0 && !self.histogram.is_empty() {
+                let want = (total as f64 * p / 100.0).ceil() as u64;
+                let width = self.hist_max / self.histogram.len() as f64;
+                let mut seen = 0u64;
+                for (i, c) in self.histogram.iter().enumerate() {
+                    seen += c;
+                    if seen >= want {
+                        let t = width * (i + 1) as f64;
+                        lo = lo.max(-t);
+                        hi = hi.min(t);
+                        break;
+                    }
+                }
+            }
+        }
+        (lo as f32, hi as f32)
+    }
+}
+
+/// A tensor's running range and |x| histogram, fed batch by batch (used by `tf-run
+/// --calibrate`).
+#[derive(Debug, Clone)]
+pub struct Accumulator {
+    min: f64,
+    max: f64,
+    count: u64,
+    hist_max: f64,
+    hist: Vec<u64>,
+}
+
+impl Default for Accumulator {
+    fn default() -> Accumulator {
+        Accumulator {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            count: 0,
+            hist_max: 0.0,
+            hist: vec![0; BINS],
+        }
+    }
+}
+
+impl Accumulator {
+    /// Records a batch of values; NaN and infinities are not counted.
+    pub fn add(&mut self, values: impl Iterator<Item = f32> + Clone) {
+        let mut amax = 0f64;
+        for v in values.clone() {
+            if v.is_finite() {
+                let v = f64::from(v);
+                self.min = self.min.min(v);
+                self.max = self.max.max(v);
+                amax = amax.max(v.abs());
+            }
+        }
+        if self.hist_max == 0.0 {
+            self.hist_max = amax;
+        }
+        while amax > self.hist_max {
+            // Double the range: bin i of the new histogram holds old bins 2i and 2i+1.
+            let old = std::mem::replace(&mut self.hist, vec![0; BINS]);
+            for (i, c) in old.into_iter().enumerate() {
+                self.hist[i / 2] += c;
+            }
+            self.hist_max *= 2.0;
+        }
+        let scale = if self.hist_max > 0.0 { BINS as f64 / self.hist_max } else { 0.0 };
+        for v in values {
+            if v.is_finite() {
+                let b = ((f64::from(v).abs() * scale) as usize).min(BINS - 1);
+                self.hist[b] += 1;
+                self.count += 1;
+            }
+        }
+    }
+
+    /// What was recorded (a tensor with no finite value gets the range [0, 0]).
+    pub fn finish(self) -> TensorRange {
+        let seen = self.min <= self.max;
+        TensorRange {
+            min: if seen { self.min } else { 0.0 },
+            max: if seen { self.max } else { 0.0 },
+            count: self.count,
+            hist_max: self.hist_max,
+            histogram: self.hist,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_grows_and_percentile_clips() {
+        let mut a = Accumulator::default();
+        a.add([0.5f32, -1.0, 1.0].into_iter());
+        a.add((0..1000).map(|i| i as f32 / 1000.0).chain([100.0f32]));
+        let r = a.finish();
+        assert_eq!((r.min, r.max, r.count), (-1.0, 100.0, 1004));
+        assert!(r.hist_max >= 100.0);
+        assert_eq!(r.histogram.iter().sum::<u64>(), 1004);
+        assert_eq!(r.pick(Calibration::MinMax), (-1.0, 100.0));
+        let (lo, hi) = r.pick(Calibration::Percentile(99.0));
+        assert!(hi < 2.0 && lo >= -1.0, "{lo} {hi}");
+    }
+
+    #[test]
+    fn parse_checks_format_version_and_bins() {
+        let ok = r#"{"format":"tf-tools-activation-ranges","version":1,"source":"s","samples":1,
+            "smoke_run_only":false,"bins":2,"tensors":{"x:0":{"min":0,"max":1,"count":2,
+            "hist_max":1,"histogram":[1,1]}}}"#;
+        assert!(RangesFile::parse(ok.as_bytes()).is_ok());
+        let v2 = ok.replace("\"version\":1", "\"version\":2");
+        assert!(RangesFile::parse(v2.as_bytes()).unwrap_err().contains("version 2"));
+        let bins = ok.replace("[1,1]", "[1]");
+        assert!(RangesFile::parse(bins.as_bytes()).unwrap_err().contains("'x:0'"));
+        assert!(RangesFile::parse(b"{").unwrap_err().contains("JSON"));
+        assert!("percentile:0".parse::<Calibration>().is_err());
+        assert_eq!("percentile:99.9".parse::<Calibration>(), Ok(Calibration::Percentile(99.9)));
+    }
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Worker of test_quant_activations.py (and a script on its own): full-int8 graphs made by
+``tf-run --calibrate`` + ``tf-quant int8 --activations`` against the float graph and TFLite.
+
+It runs in its own process because the int8 kernels need oneDNN on (``TF_ENABLE_ONEDNN_OPTS=1``,
+read when TensorFlow is imported) while the rest of the TF test tier runs with it off.
+
+    TF_ENABLE_ONEDNN_OPTS=1 .venv/bin/python tests/tf/quant_activations_worker.py OUTDIR [MODEL..]
+
+For each model (seeded Keras: a small CNN, an MLP, a ResNet-like block whose residual Add stays
+float): SavedModel -> tf-freeze -> tf-fold (batch norms into the convolutions) -> calibration on
+64 samples -> int8 graph; then on 64 held-out samples: logits cosine, top-1 agreement and max
+abs error of the int8 graph and of TFLite's full-int8 post-training quantization (same
+calibration samples) against the float graph. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("TF_TOOLS_BIN", str(REPO / "target" / "release")))
+SEED = 20261204
+N_CALIB, N_EVAL = 64, 64
+
+
+def tool(name, *args, stdin=None):
+    r = subprocess.run([str(BIN / name), *map(str, args)], input=stdin, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{name} {' '.join(map(str, args))}: exit {r.returncode}: "
+                           f"{r.stderr.decode(errors='replace').strip()}")
+    return r
+
+
+def cnn():
+    L = tf.keras.layers
+    return tf.keras.Sequential([
+        tf.keras.Input((32, 32, 3)),
+        L.Conv2D(16, 3, padding="same", activation="relu"),
+        L.Conv2D(32, 3, padding="same", activation="relu"),
+        L.MaxPooling2D(),
+        L.Conv2D(32, 3, padding="same", activation="relu"),
+        L.MaxPooling2D(),
+        L.Conv2D(32, 3, strides=2, padding="valid", activation="relu6"),
+        L.Flatten(),
+        L.Dense(64, activation="relu"),
+        L.Dense(10),
+    ])
+
+
+def mlp():
+    L = tf.keras.layers
+    return tf.keras.Sequential([
+        tf.keras.Input((64,)),
+        L.Dense(128, activation="relu"),
+        L.Dense(128, activation="relu"),
+        L.Dense(128, activation="relu"),
+        L.Dense(10),
+    ])
+
+
+def resnet_like():
+    L = tf.keras.layers
+    x = inp = tf.keras.Input((32, 32, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(32, 3, padding="same", use_bias=False)(x)))
+    for _ in range(2):
+        y = L.ReLU()(L.BatchNormalization()(L.Conv2D(32, 3, padding="same", use_bias=False)(x)))
+        y = L.BatchNormalization()(L.Conv2D(32, 3, padding="same", use_bias=False)(y))
+        x = L.ReLU()(L.Add()([x, y]))
+    x = L.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, L.Dense(10)(x))
+
+
+MODELS = {"cnn": cnn, "mlp": mlp, "resnet_like": resnet_like}
+
+
+def randomize_batch_norms(model, rng):
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, g.shape).astype(np.float32),
+                               rng.normal(0, 0.1, b.shape).astype(np.float32),
+                               rng.normal(0, 0.1, m.shape).astype(np.float32),
+                               rng.uniform(0.5, 1.5, v.shape).astype(np.float32)])
+
+
+def samples(shape, n, rng):
+    # Image-like inputs in [0, 1) (non-negative, as after the usual rescaling), plus structure
+    # so that the classes differ.
+    return rng.uniform(0, 1, (n, *shape)).astype(np.float32)
+
+
+def run_graph(gd, feed_name, fetch, x):
+    g = tf.Graph()
+    with g.as_default():
+        tf.graph_util.import_graph_def(gd, name="")
+    with tf.compat.v1.Session(graph=g) as s:
+        return s.run(fetch, {feed_name: x})
+
+
+def throughput(gd, feed_name, fetch, x, seconds=2.0):
+    g = tf.Graph()
+    with g.as_default():
+        tf.graph_util.import_graph_def(gd, name="")
+    with tf.compat.v1.Session(graph=g) as s:
+        s.run(fetch, {feed_name: x})
+        s.run(fetch, {feed_name: x})
+        times, t_end = [], time.perf_counter() + seconds
+        while len(times) < 3 or time.perf_counter() < t_end:
+            t = time.perf_counter()
+            s.run(fetch, {feed_name: x})
+            times.append(time.perf_counter() - t)
+    return x.shape[0] / sorted(times)[len(times) // 2]
+
+
+def metrics(ref, got):
+    ref, got = ref.reshape(len(ref), -1).astype(np.float64), got.reshape(len(got), -1).astype(np.float64)
+    cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1) + 1e-30)
+    return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+            "top1": float(np.mean(ref.argmax(1) == got.argmax(1))),
+            "max_abs_err": float(np.abs(ref - got).max()),
+            "ref_max_abs": float(np.abs(ref).max())}
+
+
+def tflite_int8(model, calib):
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([calib[i:i + 1]] for i in range(len(calib)))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # int8 inside, float in and out (the converter's default I/O types)
+    interp = tf.lite.Interpreter(model_content=conv.convert())
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    return interp, inp, out
+
+
+def run_tflite(tfl, x):
+    interp, inp, out = tfl
+    ys = []
+    for i in range(len(x)):
+        interp.set_tensor(inp["index"], x[i:i + 1])
+        interp.invoke()
+        ys.append(interp.get_tensor(out["index"]).copy())
+    return np.concatenate(ys)
+
+
+def one(name, outdir: Path, with_tflite=True):
+    rng = np.random.default_rng(SEED)
+    tf.keras.utils.set_random_seed(SEED)
+    model = MODELS[name]()
+    randomize_batch_norms(model, rng)
+    shape = model.input_shape[1:]
+    calib, held = samples(shape, N_CALIB, rng), samples(shape, N_EVAL, rng)
+    d = outdir / name
+    d.mkdir(parents=True, exist_ok=True)
+    tf.saved_model.save(model, str(d / "saved_model"))
+    frozen = tool("tf-freeze", d / "saved_model").stdout
+    (d / "frozen.pb").write_bytes(tool("tf-fold", stdin=frozen).stdout)
+    gd = tf.compat.v1.GraphDef.FromString((d / "frozen.pb").read_bytes())
+    feed = [n.name for n in gd.node if n.op == "Placeholder"][0]
+    outs = [n.name for n in gd.node if "_tf_tools_outputs" in n.attr]
+    fetch = outs[0] + ":0"
+    np.savez(d / "calib.npz", **{feed: calib})
+    tool("tf-run", d / "frozen.pb", "--calibrate", d / "calib.npz", "-o", d / "ranges.json", "-q")
+    t = time.perf_counter()
+    tool("tf-quant", "int8", "--activations", d / "ranges.json", d / "frozen.pb",
+         "-o", d / "int8.pb", "--report", d / "report.json")
+    rewrite_s = time.perf_counter() - t
+    rep = json.loads((d / "report.json").read_text())["changes"]["quant"]["activations"]
+    gq = tf.compat.v1.GraphDef.FromString((d / "int8.pb").read_bytes())
+    ref = run_graph(gd, feed + ":0", fetch, held)
+    got = run_graph(gq, feed + ":0", fetch, held)
+    res = {"model": name, "int8_nodes": len(rep["int8"]), "int8_pools": len(rep["int8_pools"]),
+           "float_nodes": [(f["node"], f["why"]) for f in rep["float"]],
+           "quantize_nodes": rep["quantize_nodes"],
+           "ops": sorted({n.op for n in gq.node if "Quantiz" in n.op}),
+           "int8": metrics(ref, got), "rewrite_s": rewrite_s}
+    if with_tflite:
+        res["tflite"] = metrics(ref, run_tflite(tflite_int8(model, calib), held))
+    return res
+
+
+def main():
+    outdir = Path(sys.argv[1])
+    names = sys.argv[2:] or list(MODELS)
+    print(json.dumps({"tf": tf.__version__, "results": [one(n, outdir) for n in names]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""tf-quant int8 --activations (full-integer graphs) against real TensorFlow and TFLite.
+
+Seeded Keras models (a small CNN with max pools and a Relu6, an MLP, a ResNet-like pair of
+blocks whose residual Add stays float) go through tf-freeze, tf-fold, ``tf-run --calibrate`` (64
+samples) and ``tf-quant int8 --activations``. On 64 held-out samples, stock TF 2.21 (oneDNN on)
+runs every int8 graph, and its logits are compared with the float graph's and with TFLite's
+full-int8 post-training quantization of the same model on the same calibration samples.
+
+The models run in a worker process (quant_activations_worker.py) because the int8 kernels need
+oneDNN on, which TensorFlow reads at import, and the rest of this tier runs with it off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BIN_DIR, HERE, run_tool
+
+TOOLS = ("tf-freeze", "tf-fold", "tf-run", "tf-quant")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("int8")
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_TOOLS_BIN=str(BIN_DIR))
+    r = subprocess.run([sys.executable, str(HERE / "quant_activations_worker.py"), str(out)],
+                       capture_output=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
+    res = json.loads(r.stdout)["results"]
+    for m in res:
+        print(m["model"], "int8", m["int8"], "tflite", m.get("tflite"))
+    return {**{m["model"]: m for m in res}, "_dir": out}
+
+
+@pytest.mark.needs_bin(*TOOLS)
+@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet_like"])
+def test_int8_graph_runs_and_matches_float(results, model):
+    m = results[model]
+    assert m["int8_nodes"] >= 3, m
+    assert "QuantizeV2" in m["ops"]
+    q = m["int8"]
+    assert q["cosine_min"] >= 0.99, q
+    assert q["top1"] >= 0.9, q
+    assert q["max_abs_err"] <= 0.1 * q["ref_max_abs"], q
+    # No worse than TFLite's full-int8 PTQ with the same calibration samples (a small slack
+    # for a different rounding of the same 8 bits).
+    t = m["tflite"]
+    assert q["cosine_mean"] >= t["cosine_mean"] - 0.002, (q, t)
+
+
+@pytest.mark.needs_bin(*TOOLS)
+def test_regions_chain_without_requantizing(results):
+    cnn = results["cnn"]
+    # Two QuantizeV2: at the input and after Flatten (a Reshape, float); every other conv, pool
+    # and dense reads int8 straight from the kernel before it.
+    assert cnn["quantize_nodes"] == 2, cnn
+    assert cnn["int8_pools"] == 2, cnn
+    assert "QuantizedMaxPool" in cnn["ops"]
+    # The residual Adds stay float: each block re-enters through a QuantizeV2.
+    assert results["resnet_like"]["quantize_nodes"] >= 2
+
+
+@pytest.mark.needs_bin("tf-quant")
+def test_bad_ranges_file_is_one_line_exit_2(results, tmp_path):
+    d = results["_dir"] / "cnn"
+    ranges = json.loads((d / "ranges.json").read_text())
+    missing = sorted(ranges["tensors"])[1]
+    del ranges["tensors"][missing]
+    (tmp_path / "missing.json").write_text(json.dumps(ranges))
+    ranges["version"] = 99
+    (tmp_path / "v99.json").write_text(json.dumps(ranges))
+    (tmp_path / "bad.json").write_text("{not json")
+    for name, needle in (("missing.json", missing), ("v99.json", "version 99"),
+                         ("bad.json", "bad.json"), ("absent.json", "absent.json")):
+        out = tmp_path / "out.pb"
+        r = run_tool("tf-quant", "int8", "--activations", tmp_path / name, d / "frozen.pb",
+                     "-o", out, check=False)
+        err = r.stderr.decode()
+        assert r.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1 and needle in err, err
+        assert not out.exists()
