@@ -372,8 +372,7 @@ def test_crafted_graph_agrees_with_tf(name, tmp_path):
 
 @pytest.mark.needs_bin(TOOL)
 def test_tf_quant_output_agrees_with_tf(tmp_path):
-    if not (BIN_DIR / "tf-quant").exists():
-        pytest.skip("tf-quant not built")
+    assert (BIN_DIR / "tf-quant").exists(), f"tf-quant is not built in {BIN_DIR}"
     src = FIXTURES / "keras_cnn_savedmodel/frozen.pb"
     for mode in ("int8", "uint8", "float16"):
         r = run_tool("tf-quant", mode, src, check=False)
