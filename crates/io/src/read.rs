@@ -188,23 +188,8 @@ impl Loaded {
     /// The graph tensors the selected signature outputs, in key order (sparse and composite
     /// outputs by their component tensors); empty without a signature.
     pub fn signature_outputs(&self) -> Vec<String> {
-        use tf_proto::tensorflow::{tensor_info, TensorInfo};
-        fn names(info: &TensorInfo) -> Vec<String> {
-            match &info.encoding {
-                Some(tensor_info::Encoding::Name(n)) => vec![n.clone()],
-                Some(tensor_info::Encoding::CooSparse(c)) => vec![
-                    c.values_tensor_name.clone(),
-                    c.indices_tensor_name.clone(),
-                    c.dense_shape_tensor_name.clone(),
-                ],
-                Some(tensor_info::Encoding::CompositeTensor(c)) => {
-                    c.components.iter().flat_map(names).collect()
-                }
-                None => Vec::new(),
-            }
-        }
         let Some((_, sig)) = &self.signature else { return Vec::new() };
-        sig.outputs.values().flat_map(names).filter(|n| !n.is_empty()).collect()
+        sig.outputs.values().flat_map(|i| i.tensor_names()).collect()
     }
 }
 

@@ -97,5 +97,26 @@ pub fn to_text_format<M: prost::Message + prost::Name>(msg: &M) -> Result<String
     Ok(dynamic.to_text_format_with_options(&opts))
 }
 
+impl tensorflow::TensorInfo {
+    /// The graph tensors this signature entry stands for: its name, a sparse tensor's values,
+    /// indices and dense shape, or a composite tensor's components (empty names left out).
+    pub fn tensor_names(&self) -> Vec<String> {
+        use tensorflow::tensor_info::Encoding;
+        let names = match &self.encoding {
+            Some(Encoding::Name(n)) => vec![n.clone()],
+            Some(Encoding::CooSparse(c)) => vec![
+                c.values_tensor_name.clone(),
+                c.indices_tensor_name.clone(),
+                c.dense_shape_tensor_name.clone(),
+            ],
+            Some(Encoding::CompositeTensor(c)) => {
+                c.components.iter().flat_map(|i| i.tensor_names()).collect()
+            }
+            None => Vec::new(),
+        };
+        names.into_iter().filter(|n| !n.is_empty()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -123,22 +123,7 @@ pub fn check_graph_def(
 /// The graph tensors a signature takes, in key order (sparse and composite inputs by their
 /// component tensors): what `--inputs` defaults to.
 pub fn signature_inputs(sig: &tf_proto::tensorflow::SignatureDef) -> Vec<String> {
-    use tf_proto::tensorflow::{tensor_info, TensorInfo};
-    fn names(info: &TensorInfo) -> Vec<String> {
-        match &info.encoding {
-            Some(tensor_info::Encoding::Name(n)) => vec![n.clone()],
-            Some(tensor_info::Encoding::CooSparse(c)) => vec![
-                c.values_tensor_name.clone(),
-                c.indices_tensor_name.clone(),
-                c.dense_shape_tensor_name.clone(),
-            ],
-            Some(tensor_info::Encoding::CompositeTensor(c)) => {
-                c.components.iter().flat_map(names).collect()
-            }
-            None => Vec::new(),
-        }
-    }
-    sig.inputs.values().flat_map(names).filter(|n| !n.is_empty()).collect()
+    sig.inputs.values().flat_map(|i| i.tensor_names()).collect()
 }
 
 #[cfg(test)]
