@@ -9,12 +9,17 @@ tf-transform call gives the same bytes as the pipe.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
-from conftest import FIXTURES, parse_graphdef_bytes, run_graphdef, run_tool
+from conftest import BIN_DIR, FIXTURES, parse_graphdef_bytes, run_graphdef, run_tool
 
 TOOL = "tf-transform"
 needs = pytest.mark.needs_bin(TOOL)
@@ -310,12 +315,108 @@ def test_sparsify_gather():
     assert got.shape == want.shape and err == 0
 
 
-@pytest.mark.parametrize("t", ["quantize_nodes", "fake_quantize_training"])
+@pytest.mark.parametrize("t", ["fake_quantize_training"])
 @needs
 def test_not_yet(t):
     r = run_tool(TOOL, "--transforms", t, str(FROZEN), check=False)
     err = r.stderr.decode()
     assert r.returncode == 2 and r.stdout == b"" and err.count("\n") == 1 and "not yet" in err
+
+
+# --- quantize_nodes: int8 kernels, run by TF with oneDNN on (in a worker process) -------------
+
+# The int8 kernels need oneDNN, which TF reads at import and this tier runs with off.
+INT8_WORKER = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+x = np.load(sys.argv[1])
+def run(path):
+    g = tf.Graph()
+    with g.as_default():
+        tf.graph_util.import_graph_def(tf.compat.v1.GraphDef.FromString(open(path, "rb").read()),
+                                       name="")
+    with tf.compat.v1.Session(graph=g) as s:
+        return s.run("out:0", {"x:0": x}).reshape(len(x), -1).astype(np.float64)
+ref = run(sys.argv[2])
+res = {}
+for p in sys.argv[3:]:
+    got = run(p)
+    cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
+    res[p] = {"cosine_min": float(cos.min()), "max_abs_err": float(np.abs(ref - got).max()),
+              "ref_max_abs": float(np.abs(ref).max())}
+print(json.dumps(res))
+"""
+
+
+def int8_net(x, rng):
+    # Its own seed, so the numbers do not depend on which tests ran before.
+    def w(*shape):
+        return tf.constant(rng.standard_normal(shape).astype(np.float32) * 0.3)
+    y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w(3, 3, 3, 8), 1, "SAME"), w(8)))
+    return tf.nn.bias_add(tf.nn.conv2d(y, w(3, 3, 8, 4), 1, "SAME"), w(4))
+
+
+def ranges_file(gd, calib, path):
+    """tf-run --calibrate when built; else the same file from TF (min/max of every float
+    tensor the rewrite may need; one-bin histograms)."""
+    if (BIN_DIR / "tf-run").is_file():
+        np.savez(path.with_suffix(".npz"), x=calib)
+        run_tool("tf-run", "-", "--calibrate", path.with_suffix(".npz"), "-o", path, "-q",
+                 input=gd.SerializeToString())
+        return
+    names = [n.name + ":0" for n in gd.node
+             if n.op in ("Placeholder", "Conv2D", "BiasAdd", "Relu", "Relu6", "MatMul")]
+    g = tf.Graph()
+    with g.as_default():
+        tf.graph_util.import_graph_def(gd, name="")
+    with v1.Session(graph=g) as s:
+        vals = s.run(names, {"x:0": calib})
+    tensors = {n: {"min": float(v.min()), "max": float(v.max()), "count": int(v.size),
+                   "hist_max": float(np.abs(v).max()), "histogram": [int(v.size)]}
+               for n, v in zip(names, vals)}
+    path.write_text(json.dumps({"format": "tf-tools-activation-ranges", "version": 1,
+                                "source": "test", "samples": len(calib),
+                                "smoke_run_only": False, "bins": 1, "tensors": tensors}))
+
+
+@needs
+def test_quantize_nodes(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 12, 12, 3], name="x")
+        rng = np.random.default_rng(16)
+        tf.identity(int8_net(x, rng), name="out")
+    gd = g.as_graph_def()
+    calib = rng.standard_normal((64, 12, 12, 3)).astype(np.float32)
+    held = rng.standard_normal((16, 12, 12, 3)).astype(np.float32)
+    ranges = tmp_path / "ranges.json"
+    ranges_file(gd, calib, ranges)
+    paths = {"float": tmp_path / "float.pb"}
+    paths["float"].write_bytes(gd.SerializeToString())
+    for name, t in [("ranges", f"quantize_nodes(ranges={ranges})"),
+                    ("fallback", "quantize_nodes(fallback_min=-16, fallback_max=16)")]:
+        out = transform(gd, t)
+        assert ops(out).count("QuantizeV2") == 1 and "Conv2D" not in ops(out), (name, ops(out))
+        paths[name] = tmp_path / f"{name}.pb"
+        paths[name].write_bytes(out.SerializeToString())
+    np.save(tmp_path / "x.npy", held)
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    r = subprocess.run([sys.executable, "-c", INT8_WORKER, str(tmp_path / "x.npy"),
+                        str(paths["float"]), str(paths["ranges"]), str(paths["fallback"])],
+                       capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
+    res = json.loads(r.stdout)
+    for name in ("ranges", "fallback"):
+        m = res[str(paths[name])]
+        print(f"\nquantize_nodes {name}: {m}")
+        assert m["cosine_min"] >= 0.99 and m["max_abs_err"] <= 0.1 * m["ref_max_abs"], (name, m)
+    # Without ranges: one line saying how to get them, exit 2, nothing on stdout.
+    r = run_tool(TOOL, "--transforms", "quantize_nodes", "--inputs", "x", "--outputs", "out",
+                 input=gd.SerializeToString(), check=False)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and r.stdout == b"" and err.count("\n") == 1, err
+    assert "tf-run --calibrate" in err and "quantize_nodes(ranges=ranges.json)" in err
 
 
 # --- the CLI ---------------------------------------------------------------------------------

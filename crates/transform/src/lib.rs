@@ -5,10 +5,10 @@
 //! Those with a counterpart in the pass libraries run it: `strip_unused_nodes` is tf-strip,
 //! `fold_constants`, `fold_batch_norms`, `fold_old_batch_norms` and `merge_duplicate_nodes` are
 //! passes of tf-fold (adjacent ones run as one tf-fold call, to a fixed point),
-//! `quantize_weights` and `round_weights` are tf-quant's uint8 and round modes. The others are
+//! `quantize_weights` and `round_weights` are tf-quant's uint8 and round modes, `quantize_nodes`
+//! its full-integer rewrite (`tf-quant int8 --activations`) with calibrated or fixed ranges. The others are
 //! implemented here: attribute and device edits ([`edit`]) and pattern rewrites
-//! ([`rewrite`]). `quantize_nodes` and `fake_quantize_training` need an activation quantizer,
-//! which tf-tools does not have yet: they are refused with a one-line error.
+//! ([`rewrite`]). `fake_quantize_training` is not yet here: it is refused with a one-line error.
 //!
 //! The input is checked once before any transform (a broken graph is the user's error), and
 //! again after each transform. `ignore_errors=true` on a transform passes the graph through
@@ -73,7 +73,7 @@ pub const TRANSFORMS: &[Spec] = &[
     Spec { name: "obsfucate_names", params: &[] },
     Spec {
         name: "quantize_nodes",
-        params: &["input_min", "input_max", "fallback_min", "fallback_max", "ignore_op"],
+        params: &["ranges", "input_min", "input_max", "fallback_min", "fallback_max", "ignore_op"],
     },
     Spec { name: "quantize_weights", params: &["minimum_size", "mode"] },
     Spec { name: "remove_attribute", params: &["attribute_name", "op_name"] },
@@ -414,7 +414,8 @@ fn run_group(
             let keep = ctx.protected(&g);
             count("nodes_renamed", edit::obfuscate_names(&mut g, &keep)?);
         }
-        "quantize_nodes" | "fake_quantize_training" => {
+        "quantize_nodes" => g = passes::quantize_nodes(g, &p, ctx, changes)?,
+        "fake_quantize_training" => {
             return Err("not yet: tf-tools has no activation quantizer; quantize the weights \
                         with quantize_weights (or tf-quant)"
                 .to_string());

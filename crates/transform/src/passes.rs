@@ -162,3 +162,111 @@ pub(crate) fn quant(
     ctx.payloads.push(q.payload);
     Graph::from_graph_def(q.graph).map_err(|e| e.to_string())
 }
+
+/// `quantize_nodes`: tf-quant's full-integer rewrite (`tf-quant int8 --activations`). GTT
+/// measured activation ranges at run time; here they come from `ranges=FILE` (written by
+/// `tf-run --calibrate`), and `fallback_min`/`fallback_max` give every tensor the rewrite needs
+/// and the file lacks a fixed range (`input_min`/`input_max` do the same for tensors that are
+/// graph inputs, before the fallback). `ignore_op` keeps chains starting with those ops float.
+pub(crate) fn quantize_nodes(
+    g: Graph,
+    p: &Params<'_>,
+    ctx: &mut Ctx<'_>,
+    changes: &mut BTreeMap<String, usize>,
+) -> Result<Graph, String> {
+    use tf_quant::activations::{calibration_tensors, Activations};
+    use tf_quant::ranges::{RangesFile, TensorRange, BINS, FORMAT, VERSION};
+
+    let pair = |lo: &str, hi: &str| -> Result<Option<(f64, f64)>, String> {
+        match (p.one(lo)?, p.one(hi)?) {
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => {
+                let (a, b) = (p.float(lo, 0.0)?, p.float(hi, 0.0)?);
+                if a > b {
+                    return Err(format!("{lo} {a} is greater than {hi} {b}"));
+                }
+                Ok(Some((a, b)))
+            }
+            _ => Err(format!("{lo} and {hi} must be given together")),
+        }
+    };
+    let fallback = pair("fallback_min", "fallback_max")?;
+    let input = pair("input_min", "input_max")?;
+    let file = p.one("ranges")?;
+    if file.is_none() && fallback.is_none() {
+        return Err("needs activation ranges: calibrate with tf-run --calibrate and pass \
+                    quantize_nodes(ranges=ranges.json), or give fallback_min/fallback_max"
+            .to_string());
+    }
+    let (mut ranges, name) = match &file {
+        Some(f) => {
+            let text = std::fs::read(f).map_err(|e| format!("ranges={f}: {e}"))?;
+            (RangesFile::parse(&text).map_err(|e| format!("ranges={f}: {e}"))?, f.clone())
+        }
+        None => (
+            RangesFile {
+                format: FORMAT.to_string(),
+                version: VERSION,
+                source: "fallback_min/fallback_max".to_string(),
+                samples: 0,
+                smoke_run_only: false,
+                note: None,
+                bins: BINS,
+                tensors: BTreeMap::new(),
+            },
+            "fallback_min/fallback_max".to_string(),
+        ),
+    };
+    let fixed = |(lo, hi): (f64, f64)| TensorRange {
+        min: lo,
+        max: hi,
+        count: 0,
+        hist_max: lo.abs().max(hi.abs()),
+        histogram: vec![0; ranges.bins],
+    };
+    let graph = g.into_graph_def();
+    let needed = calibration_tensors(&graph).map_err(|e| e.to_string())?;
+    let inputs: std::collections::HashSet<&str> = graph
+        .node
+        .iter()
+        .filter(|n| n.op == "Placeholder" || n.op == "PlaceholderWithDefault")
+        .map(|n| n.name.as_str())
+        .collect();
+    let mut filled = 0;
+    for t in needed {
+        if ranges.tensors.contains_key(&t) {
+            continue;
+        }
+        let node = tf_graph::TensorName::parse(&t).node;
+        let r = input.filter(|_| inputs.contains(node.as_str())).or(fallback);
+        if let Some(r) = r {
+            ranges.tensors.insert(t, fixed(r));
+            filled += 1;
+        }
+    }
+    let ignore = p.all("ignore_op");
+    let exclude = graph
+        .node
+        .iter()
+        .filter(|n| ignore.contains(&n.op))
+        .map(|n| regex::Regex::new(&format!("^{}$", regex::escape(&n.name))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let cfg = QuantConfig {
+        mode: Mode::Int8,
+        exclude,
+        activations: Some(Activations { ranges, file: name, calibration: Default::default() }),
+        ..QuantConfig::default()
+    };
+    let q = tf_quant::quantize_graph_def(graph, &cfg).map_err(|e| e.to_string())?;
+    ctx.warnings.extend(q.report.warnings.iter().cloned());
+    if let Some(a) = &q.report.activations {
+        changes.insert("int8_kernels".into(), a.int8.len());
+        changes.insert("quantize_nodes_added".into(), a.quantize_nodes);
+    }
+    if filled > 0 {
+        changes.insert("fallback_ranges".into(), filled);
+    }
+    ctx.payloads.push(q.payload);
+    Graph::from_graph_def(q.graph).map_err(|e| e.to_string())
+}

@@ -94,10 +94,28 @@ fn ignore_errors_passes_the_graph_through() {
 
 #[test]
 fn not_yet_transforms_say_so() {
-    for t in ["quantize_nodes", "fake_quantize_training"] {
-        let e = run_io(gd(vec![ph("x")]), t, &[], &[]).unwrap_err();
-        assert!(e.starts_with(&format!("{t}: not yet")), "{e}");
-    }
+    let e = run_io(gd(vec![ph("x")]), "fake_quantize_training", &[], &[]).unwrap_err();
+    assert!(e.starts_with("fake_quantize_training: not yet"), "{e}");
+}
+
+#[test]
+fn quantize_nodes_needs_ranges() {
+    let g = gd(vec![ph("x"), node("y", "Relu", &["x"])]);
+    let e = run_io(g.clone(), "quantize_nodes", &[], &[]).unwrap_err();
+    assert!(
+        e.starts_with("quantize_nodes: needs activation ranges: calibrate with tf-run --calibrate"),
+        "{e}"
+    );
+    assert!(e.contains("quantize_nodes(ranges=ranges.json)") && !e.contains('\n'), "{e}");
+    let e = run_io(g.clone(), "quantize_nodes(fallback_min=-1)", &[], &[]).unwrap_err();
+    assert_eq!(e, "quantize_nodes: fallback_min and fallback_max must be given together");
+    let e = run_io(g.clone(), "quantize_nodes(fallback_min=1, fallback_max=-1)", &[], &[]);
+    assert!(e.unwrap_err().contains("greater than"));
+    let e = run_io(g.clone(), "quantize_nodes(ranges=/nonexistent/r.json)", &[], &[]);
+    assert!(e.unwrap_err().starts_with("quantize_nodes: ranges=/nonexistent/r.json: "));
+    // Nothing to quantize: the graph passes through.
+    let out = run_io(g.clone(), "quantize_nodes(fallback_min=-6, fallback_max=6)", &[], &[]);
+    assert_eq!(out.unwrap().graph.node.len(), 2);
 }
 
 #[test]
