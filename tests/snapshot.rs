@@ -323,7 +323,6 @@ fn snapshot_transform_errors() {
         ("missing parenthesis", "remove_nodes(op=Identity"),
         ("required parameter", "rename_op(old_op_name=Relu)"),
         ("quantize_nodes without ranges", "fold_constants quantize_nodes"),
-        ("not yet", "fake_quantize_training"),
         ("failing transform", "rename_node(old_node_name=nope, new_node_name=x)"),
         ("ignore_errors", "rename_node(old_node_name=nope, new_node_name=x, ignore_errors=true)"),
     ];

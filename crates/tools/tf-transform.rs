@@ -21,7 +21,7 @@ Transforms: add_default_attributes backport_concatv2 backport_tensor_array_v3
   obfuscate_names quantize_nodes quantize_weights remove_attribute
   remove_control_dependencies remove_device remove_nodes rename_attribute rename_node
   rename_op round_weights set_device sort_by_execution_order sparsify_gather
-  strip_unused_nodes (fake_quantize_training: not yet)";
+  strip_unused_nodes";
 
 /// Runs Graph Transform Tool transforms on a TensorFlow graph: a drop-in for transform_graph
 /// (same flags and transform string) that needs no TensorFlow. Transforms with a tf-tools

@@ -8,7 +8,7 @@
 //! `quantize_weights` and `round_weights` are tf-quant's uint8 and round modes, `quantize_nodes`
 //! its full-integer rewrite (`tf-quant int8 --activations`) with calibrated or fixed ranges. The others are
 //! implemented here: attribute and device edits ([`edit`]) and pattern rewrites
-//! ([`rewrite`]). `fake_quantize_training` is not yet here: it is refused with a one-line error.
+//! ([`rewrite`]), among them `fake_quantize_training`.
 //!
 //! The input is checked once before any transform (a broken graph is the user's error), and
 //! again after each transform. `ignore_errors=true` on a transform passes the graph through
@@ -416,9 +416,7 @@ fn run_group(
         }
         "quantize_nodes" => g = passes::quantize_nodes(g, &p, ctx, changes)?,
         "fake_quantize_training" => {
-            return Err("not yet: tf-tools has no activation quantizer; quantize the weights \
-                        with quantize_weights (or tf-quant)"
-                .to_string());
+            count("fake_quant_nodes_added", rewrite::fake_quantize_training(&mut g)?);
         }
         "quantize_weights" | "round_weights" => {
             g = passes::quant(g, &p, ctx, changes)?;

@@ -685,3 +685,93 @@ pub(crate) fn sparsify_gather(
     }
     Ok(n)
 }
+
+/// GTT's `FindType` for a tensor a MatMul/Conv2D reads: whether it can be negative and the
+/// range its producer fixes (Relu6 [0, 6], Sigmoid [0, 1], Tanh [-1, 1]), looking through
+/// Identity, Reshape and pools; anything else (weights, graph inputs) is signed, range unknown.
+fn fake_quant_type(g: &Graph, input: &str, depth: usize) -> (bool, Option<(f32, f32)>) {
+    let Some(id) = producer(g, input) else { return (true, None) };
+    let n = g.node(id);
+    match n.op.as_str() {
+        "Relu" => (false, None),
+        "Relu6" => (false, Some((0.0, 6.0))),
+        "Sigmoid" => (false, Some((0.0, 1.0))),
+        "Tanh" => (true, Some((-1.0, 1.0))),
+        "Identity" | "Reshape" | "MaxPool" | "AvgPool" | "MaxPool3D" | "AvgPool3D"
+            if depth < 256 =>
+        {
+            match data_inputs(n).first() {
+                Some(i) => fake_quant_type(g, i, depth + 1),
+                None => (true, None),
+            }
+        }
+        _ => (true, None),
+    }
+}
+
+/// `fake_quantize_training`: every float input of every `MatMul` and `Conv2D` (not under
+/// `gradients/`) goes through an 8-bit fake quantization, one per tensor however many read it.
+/// A range its producer fixes (see [`fake_quant_type`]) gives GTT's
+/// `FakeQuantWithMinMaxVars(x, <t>/InputMin, <t>/InputMax)` with Const ends; otherwise GTT
+/// created EMA min/max variables, which a frozen graph cannot hold, so the tensor's own range
+/// is taken at each run: `QuantizeAndDequantizeV2(range_given=false, signed_input)`.
+pub fn fake_quantize_training(g: &mut Graph) -> Result<usize, String> {
+    let mut made: std::collections::HashMap<String, String> = Default::default();
+    let mut count = 0;
+    for id in g.ids() {
+        let node = g.node(id);
+        let float = node.attr.get("T").and_then(AttrValue::as_type) == Some(DataType::DtFloat);
+        if !matches!(node.op.as_str(), "MatMul" | "Conv2D")
+            || node.name.starts_with("gradients")
+            || !float
+        {
+            continue;
+        }
+        let inputs = node.input.clone();
+        let mut rewired = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            if input.starts_with('^') {
+                rewired.push(input);
+                continue;
+            }
+            let t = TensorName::parse(&input);
+            let key = t.to_string();
+            if let Some(q) = made.get(&key) {
+                rewired.push(q.clone());
+                continue;
+            }
+            let (signed, range) = fake_quant_type(g, &input, 0);
+            let prefix =
+                if t.port == 0 { t.node.clone() } else { format!("{}_{}", t.node, t.port) };
+            let (op, (lo, hi)) = match range {
+                Some(r) => ("FakeQuantWithMinMaxVars", r),
+                None => ("QuantizeAndDequantizeV2", (0.0, 0.0)),
+            };
+            let mut ends = Vec::new();
+            for (what, v) in [("InputMin", lo), ("InputMax", hi)] {
+                let name = g.unique_name(&format!("{prefix}/{what}"));
+                let c = Tensor::from_values(dt::FLOAT, &[], &[v]).map_err(|e| e.to_string())?;
+                g.add_node(const_node(&name, &c)).map_err(|e| e.to_string())?;
+                ends.push(name);
+            }
+            let name = g.unique_name(&format!("{prefix}/{op}"));
+            let mut q = NodeDef { name: name.clone(), op: op.into(), ..Default::default() };
+            q.input = vec![input.clone(), ends[0].clone(), ends[1].clone()];
+            q.attr.insert("num_bits".into(), 8i64.into());
+            q.attr.insert("narrow_range".into(), false.into());
+            if range.is_none() {
+                q.attr.insert("T".into(), DataType::DtFloat.into());
+                q.attr.insert("signed_input".into(), signed.into());
+                q.attr.insert("range_given".into(), false.into());
+                q.attr.insert("round_mode".into(), "HALF_TO_EVEN".into());
+                q.attr.insert("axis".into(), (-1i64).into());
+            }
+            g.add_node(q).map_err(|e| e.to_string())?;
+            made.insert(key, name.clone());
+            rewired.push(name);
+            count += 1;
+        }
+        g.set_inputs(id, rewired);
+    }
+    Ok(count)
+}

@@ -93,9 +93,28 @@ fn ignore_errors_passes_the_graph_through() {
 }
 
 #[test]
-fn not_yet_transforms_say_so() {
-    let e = run_io(gd(vec![ph("x")]), "fake_quantize_training", &[], &[]).unwrap_err();
-    assert!(e.starts_with("fake_quantize_training: not yet"), "{e}");
+fn fake_quantize_training_wraps_matmul_inputs() {
+    let mut m = node("m", "MatMul", &["r", "w"]);
+    m.attr.insert("T".into(), DataType::DtFloat.into());
+    let mut m2 = node("m2", "MatMul", &["r", "t"]);
+    m2.attr.insert("T".into(), DataType::DtFloat.into());
+    let g = gd(vec![
+        ph("x"),
+        node("r", "Relu6", &["x"]),
+        node("t", "Tanh", &["x"]),
+        konst("w", &[1, 1], &[0.5]),
+        m,
+        m2,
+    ]);
+    let g = run(g, "fake_quantize_training", &[]);
+    // One fake quantization per tensor: r (read twice), w, t.
+    let q: Vec<_> = g.node.iter().filter(|n| n.op.contains("Quant")).collect();
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert_eq!(find(&g, "m").input, ["r/FakeQuantWithMinMaxVars", "w/QuantizeAndDequantizeV2"]);
+    assert_eq!(find(&g, "m2").input, ["r/FakeQuantWithMinMaxVars", "t/FakeQuantWithMinMaxVars"]);
+    let w = find(&g, "w/QuantizeAndDequantizeV2");
+    assert_eq!(w.attr.get("range_given").and_then(|a| a.as_bool()), Some(false));
+    assert_eq!(w.attr.get("signed_input").and_then(|a| a.as_bool()), Some(true));
 }
 
 #[test]
