@@ -384,8 +384,8 @@ def ranges_file(gd, calib, path):
     tensor the rewrite may need; one-bin histograms)."""
     if (BIN_DIR / "tf-run").is_file():
         np.savez(path.with_suffix(".npz"), x=calib)
-        path.with_suffix(".pb").write_bytes(gd.SerializeToString())
-        run_tool("tf-run", path.with_suffix(".pb"), "--calibrate", path.with_suffix(".npz"),
+        path.with_name("calibrated.pb").write_bytes(gd.SerializeToString())
+        run_tool("tf-run", path.with_name("calibrated.pb"), "--calibrate", path.with_suffix(".npz"),
                  "-o", path, "-q")
         return
     names = [n.name + ":0" for n in gd.node
