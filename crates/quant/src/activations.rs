@@ -516,10 +516,14 @@ pub fn rewrite(
             };
             let Some(q) = qsrc.get(&src).cloned() else { continue };
             let (mp_name, device) = (n.name.clone(), n.device.clone());
+            let controls = n.input.iter().filter(|s| s.starts_with('^')).cloned();
             let mut qp = node(
                 &names.fresh(&format!("{mp_name}/eightbit")),
                 "QuantizedMaxPool",
-                vec![q.node.clone(), format!("{}:1", q.node), format!("{}:2", q.node)],
+                [q.node.clone(), format!("{}:1", q.node), format!("{}:2", q.node)]
+                    .into_iter()
+                    .chain(controls)
+                    .collect(),
                 &device,
             );
             for a in ["ksize", "strides", "padding"] {
@@ -528,9 +532,6 @@ pub fn rewrite(
                 }
             }
             qp.attr.insert("T".into(), qtype(q.dtype).into());
-            let controls: Vec<String> =
-                n.input.iter().filter(|s| s.starts_with('^')).cloned().collect();
-            qp.input.extend(controls);
             let qp_name = qp.name.clone();
             g.add_node(qp)?;
             let deq = dequantize(g.node(id), &qp_name, q.dtype);
@@ -693,30 +694,26 @@ fn emit_chain(
     g.add_node(constant(&wmax, floats(&mshape, &m), &device))?;
     g.add_node(constant(&omin, floats(&[], &[out[0]]), &device))?;
     g.add_node(constant(&omax, floats(&[], &[out[1]]), &device))?;
-    let mut k = node(
-        &kname,
-        kernel,
-        vec![
-            qin.node.clone(),
-            wn,
-            bn,
-            format!("{}:1", qin.node),
-            format!("{}:2", qin.node),
-            wmin,
-            wmax,
-            omin,
-            omax,
-        ],
-        &device,
-    );
+    let mut inputs = vec![
+        qin.node.clone(),
+        wn,
+        bn,
+        format!("{}:1", qin.node),
+        format!("{}:2", qin.node),
+        wmin,
+        wmax,
+        omin,
+        omax,
+    ];
     // The control inputs of every replaced node.
     for id in c.nodes() {
         for s in g.node(id).input.iter().filter(|s| s.starts_with('^')) {
-            if !k.input.contains(s) {
-                k.input.push(s.clone());
+            if !inputs.contains(s) {
+                inputs.push(s.clone());
             }
         }
     }
+    let mut k = node(&kname, kernel, inputs, &device);
     let ty = |d: i32| AttrValue::from(qtype(d));
     match c.kind {
         Kind::Conv2D => {

@@ -327,10 +327,9 @@ pub fn flatten_atrous_conv(g: &mut Graph) -> Result<usize, String> {
             name: b2s.name.clone(),
             op: conv.op.clone(),
             device: conv.device.clone(),
-            input: vec![x, filter_name],
+            input: [x, filter_name].into_iter().chain(controls).collect(),
             ..Default::default()
         };
-        new.input.extend(controls);
         for k in ["T", "strides", "data_format", "use_cudnn_on_gpu"] {
             if let Some(v) = conv.attr.get(k) {
                 new.attr.insert(k.into(), v.clone());
@@ -380,11 +379,14 @@ pub(crate) fn insert_logging(g: &mut Graph, p: &Params<'_>) -> Result<usize, Str
             text += &format!(";{name};");
         }
         text += &message;
-        let mut print = NodeDef { name: name.clone(), op: "Print".into(), ..Default::default() };
-        print.input.push(node.name.clone());
-        print
-            .input
-            .extend(ports.iter().map(|&p| Input::Data { node: &node.name, port: p }.to_string()));
+        let inputs = std::iter::once(node.name.clone())
+            .chain(ports.iter().map(|&p| Input::Data { node: &node.name, port: p }.to_string()));
+        let mut print = NodeDef {
+            name: name.clone(),
+            op: "Print".into(),
+            input: inputs.collect(),
+            ..Default::default()
+        };
         let ty = |t: i32| DataType::try_from(t).unwrap_or(DataType::DtInvalid);
         print.attr.insert("T".into(), ty(types[0]).into());
         print.attr.insert(
@@ -654,11 +656,10 @@ pub(crate) fn sparsify_gather(
         let mut expand = NodeDef {
             name: name.clone(),
             op: "ExpandDims".into(),
-            input: vec![nl, ne],
+            input: [nl, ne].into_iter().chain(control_inputs(&gather)).collect(),
             device: gather.device.clone(),
             ..Default::default()
         };
-        expand.input.extend(control_inputs(&gather));
         expand.attr.insert("T".into(), DataType::DtFloat.into());
         expand.attr.insert("Tdim".into(), DataType::DtInt32.into());
         g.replace_node(id, expand);

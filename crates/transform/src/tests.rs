@@ -290,8 +290,10 @@ fn fuse_pad_resize_and_conv() {
     assert_eq!(c.op, "FusedResizeAndPadConv2D");
     assert_eq!(c.input, ["x", "size", "c/zero_paddings", "w"]);
 
-    let mut pad2 = pad.clone();
-    pad2.input[0] = "rs".into();
+    let pad2 = NodeDef {
+        input: std::iter::once("rs".to_string()).chain(pad.input.iter().skip(1).cloned()).collect(),
+        ..pad.clone()
+    };
     let mut g3 = base;
     g3.extend([rs, pad2, conv("c", "pad", "w", "VALID"), node("other", "Relu", &["pad"])]);
     let g = run(gd(g3.clone()), "fuse_resize_pad_and_conv", &["c", "other"]);
