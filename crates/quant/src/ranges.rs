@@ -84,7 +84,9 @@ impl RangesFile {
         let f: RangesFile =
             serde_json::from_value(v).map_err(|e| format!("malformed ranges file: {e}"))?;
         for (name, t) in &f.tensors {
-            let finite = t.min.is_finite() && t.max.is_finite() && t.hist_max.is_finite();
+            // The range becomes float32 attributes: a value beyond float32 would turn infinite.
+            let in_f32 = |v: f64| v.is_finite() && v.abs() <= f64::from(f32::MAX);
+            let finite = in_f32(t.min) && in_f32(t.max) && in_f32(t.hist_max);
             if !finite || t.min > t.max || t.hist_max < 0.0 {
                 return Err(format!("tensor '{name}': min/max/hist_max are not a finite range"));
             }
@@ -142,13 +144,14 @@ impl TensorRange {
     pub fn pick(&self, rule: Calibration) -> (f32, f32) {
         let (mut lo, mut hi) = (self.min.min(0.0), self.max.max(0.0));
         if let Calibration::Percentile(p) = rule {
-            let total: u64 = self.histogram.iter().sum();
+            // Counts come from a file: add them without overflowing.
+            let total = self.histogram.iter().fold(0u64, |a, &c| a.saturating_add(c));
             if total > 0 && !self.histogram.is_empty() {
                 let want = (total as f64 * p / 100.0).ceil() as u64;
                 let width = self.hist_max / self.histogram.len() as f64;
                 let mut seen = 0u64;
                 for (i, c) in self.histogram.iter().enumerate() {
-                    seen += c;
+                    seen = seen.saturating_add(*c);
                     if seen >= want {
                         let t = width * (i + 1) as f64;
                         lo = lo.max(-t);
@@ -260,6 +263,14 @@ mod tests {
         let bins = ok.replace("[1,1]", "[1]");
         assert!(RangesFile::parse(bins.as_bytes()).unwrap_err().contains("'x:0'"));
         assert!(RangesFile::parse(b"{").unwrap_err().contains("JSON"));
+        // A range beyond float32 would become an infinite attribute: refused.
+        let huge = ok.replace("\"max\":1,", "\"max\":1e300,");
+        assert!(RangesFile::parse(huge.as_bytes()).unwrap_err().contains("not a finite range"));
+        // Hostile counts do not overflow the percentile.
+        let many = ok.replace("[1,1]", "[18446744073709551615,18446744073709551615]");
+        let f = RangesFile::parse(many.as_bytes()).unwrap();
+        let (lo, hi) = f.tensors["x:0"].pick(Calibration::Percentile(50.0));
+        assert!(lo == 0.0 && hi > 0.0 && hi <= 1.0, "{lo} {hi}");
         assert!("percentile:0".parse::<Calibration>().is_err());
         assert_eq!("percentile:99.9".parse::<Calibration>(), Ok(Calibration::Percentile(99.9)));
     }
