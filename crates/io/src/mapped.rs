@@ -1,10 +1,10 @@
 //! Memory-mapped input files, remembered so that output can be copied from them in the kernel.
 //!
 //! Every file mapped through [`map_file`] is recorded with its open handle. When an encoded
-//! output references a large payload inside such a mapping, [`crate::Encoded::write_to`] asks
-//! the kernel to copy that byte range from the file (`std::io::copy` uses `copy_file_range`,
-//! `sendfile` or `splice`), instead of faulting the mapping's pages in and copying them through
-//! user space. That is what lets a pass-through run at about the speed of `cp`.
+//! output references a large payload inside such a mapping, [`crate::Encoded::write_to_fd`]
+//! asks the kernel to copy that byte range from the file (`splice`, `copy_file_range` or
+//! `sendfile`), instead of faulting the mapping's pages in and copying them through user
+//! space. That is what lets a pass-through run at about the speed of `cp`.
 //!
 //! A mapping is forgotten when its last `Bytes` is dropped: the address range may then be
 //! reused by another mapping (or by the heap), and a slice there must never be mistaken for

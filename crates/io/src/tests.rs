@@ -140,8 +140,9 @@ fn checksums_and_writes_of_mapped_files_go_through_the_file() {
         ..Default::default()
     };
     let out_path = dir.path().join("out.pb");
-    let mut out = std::fs::File::create(&out_path).unwrap();
-    encode(&g, std::slice::from_ref(&mapped)).unwrap().write_to(&mut out).unwrap();
+    let out = std::fs::File::create(&out_path).unwrap();
+    use std::os::fd::AsFd;
+    encode(&g, std::slice::from_ref(&mapped)).unwrap().write_to_fd(out.as_fd()).unwrap();
     assert_eq!(std::fs::read(&out_path).unwrap(), g.encode_to_vec());
 }
 
@@ -163,8 +164,12 @@ fn a_dropped_mapping_is_forgotten() {
         let b = map_file(&b_path).unwrap();
         reused |= b.as_ptr() as usize == a_base;
         let slice = b.slice(100..len - 100);
-        let mut out = Vec::new();
-        Encoded::from_bytes(slice.clone()).write_to(&mut out).unwrap();
+        let out_path = dir.path().join("out");
+        let out_file = std::fs::File::create(&out_path).unwrap();
+        use std::os::fd::AsFd;
+        Encoded::from_bytes(slice.clone()).write_to_fd(out_file.as_fd()).unwrap();
+        let out = std::fs::read(&out_path).unwrap();
+        assert_eq!(out.len(), len - 200);
         assert!(out.iter().all(|&c| c == b'B'), "B's slice written from another file");
         assert_eq!(crc32c(&slice), ::crc32c::crc32c(&vec![b'B'; len - 200]));
         let (file, offset) = file_range(&slice).unwrap();

@@ -6,7 +6,7 @@
 //! buffer (a memory-mapped file) is kept as a slice of it. Writing the segments in order gives
 //! exactly the bytes `encode_to_vec` would, in one pass.
 
-use std::io::{self, Write};
+use std::io;
 
 use bytes::{buf::UninitSlice, Buf, BufMut, Bytes};
 use prost::Message;
@@ -35,30 +35,6 @@ impl Encoded {
     /// Whether nothing was encoded.
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// Writes every segment in order. Large segments that lie in a memory-mapped input file
-    /// are copied from the file by the kernel (see [`crate::map_file`]); give a concrete
-    /// `File` or `StdoutLock` so that `std::io::copy` can use `copy_file_range`/`sendfile`.
-    pub fn write_to<W: Write>(&self, w: &mut W) -> io::Result<()> {
-        for s in &self.segments {
-            match (s.len() >= BORROW_THRESHOLD).then(|| crate::mapped::file_range(s)).flatten() {
-                Some((file, offset)) => {
-                    w.flush()?;
-                    let mut f: &std::fs::File = &file;
-                    io::Seek::seek(&mut f, io::SeekFrom::Start(offset))?;
-                    let copied = io::copy(&mut io::Read::take(f, s.len() as u64), w)?;
-                    if copied != s.len() as u64 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the input file shrank while it was being copied",
-                        ));
-                    }
-                }
-                None => w.write_all(s)?,
-            }
-        }
-        w.flush()
     }
 
     /// Writes every segment in order straight to a file descriptor (stdout, an output file):
