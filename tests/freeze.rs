@@ -221,4 +221,15 @@ fn recursive_functions_are_an_error_naming_the_cycle() {
     let out =
         run("tf-freeze", &[prefix.to_str().unwrap(), "--graph", path.to_str().unwrap()], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // An output that is the call itself keeps its name once the call is inlined.
+    let args = [prefix.to_str().unwrap(), "--graph", path.to_str().unwrap(), "--outputs", "call"];
+    let out = run("tf-freeze", &args, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let g = tf_proto::tensorflow::GraphDef::decode(out.stdout.as_slice()).unwrap();
+    let ops: Vec<(&str, &str)> = g.node.iter().map(|n| (n.name.as_str(), n.op.as_str())).collect();
+    assert_eq!(ops.len(), 3, "{ops:?}");
+    let call = g.node.iter().find(|n| n.name == "call").expect("the output 'call' is kept");
+    assert_eq!(call.op, "Identity");
+    let neg = g.node.iter().find(|n| n.op == "Neg").unwrap();
+    assert_eq!(call.input, [neg.name.clone()]);
 }

@@ -149,6 +149,43 @@ fn info_name(info: &TensorInfo) -> Option<&str> {
     }
 }
 
+/// When the node `name` is a function call (inlining replaces it), renames it and puts under
+/// its name an `Identity` (one output) or `IdentityN` of all its outputs, so that `name:k`
+/// still names the call's output `k` once the body is inlined.
+fn stand_in_for_call(g: &mut Graph, registry: &Registry, name: &str) -> Result<(), FreezeError> {
+    let Some(id) = g.id(name) else { return Ok(()) };
+    if tf_graph::called_function(g, g.node(id)).is_none() {
+        return Ok(());
+    }
+    let types = registry
+        .output_types_with_library(g.node(id), g.library.as_ref())
+        .map_err(|e| FreezeError::Input(format!("output '{name}': {e}")))?;
+    free_name(g, name)?;
+    let call = g.node(id).name.clone();
+    let node = if types.len() == 1 {
+        identity(name, &call, dtype::base(types[0]))
+    } else {
+        let inputs: Vec<String> = (0..types.len())
+            .map(|k| Input::Data { node: &call, port: k as u32 }.to_string())
+            .collect();
+        let mut n = NodeDef {
+            name: name.into(),
+            op: "IdentityN".into(),
+            input: inputs,
+            ..Default::default()
+        };
+        let list = attr_value::ListValue {
+            r#type: types.iter().map(|&t| dtype::base(t)).collect(),
+            ..Default::default()
+        };
+        n.attr
+            .insert("T".into(), AttrValue { value: Some(attr_value::Value::List(Box::new(list))) });
+        n
+    };
+    g.add_node(node)?;
+    Ok(())
+}
+
 /// Frees `name` for a node of ours by renaming whatever holds it.
 fn free_name(g: &mut Graph, name: &str) -> Result<(), FreezeError> {
     if let Some(id) = g.id(name) {
@@ -280,7 +317,11 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
 
     let chosen = !opts.outputs.is_empty() || src.loaded.signature.is_some();
 
-    // 2. Keep what the outputs need; inline calls.
+    // 2. Keep what the outputs need; inline calls. An output that is itself a call would
+    // vanish with the call: an Identity(N) of its outputs keeps the name.
+    for name in &report.outputs {
+        stand_in_for_call(&mut g, registry, name)?;
+    }
     prune(&mut g, &report.outputs);
     let inlined_prefixes: Vec<String> = g
         .nodes()
@@ -418,6 +459,9 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     report.variables.retain(|v| !masks.contains(&v.name) || g.id(&v.name).is_some());
     drop_dangling_colocations(&mut g);
     g.check(Some(registry))?;
+    if let Some(lost) = report.outputs.iter().find(|o| g.id(o).is_none()) {
+        return Err(FreezeError::Freeze(format!("output '{lost}' did not survive freezing")));
+    }
     // The outputs that were asked for travel with the graph to the next stage.
     if chosen {
         g.mark_outputs(&outputs);

@@ -2,7 +2,10 @@
 //! nodes whose op is a library function).
 //!
 //! A call node `C` calling `F` is replaced by a copy of `F`'s body whose nodes are named
-//! `C/<body node>` (Grappler's naming). Body references are converted from function syntax to
+//! `C/<body node>` (Grappler's naming). Nested calls would make that name grow with the depth
+//! of the nesting, and inlining quadratic in it, so when `C`'s name is longer than
+//! [`MAX_INLINE_PREFIX`] bytes the body is named `<outermost>/<F>_<k>/<body node>` instead:
+//! `<outermost>` is the first `/`-component of `C`'s name and `k` counts the calls inlined. Body references are converted from function syntax to
 //! graph syntax: an argument name becomes the call's matching input, `node:out_arg:idx` becomes
 //! `C/node:port` where `port` is the start of `out_arg`'s range in the op's outputs plus `idx`
 //! (from the op registry, or the library for nested calls), `^node` becomes `^C/node`. Readers
@@ -14,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use tf_ops::Registry;
-use tf_proto::tensorflow::{attr_value, FunctionDef, NodeDef};
+use tf_proto::tensorflow::{attr_value, FunctionDef, FunctionDefLibrary, NodeDef};
 
 use crate::{Graph, Input, NodeId, TensorName};
 
@@ -44,6 +47,56 @@ pub fn called_function<'a>(g: &'a Graph, node: &'a NodeDef) -> Option<&'a str> {
 
 /// How deeply function calls may nest when they are inlined.
 pub const MAX_CALL_DEPTH: usize = 100_000;
+
+/// The longest call-node name used as the name prefix of its inlined body (bytes).
+pub const MAX_INLINE_PREFIX: usize = 128;
+
+/// The name prefix of the body inlined for call node `call` to `function`, the `seq`-th call
+/// inlined: the call's name, or a short one when that is over [`MAX_INLINE_PREFIX`] bytes.
+fn inline_prefix(call: &str, function: &str, seq: usize) -> String {
+    if call.len() <= MAX_INLINE_PREFIX {
+        return call.to_string();
+    }
+    let head = call.split('/').next().filter(|h| !h.is_empty() && h.len() <= 64);
+    let f = Some(function).filter(|f| !f.is_empty() && f.len() <= 64);
+    format!("{}/{}_{seq}", head.unwrap_or("inlined"), f.unwrap_or("call"))
+}
+
+/// For each library function (by index), whether it may call itself: it is on a cycle of the
+/// library's static call graph or calls into one. Functions that cannot are left out of the
+/// cycle check, which walks the chain of callers (the check would be quadratic in the depth of
+/// a deep non-recursive nesting otherwise). Found by removing functions that call nothing left,
+/// until none can be removed: linear in the library.
+fn may_recurse(
+    library: Option<&FunctionDefLibrary>,
+    call_of: impl Fn(&NodeDef) -> Option<usize>,
+) -> Vec<bool> {
+    let Some(lib) = library else { return Vec::new() };
+    let n = lib.function.len();
+    let mut callers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut out_degree = vec![0usize; n];
+    for (f, fdef) in lib.function.iter().enumerate() {
+        let mut callees: Vec<usize> = fdef.node_def.iter().filter_map(&call_of).collect();
+        callees.sort_unstable();
+        callees.dedup();
+        out_degree[f] = callees.len();
+        for c in callees {
+            callers[c].push(f);
+        }
+    }
+    let mut left = vec![true; n];
+    let mut sinks: Vec<usize> = (0..n).filter(|&f| out_degree[f] == 0).collect();
+    while let Some(f) = sinks.pop() {
+        left[f] = false;
+        for &c in &callers[f] {
+            out_degree[c] -= 1;
+            if out_degree[c] == 0 {
+                sinks.push(c);
+            }
+        }
+    }
+    left
+}
 
 /// The functions an inlined node came from: its own, then the caller's, and so on (by index in
 /// the library; names only to report a cycle).
@@ -116,6 +169,18 @@ impl Graph {
             .filter_map(|(i, f)| Some((f.signature.as_ref()?.name.clone(), i)))
             .rev() // the first function of a name wins, as in `Graph::function`
             .collect();
+        let recursive = may_recurse(self.library.as_ref(), |n| {
+            let name = match n.op.as_str() {
+                "PartitionedCall" | "StatefulPartitionedCall" => {
+                    match n.attr.get("f")?.value.as_ref()? {
+                        attr_value::Value::Func(f) => f.name.as_str(),
+                        _ => return None,
+                    }
+                }
+                op => op,
+            };
+            functions.get(name).copied()
+        });
         let call_of = |n: &NodeDef| -> Option<String> {
             if matches!(n.op.as_str(), "PartitionedCall" | "StatefulPartitionedCall") {
                 return match n.attr.get("f")?.value.as_ref()? {
@@ -142,7 +207,7 @@ impl Graph {
             let parent = origin.remove(&id);
             let depth = parent.as_ref().map_or(0, |c| c.depth) + 1;
             let index = functions.get(&f).copied();
-            if let (Some(p), Some(k)) = (&parent, index) {
+            if let (Some(p), Some(k)) = (&parent, index.filter(|&k| recursive[k])) {
                 if let Some(cycle) = p.cycle(k, &f) {
                     return Err(InlineError {
                         node: n.name.clone(),
@@ -160,7 +225,7 @@ impl Graph {
             }
             let fdef = index.and_then(|k| library.as_ref()?.function.get(k));
             let first_new = self.nodes.len();
-            self.inline_one(&sigs, id, &f, fdef)?;
+            self.inline_one(&sigs, id, &f, fdef, inlined.len())?;
             let function = index.expect("inline_one fails on a missing function");
             let chain = Rc::new(Chain { function, name: f.clone(), depth, parent });
             for k in first_new..self.nodes.len() {
@@ -177,6 +242,7 @@ impl Graph {
         call: NodeId,
         fname: &str,
         fdef: Option<&FunctionDef>,
+        seq: usize,
     ) -> Result<(), InlineError> {
         let call_node = self.node(call).clone();
         let err = |reason: String| InlineError {
@@ -186,7 +252,7 @@ impl Graph {
         };
         let fdef = fdef.ok_or_else(|| err("not in the function library".into()))?;
         let sig = fdef.signature.clone().unwrap_or_default();
-        let prefix = call_node.name.clone();
+        let prefix = inline_prefix(&call_node.name, fname, seq);
 
         let data_inputs: Vec<&String> =
             call_node.input.iter().filter(|s| !Input::parse(s).is_control()).collect();
@@ -304,11 +370,11 @@ impl Graph {
             self.add_node(n).map_err(|e| err(e.to_string()))?;
         }
         for (k, out) in outputs.iter().enumerate() {
-            let from = TensorName { node: prefix.clone(), port: k as u32 };
+            let from = TensorName { node: call_node.name.clone(), port: k as u32 };
             self.rewire(&from, &TensorName::parse(out));
         }
         let targets: Vec<&str> = control_targets.iter().map(String::as_str).collect();
-        self.redirect_control(&prefix, &targets);
+        self.redirect_control(&call_node.name, &targets);
         Ok(())
     }
 

@@ -166,8 +166,13 @@ fn nested_calls_inline_and_recursion_is_an_error() {
     assert_eq!(inlined.len(), 2_000);
     assert!(g.nodes().all(|(_, n)| called_function(&g, n).is_none()));
     let neg = g.nodes().find(|(_, n)| n.op == "Neg").map(|(_, n)| n.name.clone()).unwrap();
-    assert_eq!(g.get("y").unwrap().input, [neg]);
+    assert_eq!(g.get("y").unwrap().input, [neg.clone()]);
     g.check(Some(Registry::global())).unwrap();
+    // Names stay short however deep the nesting: `C/<body node>` until C's name is long, then
+    // a short prefix (the cost of inlining would grow with the square of the depth otherwise).
+    let longest = g.nodes().map(|(_, n)| n.name.len()).max().unwrap();
+    assert!(longest <= tf_graph_limit(), "a {longest}-byte name");
+    assert!(neg.starts_with("call/") && neg.ends_with("/neg"), "{neg}");
 
     for (def, cycle) in [
         (synth::recursive_call(false), "f -> f"),
@@ -178,6 +183,12 @@ fn nested_calls_inline_and_recursion_is_an_error() {
         let e = g.inline_calls(Registry::global(), |_, _| true).unwrap_err();
         assert!(e.reason.contains(&format!("calls itself ({cycle})")), "{e}");
     }
+}
+
+/// The longest name inlining a chain of `f_k` calls into `call` can make: the prefix limit
+/// plus one body node name.
+fn tf_graph_limit() -> usize {
+    crate::inline::MAX_INLINE_PREFIX + "/call".len() + 16
 }
 
 #[test]
