@@ -59,3 +59,80 @@ fn tf_convert_passes_graphdefs_through_byte_identically() {
     }
     assert!(checked > 0);
 }
+
+/// A GraphDef whose attribute maps are not in our order (as another serializer may write
+/// them): each node's attribute entries are written in reverse key order.
+fn unsorted_graph() -> Vec<u8> {
+    use tf_proto::tensorflow::{attr_value, AttrValue, NodeDef, TensorShapeProto};
+    let attr = |v| AttrValue { value: Some(v) };
+    let dim = tf_proto::tensorflow::tensor_shape_proto::Dim { size: 4, ..Default::default() };
+    let shape = TensorShapeProto { dim: vec![dim], ..Default::default() };
+    let nodes = [
+        (
+            "x",
+            "Placeholder",
+            vec![],
+            [
+                ("dtype", attr(attr_value::Value::Type(1))),
+                ("shape", attr(attr_value::Value::Shape(shape))),
+            ],
+        ),
+        (
+            "y",
+            "Neg",
+            vec!["x".to_string()],
+            [
+                ("T", attr(attr_value::Value::Type(1))),
+                ("_note", attr(attr_value::Value::S(b"n".to_vec()))),
+            ],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, op, input, attrs) in nodes {
+        let base = NodeDef { name: name.into(), op: op.into(), input, ..Default::default() };
+        let mut body = base.encode_to_vec();
+        // A NodeDef holding one attribute encodes as just that map entry.
+        for (k, v) in attrs.into_iter().rev() {
+            let one = NodeDef { attr: [(k.to_string(), v)].into(), ..Default::default() };
+            body.extend(one.encode_to_vec());
+        }
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
+        prost::encoding::encode_varint(body.len() as u64, &mut out);
+        out.extend(body);
+    }
+    out
+}
+
+#[test]
+fn tools_that_change_nothing_write_their_input_bytes() {
+    let input = unsorted_graph();
+    let g = GraphDef::decode(input.as_slice()).unwrap();
+    assert_eq!(g.node.len(), 2);
+    let ours = tf_io::encode(&g, &[]).unwrap().to_vec();
+    assert!(ours != input && ours.len() == input.len(), "the fixture is not in another order");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.pb");
+    std::fs::write(&path, &input).unwrap();
+    let p = path.to_str().unwrap();
+    let runs: [(&str, Vec<&str>); 6] = [
+        ("tf-convert", vec![p]),
+        ("tf-strip", vec![p]),
+        ("tf-fold", vec![p]),
+        ("tf-xla-check", vec![p, "--exit-zero", "-q"]),
+        ("tf-prune", vec![p, "--sparsity", "0.5"]),
+        ("tf-quant", vec!["int8", p, "-q"]),
+    ];
+    for (tool, args) in runs {
+        let out = run(tool, &args, None);
+        assert_eq!(out.code, 0, "{tool}: {}", out.stderr);
+        assert!(out.stdout == input, "{tool}: the unchanged graph was re-encoded");
+        let stdin_args: Vec<&str> = args.iter().copied().filter(|a| *a != p).collect();
+        let piped = run(tool, &stdin_args, Some(&input));
+        assert_eq!(piped.code, 0, "{tool} from stdin: {}", piped.stderr);
+        assert!(piped.stdout == input, "{tool} from stdin: the unchanged graph was re-encoded");
+    }
+    // A graph that did change is encoded anew (our order).
+    let out = run("tf-strip", &[p, "--outputs", "x"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout != input);
+}

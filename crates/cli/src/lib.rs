@@ -129,6 +129,9 @@ pub struct Session {
     pending: Vec<Pending>,
     /// Messages for stderr, printed when the run succeeds (an error is one line alone).
     deferred: Vec<String>,
+    /// The input, when it was a binary GraphDef: written again as it is when a tool's graph
+    /// comes out unchanged.
+    input_graph: Option<bytes::Bytes>,
 }
 
 impl Session {
@@ -141,6 +144,7 @@ impl Session {
             prepared: Vec::new(),
             pending: Vec::new(),
             deferred: Vec::new(),
+            input_graph: None,
         }
     }
 
@@ -158,13 +162,16 @@ impl Session {
             );
         }
         let loaded = tf_io::read_path(&args.input, &opts)?;
-        self.report.set_input(&loaded);
+        self.note_input(&loaded);
         Ok(loaded)
     }
 
     /// Records an input read some other way (a tool that resolves its own paths).
     pub fn note_input(&mut self, loaded: &Loaded) {
         self.report.set_input(loaded);
+        let graph_def = loaded.kind == tf_io::MessageKind::GraphDef
+            && loaded.encoding == tf_io::Encoding::Binary;
+        self.input_graph = graph_def.then(|| loaded.buffer.clone());
     }
 
     /// Records a warning in the report and prints it on stderr (unless `--quiet`) when the run
@@ -209,7 +216,13 @@ impl Session {
                 "refusing to write a binary GraphDef to a terminal; use -o FILE, --text or --force"
             );
         }
-        let encoded = tf_io::encode_graph(graph, encoding, sources).map_err(anyhow::Error::msg)?;
+        let encoded = match (&self.input_graph, encoding) {
+            (Some(input), tf_io::Encoding::Binary) => {
+                tf_io::encode_graph_from(graph, input, sources)
+            }
+            _ => tf_io::encode_graph(graph, encoding, sources),
+        }
+        .map_err(anyhow::Error::msg)?;
         let len = encoded.len();
         self.pending.push(sink.fill(encoded, false)?);
         self.report.set_output(args.output.as_deref(), graph, len, encoding);

@@ -41,5 +41,27 @@ pub fn encode_graph(
     }
 }
 
+/// The binary encoding of `graph` when it came from the binary GraphDef `input`: `input`
+/// itself when the graph is unchanged, so that a tool that changes nothing writes its input
+/// byte for byte (a GraphDef serialized by Python TensorFlow orders its maps differently from
+/// ours; re-encoding it would give equal messages in other bytes). Cheap when the graph
+/// changed size; when the sizes are equal, the bytes are compared, then the input is decoded
+/// again and compared as a message.
+pub fn encode_graph_from(
+    graph: &GraphDef,
+    input: &bytes::Bytes,
+    sources: &[bytes::Bytes],
+) -> Result<Encoded, String> {
+    let encoded = encode(graph, sources).map_err(|e| e.to_string())?;
+    if encoded.len() != input.len() as u64 || encoded.is(input) {
+        return Ok(encoded);
+    }
+    use prost::Message;
+    match GraphDef::decode(input.clone()) {
+        Ok(original) if original == *graph => Ok(Encoded::from_bytes(input.clone())),
+        _ => Ok(encoded),
+    }
+}
+
 #[cfg(test)]
 mod tests;

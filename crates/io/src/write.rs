@@ -55,6 +55,23 @@ impl Encoded {
         Ok(())
     }
 
+    /// Whether the encoding is exactly `bytes` (segments that are `bytes` itself, as a
+    /// pass-through makes them, are not compared again).
+    pub fn is(&self, bytes: &[u8]) -> bool {
+        if self.len != bytes.len() as u64 {
+            return false;
+        }
+        let mut at = 0;
+        for s in &self.segments {
+            let b = &bytes[at..at + s.len()];
+            if s.as_ptr() != b.as_ptr() && s[..] != *b {
+                return false;
+            }
+            at += s.len();
+        }
+        true
+    }
+
     /// Wraps already encoded bytes (text output, for instance).
     pub fn from_bytes(b: Bytes) -> Encoded {
         Encoded { len: b.len() as u64, segments: vec![b] }
