@@ -233,3 +233,31 @@ fn recursive_functions_are_an_error_naming_the_cycle() {
     let neg = g.node.iter().find(|n| n.op == "Neg").unwrap();
     assert_eq!(call.input, [neg.name.clone()]);
 }
+
+#[test]
+fn initialisation_checks_are_refused_in_their_own_words() {
+    use tf_proto::tensorflow::{AttrValue, GraphDef, NodeDef, TensorShapeProto};
+    let attr = |v| AttrValue { value: Some(v) };
+    let mut var =
+        NodeDef { name: "global_step".into(), op: "VariableV2".into(), ..Default::default() };
+    var.attr.insert("dtype".into(), attr(attr_value::Value::Type(9)));
+    var.attr.insert("shape".into(), attr(attr_value::Value::Shape(TensorShapeProto::default())));
+    let mut init = NodeDef {
+        name: "ready".into(),
+        op: "IsVariableInitialized".into(),
+        input: vec!["global_step".into()],
+        ..Default::default()
+    };
+    init.attr.insert("dtype".into(), attr(attr_value::Value::Type(9)));
+    let g = GraphDef { node: vec![var, init], ..Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.pb");
+    std::fs::write(&path, g.encode_to_vec()).unwrap();
+    let prefix = fixtures().join("tf1_cnn_train/model.ckpt");
+    let args = [prefix.to_str().unwrap(), "--graph", path.to_str().unwrap(), "--outputs", "ready"];
+    expect_error(
+        run("tf-freeze", &args, None),
+        "IsVariableInitialized",
+        "variable 'global_step' is checked for initialisation at run time by node 'ready'",
+    );
+}

@@ -37,7 +37,8 @@ fn unsupported(var: &str, node: &NodeDef) -> FreezeError {
     // Every op that writes through a resource handle: assignments, optimizer updates,
     // scatters, strided-slice assignment, counters.
     let writes = op.starts_with("Assign")
-        || (op.starts_with("Resource") && !op.starts_with("ResourceGather"));
+        || (op.starts_with("Resource") && !op.starts_with("ResourceGather"))
+        || op == "VarIsInitializedOp";
     if writes {
         return crate::refs::written(var, node);
     }

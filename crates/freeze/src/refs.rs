@@ -36,6 +36,16 @@ fn plain(op: &str) -> Option<&'static str> {
 
 /// The refusal for a variable written at run time, with the flag that keeps it.
 pub(crate) fn written(var: &str, node: &NodeDef) -> FreezeError {
+    if matches!(node.op.as_str(), "IsVariableInitialized" | "VarIsInitializedOp") {
+        return FreezeError::Freeze(format!(
+            "variable '{var}' is checked for initialisation at run time by node '{}' ({}): a \
+             frozen graph has no variable to check; leave that node out with --outputs, or keep \
+             the variable with --keep-variables '^{}$'",
+            node.name,
+            node.op,
+            regex::escape(var)
+        ));
+    }
     FreezeError::Freeze(format!(
         "variable '{var}' is written at run time by node '{}' ({}): the graph changes state on \
          every call and cannot be frozen; keep the variable with --keep-variables '^{}$'",
