@@ -5,7 +5,7 @@ peak RSS (from wait4). Writes a Markdown table into docs/benchmarks.md.
 Usage: scripts/bench.py --bin target/release [--out docs/benchmarks.md] [--runs 5]
        scripts/bench.py --bin target/release --scaling-only [--timeout 120] [--out FILE]
        scripts/bench.py --bin target/release --pipes-only [--runs 5]
-       scripts/bench.py --bin target/release --int8-only [--rounds 5] [--out docs/benchmarks.md]
+       scripts/bench.py --bin target/release --int8-only [--rounds 10] [--out docs/benchmarks.md]
 
 Needs only the Python standard library to measure; the 300 MB input graph is made once by
 `scripts/gen_fixtures.py --bench-out build/bench` (which needs the .venv with TensorFlow).
@@ -87,7 +87,7 @@ def main():
     ap.add_argument("--int8-only", action="store_true",
                     help="only the full-integer int8 table (TensorFlow in .venv, tf-run built), "
                     "printed; with --out, it replaces its section of that file")
-    ap.add_argument("--rounds", type=int, default=5, help="rounds of the int8 table")
+    ap.add_argument("--rounds", type=int, default=10, help="rounds of the int8 table")
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="per-run limit of the scaling table, in seconds")
     args = ap.parse_args()
@@ -211,16 +211,20 @@ def int8_section(bin_dir, rounds):
         "`tf-quant int8 --activations`. Each graph runs in its own session of TensorFlow "
         f"{doc['tf']} (Python, `TF_ENABLE_ONEDNN_OPTS=1`; tf-run has no timing option): batch-1 "
         f"latency is the median of {doc['runs_b1'] * doc['rounds']} runs, batch-{doc['batch']} "
-        f"throughput is {doc['batch']} / the median of {doc['rounds']} batches; every round runs "
-        "the three graphs, in a rotated order. Cosine (minimum) and top-1 agreement: the "
+        f"throughput is {doc['batch']} / the median of {doc['rounds']} batches; in each of the "
+        f"{doc['rounds']} rounds the three graphs take turns run by run, in an order rotated "
+        "every round. Cosine (minimum) and top-1 agreement: the "
         f"{doc['batch']} held-out inputs of the batch runs against the float graph. Size: the "
-        "GraphDef file. Rewrite: whole-process `tf-quant` on the float graph, median of 5, the "
-        "two modes alternating. Reproduce with `make bench-int8`.",
+        "GraphDef file. Rewrite: whole-process `tf-quant` on the float graph, wall and CPU time "
+        f"(user + system), median of {doc['rewrites']} runs of each mode, the two alternating. "
+        "Reproduce with `make bench-int8`.",
         "",
         f"**Shared machine**: {os.cpu_count()} cores shared with other jobs; load average "
         f"(1 min) {lo[0]:.1f} before and {hi[0]:.1f} after the run (5 min: {lo[1]:.1f} / "
-        f"{hi[1]:.1f}). The times are upper bounds; the ratios within a row of rounds are "
-        "what to read.",
+        f"{hi[1]:.1f}). The times are upper bounds. The weight-only graph computes in float "
+        "(Grappler folds its dequantization into float constants when the session starts), and "
+        "a model without any int8 kernel gets the float graph back from `--activations`: their "
+        "distance from 1.00× is the noise of the machine.",
         "",
         *doc["markdown"],
         "",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Full-integer int8 against float and weight-only int8, in TensorFlow 2.21 (oneDNN on).
 
-    LD_LIBRARY_PATH=build/tflib .venv/bin/python scripts/bench_int8.py [--json] [--rounds 5] [MODEL..]
+    LD_LIBRARY_PATH=build/tflib .venv/bin/python scripts/bench_int8.py [--json] [--rounds 10] [MODEL..]
 
 `make bench-int8` runs it through `scripts/bench.py --int8-only`, which writes the section of
 docs/benchmarks.md. Models (build/models, made by scripts/gen_models.py, seeded random weights):
@@ -13,12 +13,13 @@ mobilenetv2, resnet50, transformer. For each:
               tf-quant int8 --activations ranges.json float.pb
 
 then the file size of each, the rewrite time of weight-only `tf-quant int8` against `tf-quant
-int8 --activations` on the same float graph (whole process, median of 5, the two alternating),
-and, in one TF session per graph: batch-1 latency (median of every run: RUNS_B1 per round) and
-batch-32 throughput (32 / median batch time, one batch per round). Each round runs the three
-graphs in a rotated order, so that the load of this shared machine falls on all of them alike.
-Also the logits' cosine and top-1 agreement with float on the 32 held-out inputs of the batch-32
-runs. The load average is taken before and after.
+int8 --activations` on the same float graph (whole process, wall and CPU time (user + system),
+median of REWRITES runs of each, the two modes alternating), and, in one TF session per graph:
+batch-1 latency (median of every run) and batch-32 throughput (32 / median batch time). Each
+round runs RUNS_B1 batch-1 inputs through the three graphs taking turns run by run, then one
+batch of 32 through each, in an order rotated every round, so that the load of this shared
+machine falls on all three alike. Also the logits' cosine and top-1 agreement with float on the
+32 held-out inputs of the batch runs. The load average is taken before and after.
 
 tf-run has no timing option: the timing is done here, with TensorFlow's Python session.
 """
@@ -49,18 +50,25 @@ SEED = 20261204
 N_CALIB = 32
 BATCH = 32
 RUNS_B1 = 5  # batch-1 runs per round
+REWRITES = 9  # tf-quant runs per mode
 VOCAB = 1000  # the transformer's Embedding(1000, 64) (scripts/gen_models.py)
 VARIANTS = ("float", "weight-only int8", "full int8")
 
 
 def tool(name, *args):
-    """Runs a tool, whole process; returns its wall time in seconds."""
+    """Runs a tool; returns (wall seconds, CPU seconds: user + system) of the whole process."""
     t = time.perf_counter()
-    r = subprocess.run([str(BIN / name), *map(str, args)], capture_output=True)
-    if r.returncode != 0:
+    p = subprocess.Popen([str(BIN / name), *map(str, args)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.stderr.close()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
         sys.exit(f"bench_int8: {name} {' '.join(map(str, args))}: "
-                 f"{r.stderr.decode(errors='replace').strip()}")
-    return time.perf_counter() - t
+                 f"{err.decode(errors='replace').strip()}")
+    return wall, ru.ru_utime + ru.ru_stime
 
 
 def median(xs):
@@ -108,7 +116,7 @@ def bench_model(name, rounds):
     tool("tf-run", f32, "--calibrate", d / "calib.npz", "-o", ranges, "-q")
     tool("tf-quant", "int8", "--activations", ranges, f32, "-o", q8, "--report", report)
     t_w, t_a = [], []
-    for _ in range(5):
+    for _ in range(REWRITES):
         t_w.append(tool("tf-quant", "int8", f32, "-o", w8, "-q"))
         t_a.append(tool("tf-quant", "int8", "--activations", ranges, f32, "-o", q8, "-q"))
     rep = json.loads(report.read_text())["changes"]["quant"]["activations"]
@@ -132,14 +140,15 @@ def bench_model(name, rounds):
     b1 = {v: [] for v in VARIANTS}
     b32 = {v: [] for v in VARIANTS}
     for r in range(rounds):
-        for v in VARIANTS[r % 3:] + VARIANTS[:r % 3]:
-            s = sessions[v]
-            for _ in range(RUNS_B1):
+        order = VARIANTS[r % 3:] + VARIANTS[:r % 3]
+        for _ in range(RUNS_B1):
+            for v in order:
                 t = time.perf_counter()
-                s.run(fetch, {feed + ":0": one})
+                sessions[v].run(fetch, {feed + ":0": one})
                 b1[v].append(time.perf_counter() - t)
+        for v in order:
             t = time.perf_counter()
-            s.run(fetch, {feed + ":0": held})
+            sessions[v].run(fetch, {feed + ":0": held})
             b32[v].append(time.perf_counter() - t)
     for s in sessions.values():
         s.close()
@@ -149,7 +158,10 @@ def bench_model(name, rounds):
            "stayed_float": len(rep["float"]),
            "float_why": dict(Counter(why_short(f["why"]) for f in rep["float"])),
            "quantize_nodes": rep["quantize_nodes"],
-           "rewrite_s": {"weight-only int8": median(t_w), "full int8": median(t_a)},
+           "rewrite_s": {"weight-only int8": median([w for w, _ in t_w]),
+                         "full int8": median([w for w, _ in t_a])},
+           "rewrite_cpu_s": {"weight-only int8": median([c for _, c in t_w]),
+                             "full int8": median([c for _, c in t_a])},
            "variants": {}}
     for v, path in zip(VARIANTS, (f32, w8, q8)):
         got = logits[v]
@@ -181,22 +193,25 @@ def markdown(results):
                 + ("—" if v == "float" else f"{x['cosine_min']:.4f}, {100 * x['top1']:.0f} %")
                 + " |")
     lines += ["", "| model | int8 kernels (+ pools) | convs/matmuls left float (why) | QuantizeV2 | "
-              "rewrite s: weight-only | --activations | ratio (goal ≤ 2×) |",
-              "|---|---:|---|---:|---:|---:|---|"]
+              "rewrite wall s: weight-only / --activations | ratio (goal ≤ 2×) | "
+              "CPU s: weight-only / --activations | ratio |",
+              "|---|---:|---|---:|---:|---|---:|---|"]
     for r in results:
         w, a = r["rewrite_s"]["weight-only int8"], r["rewrite_s"]["full int8"]
+        cw, ca = r["rewrite_cpu_s"]["weight-only int8"], r["rewrite_cpu_s"]["full int8"]
         why = ", ".join(f"{n} {k}" for k, n in r["float_why"].items()) or "—"
         lines.append(
             f"| {r['model']} | {r['int8_kernels']} (+{r['int8_pools']}) | {why} "
-            f"| {r['quantize_nodes']} | {w:.3f} | {a:.3f} | "
-            f"{a / w:.2f}× ({'met' if a <= 2 * w else 'MISSED'}) |")
+            f"| {r['quantize_nodes']} | {w:.3f} / {a:.3f} | "
+            f"{a / w:.2f}× ({'met' if a <= 2 * w else 'MISSED'}) | {cw:.3f} / {ca:.3f} | "
+            f"{ca / cw:.2f}× |")
     return lines
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="*", default=["mobilenetv2", "resnet50", "transformer"])
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--json", action="store_true", help="print JSON (for scripts/bench.py)")
     args = ap.parse_args()
     import tensorflow as tf
@@ -205,6 +220,7 @@ def main():
     results = [bench_model(m, args.rounds) for m in args.models]
     load1 = os.getloadavg()
     doc = {"tf": tf.__version__, "rounds": args.rounds, "runs_b1": RUNS_B1, "batch": BATCH,
+           "rewrites": REWRITES,
            "n_calib": N_CALIB, "load_before": load0, "load_after": load1, "results": results,
            "markdown": markdown(results)}
     if args.json:
