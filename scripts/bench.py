@@ -221,10 +221,17 @@ def int8_section(bin_dir, rounds):
         "",
         f"**Shared machine**: {os.cpu_count()} cores shared with other jobs; load average "
         f"(1 min) {lo[0]:.1f} before and {hi[0]:.1f} after the run (5 min: {lo[1]:.1f} / "
-        f"{hi[1]:.1f}). The times are upper bounds. The weight-only graph computes in float "
-        "(Grappler folds its dequantization into float constants when the session starts), and "
-        "a model without any int8 kernel gets the float graph back from `--activations`: their "
-        "distance from 1.00× is the noise of the machine.",
+        f"{hi[1]:.1f}). The times are upper bounds.",
+        "",
+        "The weight-only graph computes in float: Grappler folds its dequantization (`Cast → "
+        "Mul`) into float constants when the session starts, and the kernels are float's. In "
+        "TensorFlow 2.21 that folding is not free for MobileNetV2: in the optimized graph, 15 "
+        "of its fused convolutions and matmuls get `is_filter_const=false` (their filters are "
+        "folded after oneDNN's remapper looked at them; the float graph has `true` for all), so "
+        "oneDNN reorders those filters on every run instead of caching them, and the "
+        "weight-only model runs slower than float. A model without any int8 kernel (the "
+        "transformer: every MatMul input can be negative) gets its float graph back from "
+        "`--activations`: that row's distance from 1.00× is the noise of the machine.",
         "",
         *doc["markdown"],
         "",
