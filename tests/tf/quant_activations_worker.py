@@ -6,6 +6,7 @@ It runs in its own process because the int8 kernels need oneDNN on (``TF_ENABLE_
 read when TensorFlow is imported) while the rest of the TF test tier runs with it off.
 
     TF_ENABLE_ONEDNN_OPTS=1 .venv/bin/python tests/tf/quant_activations_worker.py OUTDIR [MODEL..]
+        [--calibrations=minmax,percentile:99.99,entropy]
 
 For each model (seeded Keras: a small CNN and an MLP trained for a few epochs on synthetic
 classes, a ResNet-like block with random weights whose residual Add stays float): SavedModel ->
@@ -189,7 +190,7 @@ def run_tflite(tfl, x):
     return np.concatenate(ys)
 
 
-def one(name, outdir: Path, with_tflite=True):
+def one(name, outdir: Path, with_tflite=True, calibrations=()):
     rng = np.random.default_rng(SEED)
     tf.keras.utils.set_random_seed(SEED)
     model = MODELS[name]()
@@ -226,13 +227,23 @@ def one(name, outdir: Path, with_tflite=True):
            "float_margin_median": margin(ref)}
     if with_tflite:
         res["tflite"] = metrics(ref, run_tflite(tflite_int8(model, calib), held))
+    for rule in calibrations:
+        tool("tf-quant", "int8", "--activations", d / "ranges.json", d / "frozen.pb",
+             "--calibration", rule, "-o", d / "int8_rule.pb")
+        g = tf.compat.v1.GraphDef.FromString((d / "int8_rule.pb").read_bytes())
+        res.setdefault("by_calibration", {})[rule] = metrics(ref, run_graph(g, feed + ":0",
+                                                                            fetch, held))
     return res
 
 
 def main():
-    outdir = Path(sys.argv[1])
-    names = sys.argv[2:] or list(MODELS)
-    print(json.dumps({"tf": tf.__version__, "results": [one(n, outdir) for n in names]}, indent=1))
+    # --calibrations=R1,R2: also each --calibration rule's int8 graph against float
+    rules = [a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--calibrations=")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--calibrations=")]
+    outdir = Path(args[0])
+    names = args[1:] or list(MODELS)
+    res = [one(n, outdir, calibrations=rules[0] if rules else ()) for n in names]
+    print(json.dumps({"tf": tf.__version__, "results": res}, indent=1))
 
 
 if __name__ == "__main__":
