@@ -31,13 +31,16 @@ import pytest
 from conftest import BIN_DIR, HERE, run_tool
 
 TOOLS = ("tf-freeze", "tf-fold", "tf-run", "tf-quant")
+# The other --calibration rules, run on the same ranges files.
+RULES = ("percentile:99.99", "entropy")
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("int8")
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_TOOLS_BIN=str(BIN_DIR))
-    r = subprocess.run([sys.executable, str(HERE / "quant_activations_worker.py"), str(out)],
+    r = subprocess.run([sys.executable, str(HERE / "quant_activations_worker.py"), str(out),
+                        "--calibrations=" + ",".join(RULES)],
                        capture_output=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
     res = json.loads(r.stdout)["results"]
@@ -68,6 +71,17 @@ def test_int8_graph_runs_and_matches_float(results, model):
     t = m["tflite"]
     assert q["cosine_mean"] >= t["cosine_mean"] - 0.002, (q, t)
     assert q["top1"] >= t["top1"] - 0.01, (q, t)
+
+
+@pytest.mark.needs_bin(*TOOLS)
+@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet_like"])
+@pytest.mark.parametrize("rule", RULES)
+def test_other_calibration_rules_match_float(results, model, rule):
+    m = results[model]
+    q = m["by_calibration"][rule]
+    assert q["cosine_min"] >= 0.99, (rule, q)
+    if model != "resnet_like":
+        assert q["top1"] >= 0.98, (rule, q)
 
 
 @pytest.mark.needs_bin(*TOOLS)
