@@ -227,11 +227,15 @@ def int8_section(bin_dir, rounds):
         "Mul`) into float constants when the session starts, and the kernels are float's. In "
         "TensorFlow 2.21 that folding is not free for MobileNetV2: in the optimized graph, 15 "
         "of its fused convolutions and matmuls get `is_filter_const=false` (their filters are "
-        "folded after oneDNN's remapper looked at them; the float graph has `true` for all), so "
+        "folded after oneDNN's remapper looked at them; the float graph has `true` there), so "
         "oneDNN reorders those filters on every run instead of caching them, and the "
         "weight-only model runs slower than float. A model without any int8 kernel (the "
         "transformer: every MatMul input can be negative) gets its float graph back from "
-        "`--activations`: that row's distance from 1.00× is the noise of the machine.",
+        "`--activations`: that row's distance from 1.00× is the noise of the machine. The "
+        "cosine and top-1 columns are no accuracy figures: with random weights, MobileNetV2 "
+        "turns 1 % input noise into a cosine of 0.91 by itself, ResNet50's logits share one "
+        "large component; the accuracy of full int8 on trained classifiers is measured in "
+        "[tf-quant.md](tools/tf-quant.md#measured-tf-221-onednn-on).",
         "",
         *doc["markdown"],
         "",
