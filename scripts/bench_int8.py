@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Full-integer int8 against float and weight-only int8, in TensorFlow 2.21 (oneDNN on).
 
-    LD_LIBRARY_PATH=build/tflib .venv/bin/python scripts/bench_int8.py [--json] [--rounds 10] [MODEL..]
+    LD_LIBRARY_PATH=build/tflib .venv/bin/python scripts/bench_int8.py [--json] [--rounds N] [MODEL..]
 
 `make bench-int8` runs it through `scripts/bench.py --int8-only`, which writes the section of
 docs/benchmarks.md. Models (build/models, made by scripts/gen_models.py, seeded random weights):
@@ -104,7 +104,8 @@ def bench_model(name, rounds):
         subprocess.run([sys.executable, str(REPO / "scripts" / "gen_models.py"), name], check=True)
     d = OUT / name
     d.mkdir(parents=True, exist_ok=True)
-    stripped, f32, w8, q8 = (d / n for n in ("stripped.pb", "float.pb", "int8_w.pb", "int8_full.pb"))
+    names = ("stripped.pb", "float.pb", "int8_w.pb", "int8_full.pb")
+    stripped, f32, w8, q8 = (d / n for n in names)
     ranges, report = d / "ranges.json", d / "report.json"
     tool("tf-strip", src, "-o", stripped, "-q")
     tool("tf-fold", stripped, "-o", f32)
@@ -192,8 +193,8 @@ def markdown(results):
                 f"{x['throughput_b32'] / f['throughput_b32']:.2f}× | "
                 + ("—" if v == "float" else f"{x['cosine_min']:.4f}, {100 * x['top1']:.0f} %")
                 + " |")
-    lines += ["", "| model | int8 kernels (+ pools) | convs/matmuls left float (why) | QuantizeV2 | "
-              "rewrite wall s: weight-only / --activations | ratio (goal ≤ 2×) | "
+    lines += ["", "| model | int8 kernels (+ pools) | convs/matmuls left float (why) | "
+              "QuantizeV2 | rewrite wall s: weight-only / --activations | ratio (goal ≤ 2×) | "
               "CPU s: weight-only / --activations | ratio |",
               "|---|---:|---|---:|---:|---|---:|---|"]
     for r in results:
