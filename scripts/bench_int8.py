@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Full-integer int8 against float and weight-only int8, in TensorFlow 2.21 (oneDNN on).
 
-    LD_LIBRARY_PATH=build/tflib .venv/bin/python scripts/bench_int8.py [--json] [--rounds N] [MODEL..]
+    .venv/bin/python scripts/bench_int8.py [--json] [--rounds N] [MODEL..]
 
 `make bench-int8` runs it through `scripts/bench.py --int8-only`, which writes the section of
 docs/benchmarks.md. Models (build/models, made by scripts/gen_models.py, seeded random weights):
