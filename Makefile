@@ -14,7 +14,7 @@ BIN := $(CURDIR)/target/release
 CARGO ?= cargo
 
 .PHONY: all build demo test test-rust wheel wheel-venv test-wheel test-tf test-tfrun tf-eval test-tfeval venv tflib fixtures ops-registry xla-table \
-        proto-check bench bench-scaling bench-pipes fuzz fmt lint completions clean
+        proto-check bench bench-int8 bench-scaling bench-pipes fuzz fmt lint completions clean
 
 all: build
 
@@ -103,6 +103,14 @@ proto-check: venv
 
 bench: build venv
 	$(TFENV) $(VPY) scripts/bench.py --bin $(BIN) --out docs/benchmarks.md
+	$(MAKE) --no-print-directory bench-int8
+
+# Full-integer int8 (tf-quant int8 --activations) against float and weight-only int8 in
+# TensorFlow with oneDNN on: MobileNetV2, ResNet50, transformer (scripts/bench_int8.py); replaces
+# its section of docs/benchmarks.md. tf-run (calibration) is built as test-tfrun builds it.
+bench-int8: build venv tflib
+	$(TFENV) $(CARGO) build --release --locked -p tf-run
+	$(TFENV) $(VPY) scripts/bench.py --bin $(BIN) --int8-only --out docs/benchmarks.md
 
 # The scaling table alone (every tool on generated 10k-100k node graphs), printed.
 bench-scaling: build

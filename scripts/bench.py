@@ -5,6 +5,7 @@ peak RSS (from wait4). Writes a Markdown table into docs/benchmarks.md.
 Usage: scripts/bench.py --bin target/release [--out docs/benchmarks.md] [--runs 5]
        scripts/bench.py --bin target/release --scaling-only [--timeout 120] [--out FILE]
        scripts/bench.py --bin target/release --pipes-only [--runs 5]
+       scripts/bench.py --bin target/release --int8-only [--rounds 10] [--out docs/benchmarks.md]
 
 Needs only the Python standard library to measure; the 300 MB input graph is made once by
 `scripts/gen_fixtures.py --bench-out build/bench` (which needs the .venv with TensorFlow).
@@ -83,12 +84,22 @@ def main():
                     help="only the pipe table, printed (and written to --out if given)")
     ap.add_argument("--transform-only", action="store_true",
                     help="only the tf-transform vs pipe table on ResNet50, printed")
+    ap.add_argument("--int8-only", action="store_true",
+                    help="only the full-integer int8 table (TensorFlow in .venv, tf-run built), "
+                    "printed; with --out, it replaces its section of that file")
+    ap.add_argument("--rounds", type=int, default=10, help="rounds of the int8 table")
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="per-run limit of the scaling table, in seconds")
     args = ap.parse_args()
     bin_dir = Path(args.bin)
     if args.transform_only:
         print("\n".join(transform_section(bin_dir, args.runs)))
+        return
+    if args.int8_only:
+        lines = int8_section(bin_dir, args.rounds)
+        if args.out:
+            replace_section(Path(args.out), INT8_HEADING, lines)
+        print("\n".join(lines))
         return
     if args.scaling_only:
         lines = scaling_section(bin_dir, args.timeout)
@@ -153,6 +164,83 @@ def main():
     lines += scaling_section(bin_dir, args.timeout)
     Path(args.out or ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def replace_section(path, heading, lines):
+    """Puts lines (starting with heading) in place of the section of path that starts with the
+    same heading and runs to the next `## ` heading; appended when the file has none."""
+    old = path.read_text().split("\n") if path.exists() else []
+    if heading in old:
+        start = old.index(heading)
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+        new = old[:start] + lines + old[end:]
+    else:
+        new = old + ([""] if old and old[-1] else []) + lines
+    path.write_text("\n".join(new))
+
+
+# ---- full-integer int8 ----------------------------------------------------------------------
+# Float, weight-only int8 and full int8 (`tf-quant int8 --activations`) of the generated
+# MobileNetV2, ResNet50 and transformer in TensorFlow 2.21 with oneDNN on: latency, throughput,
+# size, rewrite time. Measured by scripts/bench_int8.py in .venv's Python (oneDNN on); the
+# calibration runs in tf-run, which `make bench-int8` builds first.
+
+INT8_HEADING = "## Full-integer int8 in TensorFlow (tf-quant int8 --activations)"
+
+
+def int8_section(bin_dir, rounds):
+    import json
+    venv_py = ROOT / ".venv" / "bin" / "python"
+    if not (Path(bin_dir) / "tf-run").exists():
+        sys.exit(f"bench: {bin_dir}/tf-run is not built (make bench-int8 builds it)")
+    env = dict(os.environ, TF_TOOLS_BIN=str(bin_dir), TF_ENABLE_ONEDNN_OPTS="1",
+               TF_CPP_MIN_LOG_LEVEL="2")
+    r = subprocess.run([str(venv_py), str(ROOT / "scripts" / "bench_int8.py"), "--json",
+                        "--rounds", str(rounds)], env=env, stdout=subprocess.PIPE)
+    if r.returncode != 0:
+        sys.exit(f"bench: scripts/bench_int8.py failed ({r.returncode})")
+    doc = json.loads(r.stdout)
+    lo, hi = doc["load_before"], doc["load_after"]
+    return [
+        INT8_HEADING,
+        "",
+        "Models: `build/models/{mobilenetv2,resnet50,transformer}` (`scripts/gen_models.py`, "
+        "seeded random weights). *float*: `frozen.pb | tf-strip | tf-fold`; *weight-only int8*: "
+        "`tf-quant int8` of that; *full int8*: `tf-run float.pb --calibrate` on "
+        f"{doc['n_calib']} seeded samples (images in [0, 1), tokens in [0, 1000)), then "
+        "`tf-quant int8 --activations`. Each graph runs in its own session of TensorFlow "
+        f"{doc['tf']} (Python, `TF_ENABLE_ONEDNN_OPTS=1`; tf-run has no timing option): batch-1 "
+        f"latency is the median of {doc['runs_b1'] * doc['rounds']} runs, batch-{doc['batch']} "
+        f"throughput is {doc['batch']} / the median of {doc['rounds']} batches; in each of the "
+        f"{doc['rounds']} rounds the three graphs take turns run by run, in an order rotated "
+        "every round. Cosine (minimum) and top-1 agreement: the "
+        f"{doc['batch']} held-out inputs of the batch runs against the float graph. Size: the "
+        "GraphDef file. Rewrite: whole-process `tf-quant` on the float graph, wall and CPU time "
+        f"(user + system), median of {doc['rewrites']} runs of each mode, the two alternating. "
+        "Reproduce with `make bench-int8`.",
+        "",
+        f"**Shared machine**: {os.cpu_count()} cores shared with other jobs; load average "
+        f"(1 min) {lo[0]:.1f} before and {hi[0]:.1f} after the run (5 min: {lo[1]:.1f} / "
+        f"{hi[1]:.1f}). The times are upper bounds.",
+        "",
+        "The weight-only graph computes in float: Grappler folds its dequantization (`Cast → "
+        "Mul`) into float constants when the session starts, and the kernels are float's. In "
+        "TensorFlow 2.21 that folding is not free for MobileNetV2: in the optimized graph, 15 "
+        "of its fused convolutions and matmuls get `is_filter_const=false` (their filters are "
+        "folded after oneDNN's remapper looked at them; the float graph has `true` there), so "
+        "oneDNN reorders those filters on every run instead of caching them, and the "
+        "weight-only model runs slower than float. A model without any int8 kernel (the "
+        "transformer: every MatMul input can be negative) gets its float graph back from "
+        "`--activations`: that row's distance from 1.00× is the noise of the machine. The "
+        "cosine and top-1 columns are no accuracy figures: with random weights, MobileNetV2 "
+        "turns 1 % input noise into a cosine of 0.91 by itself, ResNet50's logits share one "
+        "large component; the accuracy of full int8 on trained classifiers is measured in "
+        "[tf-quant.md](tools/tf-quant.md#measured-tf-221-onednn-on).",
+        "",
+        *doc["markdown"],
+        "",
+    ]
+# ---- end full-integer int8 ------------------------------------------------------------------
 
 
 # ---- pipes ----------------------------------------------------------------------------

@@ -61,7 +61,8 @@ struct Args {
     /// kernels, with the ranges `tf-run --calibrate` recorded in FILE
     #[arg(long, value_name = "FILE")]
     activations: Option<std::path::PathBuf>,
-    /// With --activations: minmax or percentile:P (clip |x| at the P-th percentile)
+    /// With --activations: minmax, percentile:P (clip |x| at the P-th percentile) or entropy
+    /// (the clip whose 8-bit histogram is closest to the recorded one, least KL divergence)
     #[arg(long, value_name = "RULE", default_value = "minmax")]
     calibration: String,
     #[command(flatten)]

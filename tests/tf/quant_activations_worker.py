@@ -6,12 +6,15 @@ It runs in its own process because the int8 kernels need oneDNN on (``TF_ENABLE_
 read when TensorFlow is imported) while the rest of the TF test tier runs with it off.
 
     TF_ENABLE_ONEDNN_OPTS=1 .venv/bin/python tests/tf/quant_activations_worker.py OUTDIR [MODEL..]
+        [--calibrations=minmax,percentile:99.99,entropy]
 
-For each model (seeded Keras: a small CNN, an MLP, a ResNet-like block whose residual Add stays
-float): SavedModel -> tf-freeze -> tf-fold (batch norms into the convolutions) -> calibration on
-64 samples -> int8 graph; then on 64 held-out samples: logits cosine, top-1 agreement and max
-abs error of the int8 graph and of TFLite's full-int8 post-training quantization (same
-calibration samples) against the float graph. Prints one JSON object.
+For each model (seeded Keras: a small CNN and an MLP trained for a few epochs on synthetic
+classes, a ResNet-like block with random weights whose residual Add stays float): SavedModel ->
+tf-freeze -> tf-fold (batch norms into the convolutions) -> calibration on 64 samples -> int8
+graph; then on 256 held-out samples of the same distribution: logits cosine, top-1 agreement and
+max abs error of the int8 graph and of TFLite's full-int8 post-training quantization (same
+calibration samples) against the float graph, and the float model's accuracy on the labels.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ import tensorflow as tf  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("TF_TOOLS_BIN", str(REPO / "target" / "release")))
 SEED = 20261204
-N_CALIB, N_EVAL = 64, 64
+N_CALIB, N_EVAL = 64, 256
+N_CLASSES, N_TRAIN, EPOCHS = 10, 2048, 3
+MIX = 0.2  # share of the class template in a sample (the rest is noise)
 
 
 def tool(name, *args, stdin=None):
@@ -84,6 +89,9 @@ def resnet_like():
 
 
 MODELS = {"cnn": cnn, "mlp": mlp, "resnet_like": resnet_like}
+# Trained on the synthetic classes; resnet_like keeps random weights (it is there for the
+# structure: residual Adds that stay float between int8 regions).
+TRAINED = ("cnn", "mlp")
 
 
 def randomize_batch_norms(model, rng):
@@ -96,10 +104,30 @@ def randomize_batch_norms(model, rng):
                                rng.uniform(0.5, 1.5, v.shape).astype(np.float32)])
 
 
-def samples(shape, n, rng):
-    # Image-like inputs in [0, 1) (non-negative, as after the usual rescaling), plus structure
-    # so that the classes differ.
-    return rng.uniform(0, 1, (n, *shape)).astype(np.float32)
+def templates(shape, rng):
+    """One low-frequency pattern in [0, 1) per class: 4x4 blocks for images, a vector otherwise."""
+    if len(shape) == 3:
+        h, w, c = shape
+        coarse = rng.uniform(0, 1, (N_CLASSES, 4, 4, c))
+        return np.repeat(np.repeat(coarse, h // 4, axis=1), w // 4, axis=2).astype(np.float32)
+    return rng.uniform(0, 1, (N_CLASSES, *shape)).astype(np.float32)
+
+
+def samples(tmpl, n, rng):
+    """Labelled inputs in [0, 1) (non-negative, as after the usual rescaling): half the class's
+    template, half uniform noise, so that the classes overlap yet can be told apart."""
+    y = rng.integers(0, N_CLASSES, n)
+    x = MIX * tmpl[y] + (1 - MIX) * rng.uniform(0, 1, (n, *tmpl.shape[1:]))
+    return x.astype(np.float32), y
+
+
+def train(model, tmpl, rng):
+    """A few epochs on the synthetic classes (fixed seed): logits with a real margin between the
+    classes, unlike random weights, whose near-tied logits make top-1 agreement a coin toss."""
+    x, y = samples(tmpl, N_TRAIN, rng)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=64, epochs=EPOCHS, shuffle=False, verbose=0)
 
 
 def run_graph(gd, feed_name, fetch, x):
@@ -134,6 +162,12 @@ def metrics(ref, got):
             "ref_max_abs": float(np.abs(ref).max())}
 
 
+def margin(logits):
+    """Median gap between the largest and the second largest logit, relative to max |logit|."""
+    top = np.sort(logits.reshape(len(logits), -1), axis=1)
+    return float(np.median(top[:, -1] - top[:, -2]) / np.abs(logits).max())
+
+
 def tflite_int8(model, calib):
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -156,13 +190,15 @@ def run_tflite(tfl, x):
     return np.concatenate(ys)
 
 
-def one(name, outdir: Path, with_tflite=True):
+def one(name, outdir: Path, with_tflite=True, calibrations=()):
     rng = np.random.default_rng(SEED)
     tf.keras.utils.set_random_seed(SEED)
     model = MODELS[name]()
     randomize_batch_norms(model, rng)
-    shape = model.input_shape[1:]
-    calib, held = samples(shape, N_CALIB, rng), samples(shape, N_EVAL, rng)
+    tmpl = templates(model.input_shape[1:], rng)
+    if name in TRAINED:
+        train(model, tmpl, rng)
+    (calib, _), (held, labels) = samples(tmpl, N_CALIB, rng), samples(tmpl, N_EVAL, rng)
     d = outdir / name
     d.mkdir(parents=True, exist_ok=True)
     tf.saved_model.save(model, str(d / "saved_model"))
@@ -186,16 +222,28 @@ def one(name, outdir: Path, with_tflite=True):
            "float_nodes": [(f["node"], f["why"]) for f in rep["float"]],
            "quantize_nodes": rep["quantize_nodes"],
            "ops": sorted({n.op for n in gq.node if "Quantiz" in n.op}),
-           "int8": metrics(ref, got), "rewrite_s": rewrite_s}
+           "int8": metrics(ref, got), "rewrite_s": rewrite_s,
+           "float_accuracy": float(np.mean(ref.reshape(len(ref), -1).argmax(1) == labels)),
+           "float_margin_median": margin(ref)}
     if with_tflite:
         res["tflite"] = metrics(ref, run_tflite(tflite_int8(model, calib), held))
+    for rule in calibrations:
+        tool("tf-quant", "int8", "--activations", d / "ranges.json", d / "frozen.pb",
+             "--calibration", rule, "-o", d / "int8_rule.pb")
+        g = tf.compat.v1.GraphDef.FromString((d / "int8_rule.pb").read_bytes())
+        res.setdefault("by_calibration", {})[rule] = metrics(ref, run_graph(g, feed + ":0",
+                                                                            fetch, held))
     return res
 
 
 def main():
-    outdir = Path(sys.argv[1])
-    names = sys.argv[2:] or list(MODELS)
-    print(json.dumps({"tf": tf.__version__, "results": [one(n, outdir) for n in names]}, indent=1))
+    # --calibrations=R1,R2: also each --calibration rule's int8 graph against float
+    rules = [a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--calibrations=")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--calibrations=")]
+    outdir = Path(args[0])
+    names = args[1:] or list(MODELS)
+    res = [one(n, outdir, calibrations=rules[0] if rules else ()) for n in names]
+    print(json.dumps({"tf": tf.__version__, "results": res}, indent=1))
 
 
 if __name__ == "__main__":

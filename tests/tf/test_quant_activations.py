@@ -1,10 +1,19 @@
 """tf-quant int8 --activations (full-integer graphs) against real TensorFlow and TFLite.
 
-Seeded Keras models (a small CNN with max pools and a Relu6, an MLP, a ResNet-like pair of
-blocks whose residual Add stays float) go through tf-freeze, tf-fold, ``tf-run --calibrate`` (64
-samples) and ``tf-quant int8 --activations``. On 64 held-out samples, stock TF 2.21 (oneDNN on)
-runs every int8 graph, and its logits are compared with the float graph's and with TFLite's
-full-int8 post-training quantization of the same model on the same calibration samples.
+Seeded Keras models go through tf-freeze, tf-fold, ``tf-run --calibrate`` (64 samples) and
+``tf-quant int8 --activations``: a small CNN with max pools and a Relu6 and an MLP, both trained
+for a few epochs on synthetic classes (a class pattern plus noise) so that their logits separate
+the classes, and a ResNet-like pair of blocks whose residual Add stays float (random weights).
+On 256 held-out samples (not the calibration samples), stock TF 2.21 (oneDNN on) runs every
+int8 graph, and its logits are compared with the float graph's and with TFLite's full-int8
+post-training quantization of the same model on the same calibration samples.
+
+Why the classifiers are trained: with random weights, the logits of different inputs share a
+large common component and differ by ~1 % of their size, so a quantization error far below one
+output step of the logits still swaps near-tied classes (the random CNN "lost" 2 samples in 64
+at margins of 0.001 against logits of 0.12, with every layer within 1 % RMS of float, and
+neither percentile ranges, more calibration samples nor a float last layer changed that). Top-1
+agreement is only a measure of quantization where the float model's top-1 means something.
 
 The models run in a worker process (quant_activations_worker.py) because the int8 kernels need
 oneDNN on, which TensorFlow reads at import, and the rest of this tier runs with it off.
@@ -22,13 +31,16 @@ import pytest
 from conftest import BIN_DIR, HERE, run_tool
 
 TOOLS = ("tf-freeze", "tf-fold", "tf-run", "tf-quant")
+# The other --calibration rules, run on the same ranges files.
+RULES = ("percentile:99.99", "entropy")
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("int8")
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_TOOLS_BIN=str(BIN_DIR))
-    r = subprocess.run([sys.executable, str(HERE / "quant_activations_worker.py"), str(out)],
+    r = subprocess.run([sys.executable, str(HERE / "quant_activations_worker.py"), str(out),
+                        "--calibrations=" + ",".join(RULES)],
                        capture_output=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
     res = json.loads(r.stdout)["results"]
@@ -45,12 +57,31 @@ def test_int8_graph_runs_and_matches_float(results, model):
     assert "QuantizeV2" in m["ops"]
     q = m["int8"]
     assert q["cosine_min"] >= 0.99, q
-    assert q["top1"] >= 0.9, q
     assert q["max_abs_err"] <= 0.1 * q["ref_max_abs"], q
+    if model == "resnet_like":
+        # Random weights: near-tied logits (see the module's docstring), a loose bar.
+        assert q["top1"] >= 0.9, q
+    else:
+        # A classifier whose float logits carry the class (chance is 10 %), then the goal:
+        # int8 picks the float model's class on at least 98 % of the held-out samples.
+        assert m["float_accuracy"] >= 0.3, m
+        assert q["top1"] >= 0.98, q
     # No worse than TFLite's full-int8 PTQ with the same calibration samples (a small slack
     # for a different rounding of the same 8 bits).
     t = m["tflite"]
     assert q["cosine_mean"] >= t["cosine_mean"] - 0.002, (q, t)
+    assert q["top1"] >= t["top1"] - 0.01, (q, t)
+
+
+@pytest.mark.needs_bin(*TOOLS)
+@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet_like"])
+@pytest.mark.parametrize("rule", RULES)
+def test_other_calibration_rules_match_float(results, model, rule):
+    m = results[model]
+    q = m["by_calibration"][rule]
+    assert q["cosine_min"] >= 0.99, (rule, q)
+    if model != "resnet_like":
+        assert q["top1"] >= 0.98, (rule, q)
 
 
 @pytest.mark.needs_bin(*TOOLS)

@@ -1,6 +1,6 @@
 //! Activation ranges: the versioned JSON file `tf-run --calibrate` writes and
 //! `tf-quant int8 --activations` reads, the histogram that records a tensor's values while the
-//! samples run, and the threshold rules (`--calibration minmax|percentile:P`).
+//! samples run, and the threshold rules (`--calibration minmax|percentile:P|entropy`).
 //!
 //! The format (version 1) is documented in `docs/tools/tf-quant.md`:
 //!
@@ -110,6 +110,9 @@ pub enum Calibration {
     MinMax,
     /// Clip |x| at the P-th percentile of the recorded |x| (0 < P ≤ 100).
     Percentile(f64),
+    /// Clip |x| at the threshold whose 8-bit version of the |x| histogram is closest to the
+    /// histogram itself (least Kullback-Leibler divergence), see [`entropy_threshold`].
+    Entropy,
 }
 
 impl std::str::FromStr for Calibration {
@@ -120,13 +123,16 @@ impl std::str::FromStr for Calibration {
         if s == "minmax" {
             return Ok(Calibration::MinMax);
         }
+        if s == "entropy" {
+            return Ok(Calibration::Entropy);
+        }
         if let Some(p) = s.strip_prefix("percentile:") {
             return match p.parse::<f64>() {
                 Ok(p) if p > 0.0 && p <= 100.0 => Ok(Calibration::Percentile(p)),
                 _ => Err(format!("--calibration '{s}': P must be a number in (0, 100]")),
             };
         }
-        Err(format!("--calibration '{s}': expected minmax or percentile:P"))
+        Err(format!("--calibration '{s}': expected minmax, percentile:P or entropy"))
     }
 }
 
@@ -135,6 +141,7 @@ impl std::fmt::Display for Calibration {
         match self {
             Calibration::MinMax => f.write_str("minmax"),
             Calibration::Percentile(p) => write!(f, "percentile:{p}"),
+            Calibration::Entropy => f.write_str("entropy"),
         }
     }
 }
@@ -143,6 +150,16 @@ impl TensorRange {
     /// The range `[lo, hi]` the rule picks (always containing 0).
     pub fn pick(&self, rule: Calibration) -> (f32, f32) {
         let (mut lo, mut hi) = (self.min.min(0.0), self.max.max(0.0));
+        if rule == Calibration::Entropy {
+            // A non-negative tensor spreads its 8 bits over [0, t] (quint8), a signed one over
+            // [-t, t]: 128 levels for |x|.
+            let levels = if self.min >= 0.0 { 256 } else { 128 };
+            if let Some(bins) = entropy_threshold(&self.histogram, levels) {
+                let t = self.hist_max / self.histogram.len() as f64 * bins as f64;
+                lo = lo.max(-t);
+                hi = hi.min(t);
+            }
+        }
         if let Calibration::Percentile(p) = rule {
             // Counts come from a file: add them without overflowing.
             let total = self.histogram.iter().fold(0u64, |a, &c| a.saturating_add(c));
@@ -163,6 +180,70 @@ impl TensorRange {
         }
         (lo as f32, hi as f32)
     }
+}
+
+/// The threshold, in bins, that the entropy rule picks for a histogram quantized to `levels`
+/// levels: of every candidate `i` (from `levels` bins to the last non-empty bin), the one whose
+/// distribution `P` (the first `i` bins, with everything beyond added to the last of them)
+/// loses least information, in Kullback-Leibler divergence, when the first `i` bins are merged
+/// into `levels` equal groups `Q` (each non-empty bin of a group getting the group's mean).
+/// None when there is nothing to clip (at most `levels` bins in use).
+///
+/// Bin 0 is left out: it holds the zeros a Relu makes (exact at any threshold) and values below
+/// one bin, which every candidate maps to its first level. Counted, a Relu output's zeros
+/// dominate the divergence and drag the threshold to half the range.
+pub fn entropy_threshold(hist: &[u64], levels: usize) -> Option<usize> {
+    let last = hist.iter().rposition(|&c| c > 0)? + 1;
+    if levels == 0 || last <= levels {
+        return None;
+    }
+    // Counts come from a file: work in f64, which cannot overflow. Prefix sums over the bins
+    // (bin 0 left out) make each candidate cost O(levels): counts, non-empty bins, c·ln c.
+    let c = |j: usize| if j == 0 { 0.0 } else { hist[j] as f64 };
+    let xlnx = |x: f64| if x > 0.0 { x * x.ln() } else { 0.0 };
+    let (mut sum, mut nonzero, mut entropy) =
+        (vec![0.0; last + 1], vec![0usize; last + 1], vec![0.0; last + 1]);
+    for j in 0..last {
+        sum[j + 1] = sum[j] + c(j);
+        nonzero[j + 1] = nonzero[j] + usize::from(c(j) > 0.0);
+        entropy[j + 1] = entropy[j] + xlnx(c(j));
+    }
+    let total = sum[last];
+    if total <= 0.0 {
+        return None;
+    }
+    let mut best: Option<(f64, usize)> = None;
+    for i in levels..=last {
+        // P: the first i bins, the outliers (everything from bin i on) added to bin i-1.
+        let below = sum[i];
+        let p_last = c(i - 1) + (total - below);
+        let floor = 1e-4 / i as f64;
+        // Q: group g holds bins [g*i/levels, (g+1)*i/levels); its count spread evenly over the
+        // group's bins where P is non-empty, normalized by `below`. KL(P || Q) group by group:
+        // sum over the group's bins of (P_j/T) ln((P_j/T) / q_g).
+        let mut kl = 0.0;
+        for g in 0..levels {
+            let (a, b) = (g * i / levels, (g + 1) * i / levels);
+            let mass = sum[b] - sum[a];
+            let (mut used, mut p_mass, mut p_xlnx) =
+                (nonzero[b] - nonzero[a], mass, entropy[b] - entropy[a]);
+            if b == i {
+                used = used + usize::from(p_last > 0.0) - usize::from(c(i - 1) > 0.0);
+                p_mass = mass + (total - below);
+                p_xlnx = entropy[i - 1] - entropy[a] + xlnx(p_last);
+            }
+            if p_mass <= 0.0 {
+                continue;
+            }
+            // Only outliers in this group (and P non-empty where Q is empty): a small floor.
+            let q = if mass > 0.0 { (mass / used as f64 / below).max(floor) } else { floor };
+            kl += p_xlnx / total - p_mass / total * (total.ln() + q.ln());
+        }
+        if best.is_none_or(|(b, _)| kl < b) {
+            best = Some((kl, i));
+        }
+    }
+    best.map(|(_, i)| i)
 }
 
 /// A tensor's running range and |x| histogram, fed batch by batch (used by `tf-run
@@ -250,6 +331,62 @@ mod tests {
         assert_eq!(r.pick(Calibration::MinMax), (-1.0, 100.0));
         let (lo, hi) = r.pick(Calibration::Percentile(99.0));
         assert!(hi < 2.0 && lo >= -1.0, "{lo} {hi}");
+    }
+
+    #[test]
+    fn entropy_clips_rare_outliers_and_keeps_a_full_distribution() {
+        // A bell of |x| (a folded normal, sigma 1) from a seeded generator, and 20 outliers at
+        // 40..60 among 200,000 values: the histogram reaches 64, the bulk stays below ~5.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut values: Vec<f32> = (0..100_000)
+            .flat_map(|_| {
+                let (u, v) = (uniform().max(1e-300), uniform());
+                let r = (-2.0 * u.ln()).sqrt();
+                let a = 2.0 * std::f64::consts::PI * v;
+                [(r * a.cos()) as f32, (r * a.sin()) as f32]
+            })
+            .collect();
+        values.extend((0..20).map(|i| 40.0 + i as f32));
+        let mut a = Accumulator::default();
+        a.add(values.iter().copied());
+        let r = a.finish();
+        let (lo, hi) = r.pick(Calibration::Entropy);
+        let (_, p9999) = r.pick(Calibration::Percentile(99.99));
+        // Clips the outliers and a little of the bell's tail, not into its body.
+        assert!(hi > 2.5 && hi < 20.0, "entropy threshold {hi}");
+        assert!(hi < p9999 * 4.0 && lo == -hi, "{lo} {hi} (99.99th percentile {p9999})");
+        assert_eq!(r.pick(Calibration::MinMax).1, 59.0);
+
+        // Values spread evenly up to the top: nothing is worth clipping.
+        let mut u = Accumulator::default();
+        u.add((0..100_000).map(|i| i as f32 / 100_000.0));
+        let r = u.finish();
+        let (lo, hi) = r.pick(Calibration::Entropy);
+        assert!(lo == 0.0 && hi > 0.95, "{lo} {hi}");
+
+        // A Relu output: 90 % zeros, the rest spread evenly. The zeros do not pull the
+        // threshold down.
+        let mut z = Accumulator::default();
+        z.add((0..100_000).map(|i| if i % 10 == 0 { (i / 10) as f32 / 10_000.0 } else { 0.0 }));
+        let (lo, hi) = z.finish().pick(Calibration::Entropy);
+        assert!(lo == 0.0 && hi > 0.9, "{lo} {hi}");
+
+        // Few bins in use: nothing to choose; an empty histogram gives none either.
+        assert_eq!(entropy_threshold(&[5, 0, 3, 1], 128), None);
+        assert_eq!(entropy_threshold(&[0; 2048], 128), None);
+        // Hostile counts: no overflow, a threshold within the histogram.
+        let mut h = vec![u64::MAX; 300];
+        h.extend([0; 1748]);
+        let t = entropy_threshold(&h, 128).unwrap();
+        assert!((128..=300).contains(&t), "{t}");
+        assert_eq!("entropy".parse::<Calibration>(), Ok(Calibration::Entropy));
+        assert_eq!(Calibration::Entropy.to_string(), "entropy");
     }
 
     #[test]
