@@ -210,7 +210,7 @@ impl<'a> Consumers<'a> {
     }
 }
 
-fn link(readers: &mut HashMap<String, Readers>, id: NodeId, idx: usize, s: &str) {
+fn link(readers: &mut NameMap<Readers>, id: NodeId, idx: usize, s: &str) {
     let input = Input::parse(s);
     let r = match readers.get_mut(input.node()) {
         Some(r) => r,
@@ -222,7 +222,7 @@ fn link(readers: &mut HashMap<String, Readers>, id: NodeId, idx: usize, s: &str)
     };
 }
 
-fn unlink(readers: &mut HashMap<String, Readers>, id: NodeId, idx: usize, s: &str) {
+fn unlink(readers: &mut NameMap<Readers>, id: NodeId, idx: usize, s: &str) {
     let input = Input::parse(s);
     let Some(r) = readers.get_mut(input.node()) else { return };
     match input {
@@ -297,6 +297,11 @@ struct FnIndex(std::sync::Mutex<Option<FnMap>>);
 
 type FnMap = ((usize, usize), HashMap<String, usize>);
 
+/// Maps keyed by node name, the graph's hottest lookups: foldhash (several times faster than
+/// the standard SipHash on short names) with a per-process random seed, so that names crafted
+/// to collide cannot be prepared in advance.
+type NameMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 impl Clone for FnIndex {
     fn clone(&self) -> FnIndex {
         FnIndex::default()
@@ -313,9 +318,9 @@ impl std::fmt::Debug for FnIndex {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     nodes: Vec<Option<NodeDef>>,
-    index: HashMap<String, NodeId>,
+    index: NameMap<NodeId>,
     /// Readers of each producer name (whether or not a node has that name yet).
-    readers: HashMap<String, Readers>,
+    readers: NameMap<Readers>,
     fn_index: FnIndex,
     /// `GraphDef.library`, passed through.
     pub library: Option<FunctionDefLibrary>,
@@ -331,8 +336,8 @@ impl Graph {
     /// Takes ownership of a GraphDef's nodes; fails on an empty or duplicate name.
     #[allow(deprecated)] // `version` (field 3) is passed through, not used.
     pub fn from_graph_def(g: GraphDef) -> Result<Graph, GraphError> {
-        let mut index = HashMap::with_capacity(g.node.len());
-        let mut readers = HashMap::with_capacity(g.node.len());
+        let mut index = NameMap::with_capacity_and_hasher(g.node.len(), Default::default());
+        let mut readers = NameMap::with_capacity_and_hasher(g.node.len(), Default::default());
         for (i, n) in g.node.iter().enumerate() {
             if n.name.is_empty() {
                 return Err(GraphError::EmptyName(i));
@@ -733,7 +738,7 @@ impl Graph {
     /// Panics if the consumer index differs from one rebuilt from scratch (debug builds).
     #[cfg(debug_assertions)]
     fn check_index(&self) {
-        let mut fresh: HashMap<String, Readers> = HashMap::new();
+        let mut fresh: NameMap<Readers> = NameMap::default();
         for (id, n) in self.nodes() {
             for (k, s) in n.input.iter().enumerate() {
                 link(&mut fresh, id, k, s);
