@@ -255,7 +255,12 @@ pub(crate) fn quantize_nodes(
     let cfg = QuantConfig {
         mode: Mode::Int8,
         exclude,
-        activations: Some(Activations { ranges, file: name, calibration: Default::default() }),
+        activations: Some(Activations {
+            ranges,
+            file: name,
+            calibration: Default::default(),
+            form: Default::default(),
+        }),
         ..QuantConfig::default()
     };
     let q = tf_quant::quantize_graph_def(graph, &cfg).map_err(|e| e.to_string())?;
