@@ -56,8 +56,13 @@ def main():
     feed = [n.name for n in gd.node if n.op == "Placeholder"][0]
     read = {i.split(":")[0].lstrip("^") for n in gd.node for i in n.input}
     out = next(n for n in gd.node if n.name not in read and n.op != "Const")
-    # Keras applications end in a softmax: compare the logits before it.
-    fetch = (out.input[0] if out.op == "Softmax" else out.name + ":0")
+    # Keras applications end in a softmax (behind the output's Identity): compare the logits
+    # before it, not the saturated probabilities.
+    by_name = {n.name: n for n in gd.node}
+    while out.op == "Identity" and out.input[0].split(":")[0] in by_name:
+        out = by_name[out.input[0].split(":")[0]]
+    fetch = out.input[0] if out.op == "Softmax" else out.name + ":0"
+    fetch = fetch if ":" in fetch else fetch + ":0"
     shape = [d.size for d in next(n for n in gd.node if n.name == feed).attr["shape"].shape.dim][1:]
     calib = rng.uniform(0, 1, (32, *shape)).astype(np.float32)
     held = rng.uniform(0, 1, (32, *shape)).astype(np.float32)
