@@ -27,6 +27,10 @@
 //!
 //! The chains, and so the tensors whose ranges calibration must record, are found by
 //! [`find_chains`], which `tf-run --calibrate` calls too.
+//!
+//! [`Form::LegacyGtt`] (`--legacy-gtt`) emits the Graph Transform Tool's `quantize_nodes` graph
+//! for the same chains instead (see the `legacy` module); the selection, ranges, filters and
+//! report are this module's, the emitters differ.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
