@@ -68,7 +68,7 @@ pub enum Form {
     #[default]
     OneDnn,
     /// What the Graph Transform Tool's `quantize_nodes` produced (`--legacy-gtt`): the
-    /// eight-bit ops on quint8 MIN_FIRST tensors; see [`crate::legacy`].
+    /// eight-bit ops on quint8 MIN_FIRST tensors (the `legacy` module).
     LegacyGtt(Requantization),
 }
 
