@@ -273,6 +273,79 @@ def worker(batch: int, seconds: float) -> list[dict]:
 
     case("maxpool 3x3/2 28x28x64", mp_float, mp_int8,
          lambda fn: (fn()[0].numpy().astype(np.float32) * (6.0 / 255.0), 6.0 / 255.0))
+
+    # The Graph Transform Tool's quantize_nodes form (tf-quant --legacy-gtt): quint8 MIN_FIRST
+    # everywhere, one reference op per float op, qint32 narrowed by Requantize with the range
+    # RequantizationRange measures. Conv2D + BiasAdd + Relu and MatMul + BiasAdd + Relu.
+    def q_min_first(v):
+        lo, hi = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+        step = (hi - lo) / 255.0
+        q = np.clip(np.round(v / step) - round(lo / step), 0, 255).astype(np.uint8)
+        return q, (q.astype(np.float32) + round(lo / step)) * step, lo, hi
+
+    def legacy_chain(op, xqt, xmin, xmax, wq, wmin, wmax, bq, bmin, bmax, **attrs):
+        c = op(xqt, tf.constant(wq, dtype=tf.quint8), xmin, xmax, tf.constant(wmin),
+               tf.constant(wmax), **attrs)
+        r = raw.RequantizationRange(input=c[0], input_min=c[1], input_max=c[2])
+        q = raw.Requantize(input=c[0], input_min=c[1], input_max=c[2], requested_output_min=r[0],
+                           requested_output_max=r[1], out_type=tf.quint8)
+        b = raw.QuantizedBiasAdd(input=q[0], bias=tf.constant(bq, dtype=tf.quint8), min_input=q[1],
+                                 max_input=q[2], min_bias=tf.constant(bmin),
+                                 max_bias=tf.constant(bmax), out_type=tf.qint32)
+        r = raw.RequantizationRange(input=b[0], input_min=b[1], input_max=b[2])
+        q = raw.Requantize(input=b[0], input_min=b[1], input_max=b[2], requested_output_min=r[0],
+                           requested_output_max=r[1], out_type=tf.quint8)
+        return raw.QuantizedRelu(features=q[0], min_features=q[1], max_features=q[2],
+                                 out_type=tf.quint8)
+
+    def legacy_deq(fn):
+        o = fn()
+        return (raw.Dequantize(input=o[0], min_range=o[1], max_range=o[2], mode="MIN_FIRST").numpy(),
+                float(o[2] - o[1]) / 255.0)
+
+    xq, xf, xmin, xmax = q_act((batch, 28, 28, 64))
+    w = (rng.standard_normal((3, 3, 64, 64)) * 0.1).astype(np.float32)
+    wq, wf, wmin, wmax = q_min_first(w)
+    bq, bf, bmin, bmax = q_min_first((rng.standard_normal(64) * 0.1).astype(np.float32))
+    xt, xqt = tf.constant(xf), tf.constant(xq, dtype=tf.quint8)
+
+    @tf.function
+    def lconv_float():
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(xt, tf.constant(wf), 1, "SAME"),
+                                         tf.constant(bf)))
+
+    def conv_op(x, f, a, b, c, d):
+        return raw.QuantizedConv2D(input=x, filter=f, min_input=a, max_input=b, min_filter=c,
+                                   max_filter=d, strides=[1, 1, 1, 1], padding="SAME",
+                                   out_type=tf.qint32)
+
+    @tf.function
+    def lconv_int8():
+        return legacy_chain(conv_op, xqt, xmin, xmax, wq, wmin, wmax, bq, bmin, bmax)
+
+    case("GTT conv 3x3 28x28x64->64 +bias+relu (quint8 MIN_FIRST, RequantizationRange)",
+         lconv_float, lconv_int8, legacy_deq)
+
+    xq, xf, xmin, xmax = q_act((batch * 16, 1024))
+    w = (rng.standard_normal((1024, 1024)) * 0.05).astype(np.float32)
+    wq, wf, wmin, wmax = q_min_first(w)
+    bq, bf, bmin, bmax = q_min_first((rng.standard_normal(1024) * 0.1).astype(np.float32))
+    xt, xqt = tf.constant(xf), tf.constant(xq, dtype=tf.quint8)
+
+    @tf.function
+    def lmm_float():
+        return tf.nn.relu(tf.nn.bias_add(tf.matmul(xt, tf.constant(wf)), tf.constant(bf)))
+
+    def mm_op(x, f, a, b, c, d):
+        return raw.QuantizedMatMul(a=x, b=f, min_a=a, max_a=b, min_b=c, max_b=d,
+                                   Toutput=tf.qint32)
+
+    @tf.function
+    def lmm_int8():
+        return legacy_chain(mm_op, xqt, xmin, xmax, wq, wmin, wmax, bq, bmin, bmax)
+
+    case(f"GTT matmul {batch * 16}x1024x1024 +bias+relu (quint8 MIN_FIRST, RequantizationRange)",
+         lmm_float, lmm_int8, legacy_deq)
     return results
 
 

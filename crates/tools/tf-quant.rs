@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use tf_cli::{ExitStatus, InputArgs, OutputArgs, ReportArgs};
-use tf_quant::activations::Activations;
+use tf_quant::activations::{Activations, Form};
 use tf_quant::ranges::RangesFile;
 use tf_quant::{compile_patterns, Mode, QuantConfig};
 
@@ -19,7 +19,9 @@ Examples:
   tf-quant int8 frozen.pb --exclude '^logits/' --report quant.json
   tf-freeze model/ | tf-strip | tf-fold | tf-quant int8 > model.pb
   tf-run frozen.pb --calibrate samples.npz -o ranges.json
-  tf-quant int8 --activations ranges.json frozen.pb -o int8.pb   int8 kernels (oneDNN, x86 CPU)";
+  tf-quant int8 --activations ranges.json frozen.pb -o int8.pb   int8 kernels (oneDNN, x86 CPU)
+  tf-quant int8 --activations ranges.json --legacy-gtt frozen.pb -o gtt.pb
+                                    GTT quantize_nodes' graph (quint8 MIN_FIRST; slower than float)";
 
 /// Stores the weights of a TensorFlow graph in fewer bits, in a GraphDef stock TensorFlow
 /// still loads and runs: int8 (per-channel symmetric, as TFLite), uint8 (as the Graph
@@ -65,6 +67,18 @@ struct Args {
     /// (the clip whose 8-bit histogram is closest to the recorded one, least KL divergence)
     #[arg(long, value_name = "RULE", default_value = "minmax")]
     calibration: String,
+    /// With --activations: emit the graph of the Graph Transform Tool's quantize_nodes
+    /// (QuantizedConv2D, QuantizedMatMul, QuantizedBiasAdd, QuantizedRelu ... on quint8
+    /// MIN_FIRST, Requantize) for stacks that expect it; slower than float. Requantize ranges:
+    /// frozen (default, from FILE) or dynamic (RequantizationRange)
+    #[arg(
+        long,
+        value_name = "RANGES",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "frozen"
+    )]
+    legacy_gtt: Option<String>,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -82,6 +96,15 @@ impl TryFrom<&Args> for QuantConfig {
         if a.activations.is_none() && a.calibration != "minmax" {
             anyhow::bail!("--calibration applies with --activations only");
         }
+        if a.activations.is_none() && a.legacy_gtt.is_some() {
+            anyhow::bail!("--legacy-gtt applies with --activations only");
+        }
+        let form = match &a.legacy_gtt {
+            None => Form::OneDnn,
+            Some(r) => {
+                Form::LegacyGtt(r.parse().map_err(|e: String| anyhow::anyhow!("--legacy-gtt={e}"))?)
+            }
+        };
         let cfg = QuantConfig {
             mode: a.mode.as_deref().unwrap_or("int8").parse()?,
             per_tensor: a.per_tensor,
@@ -92,7 +115,7 @@ impl TryFrom<&Args> for QuantConfig {
             activations: a
                 .activations
                 .as_deref()
-                .map(|p| read_ranges(p, &a.calibration))
+                .map(|p| read_ranges(p, &a.calibration, form))
                 .transpose()?,
             ..QuantConfig::default()
         };
@@ -102,12 +125,12 @@ impl TryFrom<&Args> for QuantConfig {
 }
 
 /// Reads and checks an `--activations` file; errors name the file.
-fn read_ranges(path: &std::path::Path, rule: &str) -> anyhow::Result<Activations> {
+fn read_ranges(path: &std::path::Path, rule: &str, form: Form) -> anyhow::Result<Activations> {
     let file = path.display().to_string();
     let calibration = rule.parse().map_err(anyhow::Error::msg)?;
     let text = std::fs::read(path).with_context(|| format!("--activations {file}"))?;
     let ranges = RangesFile::parse(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    Ok(Activations { ranges, file, calibration })
+    Ok(Activations { ranges, file, calibration, form })
 }
 
 fn main() -> std::process::ExitCode {

@@ -7,6 +7,11 @@ read when TensorFlow is imported) while the rest of the TF test tier runs with i
 
     TF_ENABLE_ONEDNN_OPTS=1 .venv/bin/python tests/tf/quant_activations_worker.py OUTDIR [MODEL..]
         [--calibrations=minmax,percentile:99.99,entropy]
+    TF_ENABLE_ONEDNN_OPTS=0 .venv/bin/python tests/tf/quant_activations_worker.py --legacy OUTDIR
+
+Each model is also rewritten with ``--legacy-gtt`` (GTT's quantize_nodes graph, Requantize ranges
+frozen and dynamic) and run; the second form runs only those graphs again, from the files the
+first left in OUTDIR, with whatever oneDNN setting it is given (the legacy ops run either way).
 
 For each model (seeded Keras: a small CNN and an MLP trained for a few epochs on synthetic
 classes, a ResNet-like block with random weights whose residual Add stays float): SavedModel ->
@@ -27,7 +32,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np  # noqa: E402
@@ -218,11 +223,22 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
     gq = tf.compat.v1.GraphDef.FromString((d / "int8.pb").read_bytes())
     ref = run_graph(gd, feed + ":0", fetch, held)
     got = run_graph(gq, feed + ":0", fetch, held)
+    np.savez(d / "held.npz", x=held)
+    (d / "io.json").write_text(json.dumps({"feed": feed + ":0", "fetch": fetch}))
+    legacy = {}
+    for rq in ("frozen", "dynamic"):
+        tool("tf-quant", "int8", "--activations", d / "ranges.json", f"--legacy-gtt={rq}",
+             d / "frozen.pb", "-o", d / f"legacy_{rq}.pb", "--report", d / f"legacy_{rq}.json")
+        lrep = json.loads((d / f"legacy_{rq}.json").read_text())["changes"]["quant"]["activations"]
+        gl = tf.compat.v1.GraphDef.FromString((d / f"legacy_{rq}.pb").read_bytes())
+        legacy[rq] = {"metrics": metrics(ref, run_graph(gl, feed + ":0", fetch, held)),
+                      "chains": len(lrep["int8"]), "eight_bit_ops": lrep["eight_bit_ops"],
+                      "float": [(f["node"], f["why"]) for f in lrep["float"]]}
     res = {"model": name, "int8_nodes": len(rep["int8"]), "int8_pools": len(rep["int8_pools"]),
            "float_nodes": [(f["node"], f["why"]) for f in rep["float"]],
            "quantize_nodes": rep["quantize_nodes"],
            "ops": sorted({n.op for n in gq.node if "Quantiz" in n.op}),
-           "int8": metrics(ref, got), "rewrite_s": rewrite_s,
+           "int8": metrics(ref, got), "rewrite_s": rewrite_s, "legacy": legacy,
            "float_accuracy": float(np.mean(ref.reshape(len(ref), -1).argmax(1) == labels)),
            "float_margin_median": margin(ref)}
     if with_tflite:
@@ -236,7 +252,27 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
     return res
 
 
+def legacy_only(outdir: Path):
+    """Runs the float and --legacy-gtt graphs the main form left in OUTDIR."""
+    out = {}
+    for d in sorted(p for p in outdir.iterdir() if (p / "io.json").exists()):
+        io = json.loads((d / "io.json").read_text())
+        held = np.load(d / "held.npz")["x"]
+        gd = tf.compat.v1.GraphDef.FromString((d / "frozen.pb").read_bytes())
+        ref = run_graph(gd, io["feed"], io["fetch"], held)
+        out[d.name] = {}
+        for rq in ("frozen", "dynamic"):
+            gl = tf.compat.v1.GraphDef.FromString((d / f"legacy_{rq}.pb").read_bytes())
+            out[d.name][rq] = metrics(ref, run_graph(gl, io["feed"], io["fetch"], held))
+    return out
+
+
 def main():
+    if sys.argv[1] == "--legacy":
+        print(json.dumps({"tf": tf.__version__,
+                          "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
+                          "legacy": legacy_only(Path(sys.argv[2]))}, indent=1))
+        return
     # --calibrations=R1,R2: also each --calibration rule's int8 graph against float
     rules = [a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--calibrations=")]
     args = [a for a in sys.argv[1:] if not a.startswith("--calibrations=")]

@@ -115,3 +115,62 @@ def test_bad_ranges_file_is_one_line_exit_2(results, tmp_path):
         assert r.returncode == 2, err
         assert len(err.strip().splitlines()) == 1 and needle in err, err
         assert not out.exists()
+
+
+# --legacy-gtt: the Graph Transform Tool's quantize_nodes graph (quint8 MIN_FIRST eight-bit ops
+# and Requantize), made by the worker next to the default form and run there with oneDNN on; a
+# second worker process runs the same files with oneDNN off.
+
+
+@pytest.fixture(scope="module")
+def legacy_off(results):
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", TF_TOOLS_BIN=str(BIN_DIR))
+    r = subprocess.run([sys.executable, str(HERE / "quant_activations_worker.py"), "--legacy",
+                        str(results["_dir"])], capture_output=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
+    out = json.loads(r.stdout)
+    assert out["onednn"] == "0"
+    return out["legacy"]
+
+
+# Which ops each model's legacy graph runs in eight bits (frozen and dynamic alike). tf-fold
+# removed the Keras models' zero biases, so only the ResNet-like one (BN folded into a bias)
+# has QuantizedBiasAdd.
+LEGACY_OPS = {
+    # 4 conv chains (+Relu, one Relu6), 2 max pools, the Flatten, 2 dense chains: one
+    # QuantizeV2 at the input, everything else eight-bit through to the logits' Dequantize.
+    "cnn": {"QuantizedConv2D": 4, "QuantizedRelu": 4, "QuantizedRelu6": 1,
+            "QuantizedMaxPool": 2, "QuantizedReshape": 1, "QuantizedMatMul": 2, "QuantizeV2": 1},
+    # 4 dense chains, one QuantizeV2.
+    "mlp": {"QuantizedMatMul": 4, "QuantizedRelu": 3, "QuantizeV2": 1},
+    # 6 chains; the residual Adds and the global pool stay float, so each block re-enters
+    # through a QuantizeV2.
+    "resnet_like": {"QuantizedConv2D": 5, "QuantizedMatMul": 1, "QuantizedBiasAdd": 5,
+                    "QuantizedRelu": 3, "QuantizeV2": 3},
+}
+
+
+@pytest.mark.needs_bin(*TOOLS)
+@pytest.mark.parametrize("rq", ["frozen", "dynamic"])
+@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet_like"])
+def test_legacy_gtt_graph_runs_with_onednn_on_and_off(results, legacy_off, model, rq):
+    leg = results[model]["legacy"][rq]
+    on, off = leg["metrics"], legacy_off[model][rq]
+    print(f"legacy-gtt {rq} {model}: oneDNN on {on} / off {off}; ops {leg['eight_bit_ops']}")
+    assert leg["float"] == [], leg["float"]
+    for m in (on, off):
+        assert m["cosine_min"] >= 0.99, m
+        assert m["top1"] >= 0.9, m
+        # Frozen ranges clip what exceeds calibration: the MLP's held-out logits reach 0.78
+        # where its 64 calibration samples reached 0.66 (max abs error 0.12; 0.015 dynamic).
+        assert m["max_abs_err"] <= (0.2 if rq == "frozen" else 0.1) * m["ref_max_abs"], m
+    ops = leg["eight_bit_ops"]
+    for op, n in LEGACY_OPS[model].items():
+        assert ops.get(op) == n, (op, ops)
+    # Only GTT's ops: none of oneDNN's fused kernels, no SCALED qint8.
+    assert not any("With" in op for op in ops), ops
+    # Frozen: only the Requantize between a conv/matmul and its BiasAdd measures its range.
+    stages = leg["chains"] + ops.get("QuantizedBiasAdd", 0)
+    assert ops["Requantize"] == stages, ops
+    assert ops.get("RequantizationRange", 0) == (stages if rq == "dynamic" else
+                                                 ops.get("QuantizedBiasAdd", 0)), ops

@@ -418,7 +418,8 @@ def test_quantize_nodes(tmp_path):
     paths = {"float": tmp_path / "float.pb"}
     paths["float"].write_bytes(gd.SerializeToString())
     for name, t in [("ranges", f"quantize_nodes(ranges={ranges})"),
-                    ("fallback", "quantize_nodes(fallback_min=-16, fallback_max=16)")]:
+                    ("fallback", "quantize_nodes(fallback_min=-16, fallback_max=16)"),
+                    ("legacy", f"quantize_nodes(ranges={ranges}, legacy_gtt=frozen)")]:
         out = transform(gd, t)
         assert ops(out).count("QuantizeV2") == 1 and "Conv2D" not in ops(out), (name, ops(out))
         paths[name] = tmp_path / f"{name}.pb"
@@ -426,11 +427,14 @@ def test_quantize_nodes(tmp_path):
     np.save(tmp_path / "x.npy", held)
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2")
     r = subprocess.run([sys.executable, "-c", INT8_WORKER, str(tmp_path / "x.npy"),
-                        str(paths["float"]), str(paths["ranges"]), str(paths["fallback"])],
+                        str(paths["float"]), str(paths["ranges"]), str(paths["fallback"]),
+                        str(paths["legacy"])],
                        capture_output=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
     res = json.loads(r.stdout)
-    for name in ("ranges", "fallback"):
+    assert "QuantizedConv2D" in ops(transform(gd, f"quantize_nodes(ranges={ranges}, "
+                                                  "legacy_gtt=dynamic)"))
+    for name in ("ranges", "fallback", "legacy"):
         m = res[str(paths[name])]
         print(f"\nquantize_nodes {name}: {m}")
         assert m["cosine_min"] >= 0.99 and m["max_abs_err"] <= 0.1 * m["ref_max_abs"], (name, m)

@@ -27,8 +27,12 @@
 //!
 //! The chains, and so the tensors whose ranges calibration must record, are found by
 //! [`find_chains`], which `tf-run --calibrate` calls too.
+//!
+//! [`Form::LegacyGtt`] (`--legacy-gtt`) emits the Graph Transform Tool's `quantize_nodes` graph
+//! for the same chains instead (see the `legacy` module); the selection, ranges, filters and
+//! report are this module's, the emitters differ.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use regex::Regex;
@@ -53,6 +57,53 @@ pub struct Activations {
     pub file: String,
     /// How a range is chosen from what was recorded.
     pub calibration: Calibration,
+    /// Which graph form is emitted.
+    pub form: Form,
+}
+
+/// The graph form of the full-integer rewrite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Form {
+    /// oneDNN's fused int8 kernels (SCALED, qint8 weights per channel); the default.
+    #[default]
+    OneDnn,
+    /// What the Graph Transform Tool's `quantize_nodes` produced (`--legacy-gtt`): the
+    /// eight-bit ops on quint8 MIN_FIRST tensors (the `legacy` module).
+    LegacyGtt(Requantization),
+}
+
+/// How `--legacy-gtt` narrows a qint32 result to quint8.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Requantization {
+    /// `Requantize` to the calibrated range of the chain's output, as GTT's
+    /// `freeze_requantization_ranges` left it (default).
+    #[default]
+    Frozen,
+    /// `Requantize` to the range `RequantizationRange` measures at run time, as
+    /// `quantize_nodes` alone left it.
+    Dynamic,
+}
+
+impl std::str::FromStr for Requantization {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Requantization, String> {
+        match s {
+            "frozen" => Ok(Requantization::Frozen),
+            "dynamic" => Ok(Requantization::Dynamic),
+            _ => Err(format!("'{s}': expected frozen or dynamic")),
+        }
+    }
+}
+
+impl Requantization {
+    /// The spelling on the command line and in the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Requantization::Frozen => "frozen",
+            Requantization::Dynamic => "dynamic",
+        }
+    }
 }
 
 /// The op a chain starts with.
@@ -94,16 +145,39 @@ pub struct Chain {
 
 impl Chain {
     /// The nodes the chain replaces, first to last.
-    fn nodes(&self) -> Vec<NodeId> {
+    pub(crate) fn nodes(&self) -> Vec<NodeId> {
         let mut v = vec![self.op];
         v.extend(self.bias.as_ref().map(|b| b.0));
         v.extend(self.act.map(|a| a.0));
         v
     }
+
+    /// The control inputs of every replaced node, each once.
+    pub(crate) fn control_inputs(&self, g: &Graph) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for id in self.nodes() {
+            for s in g.node(id).input.iter().filter(|s| s.starts_with('^')) {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes every replaced node but the last, whose name the rewrite keeps; control edges
+    /// on them move to the last.
+    pub(crate) fn remove_inner(&self, g: &mut Graph) {
+        let end = g.node(self.end).name.clone();
+        for id in self.nodes().into_iter().filter(|&i| i != self.end) {
+            g.replace_control_input(&g.node(id).name.clone(), &end);
+            g.remove_node(id);
+        }
+    }
 }
 
 /// A float `Const` behind `input` (through pass-throughs): its id and the pass-throughs.
-fn const_behind(g: &Graph, input: &str) -> Option<(NodeId, Vec<NodeId>)> {
+pub(crate) fn const_behind(g: &Graph, input: &str) -> Option<(NodeId, Vec<NodeId>)> {
     let mut via = Vec::new();
     let mut t = TensorName::parse(input);
     for _ in 0..64 {
@@ -129,11 +203,11 @@ fn dims_of(n: &NodeDef) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-fn is_float(n: &NodeDef) -> bool {
+pub(crate) fn is_float(n: &NodeDef) -> bool {
     n.attr.get("T").and_then(AttrValue::as_type_i32).unwrap_or(dt::FLOAT) == dt::FLOAT
 }
 
-fn nhwc(n: &NodeDef) -> bool {
+pub(crate) fn nhwc(n: &NodeDef) -> bool {
     n.attr.get("data_format").and_then(AttrValue::as_bytes).is_none_or(|f| f == b"NHWC")
 }
 
@@ -268,12 +342,12 @@ pub fn calibration_tensors(graph: &GraphDef) -> Result<Vec<String>, QuantError> 
     Ok(set.into_iter().collect())
 }
 
-/// One chain that became an int8 kernel.
+/// One chain that became an int8 kernel (or, `--legacy-gtt`, a row of eight-bit ops).
 #[derive(Debug, Clone, Serialize)]
 pub struct Int8Node {
-    /// The kernel's node.
+    /// The kernel's node (`--legacy-gtt`: the Conv2D's or MatMul's eight-bit op).
     pub node: String,
-    /// Its op.
+    /// Its op (`--legacy-gtt`: the eight-bit ops of the chain, joined by ` + `).
     pub kernel: String,
     /// The float nodes it replaces, first to last (the last one's name now is a Dequantize, or
     /// the kernel itself when it outputs float).
@@ -286,8 +360,8 @@ pub struct Int8Node {
     pub input_range: Option<[f32; 2]>,
     /// Whether the input comes straight from another int8 kernel (no QuantizeV2).
     pub input_from_int8: bool,
-    /// The frozen output range.
-    pub output_range: [f32; 2],
+    /// The frozen output range (`null`: measured at run time by `RequantizationRange`).
+    pub output_range: Option<[f32; 2]>,
     /// Scales of the weight (output channels, or 1).
     pub weight_scales: usize,
 }
@@ -310,25 +384,36 @@ pub struct ActivationReport {
     pub ranges: String,
     /// The threshold rule.
     pub calibration: String,
+    /// `onednn` (fused int8 kernels) or `legacy-gtt`.
+    pub form: &'static str,
+    /// `--legacy-gtt`: `frozen` or `dynamic` requantization ranges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requantization: Option<&'static str>,
     /// Whether the ranges came from generated inputs.
     pub smoke_run_only: bool,
     /// Chains that became int8 kernels.
     pub int8: Vec<Int8Node>,
-    /// Max pools that run on the int8 tensors.
+    /// Max pools (`--legacy-gtt`: and average pools) that run on the int8 tensors.
     pub int8_pools: Vec<String>,
+    /// `--legacy-gtt`: the Reshape, ConcatV2, Relu and Relu6 nodes that run on int8 tensors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub int8_other: Vec<String>,
     /// Candidates left float and why.
     pub float: Vec<FloatNode>,
     /// QuantizeV2 nodes added (region entries).
     pub quantize_nodes: usize,
     /// Dequantize nodes added (region exits; unread ones are never run).
     pub dequantize_nodes: usize,
+    /// How many nodes of each quantized op type the output graph has (`Quantized*`,
+    /// `QuantizeV2`, `Dequantize`, `Requantize`, `RequantizationRange`).
+    pub eight_bit_ops: BTreeMap<String, usize>,
 }
 
-fn floats(shape: &[i64], v: &[f32]) -> TensorProto {
+pub(crate) fn floats(shape: &[i64], v: &[f32]) -> TensorProto {
     Tensor::from_values(dt::FLOAT, shape, v).expect("shape and values agree").to_proto()
 }
 
-fn node(name: &str, op: &str, inputs: Vec<String>, device: &str) -> NodeDef {
+pub(crate) fn node(name: &str, op: &str, inputs: Vec<String>, device: &str) -> NodeDef {
     NodeDef {
         name: name.to_string(),
         op: op.to_string(),
@@ -338,7 +423,7 @@ fn node(name: &str, op: &str, inputs: Vec<String>, device: &str) -> NodeDef {
     }
 }
 
-fn constant(name: &str, value: TensorProto, device: &str) -> NodeDef {
+pub(crate) fn constant(name: &str, value: TensorProto, device: &str) -> NodeDef {
     let mut n = node(name, "Const", Vec::new(), device);
     let t = DataType::try_from(value.dtype).unwrap_or(DataType::DtInvalid);
     n.attr.insert("dtype".into(), t.into());
@@ -346,7 +431,7 @@ fn constant(name: &str, value: TensorProto, device: &str) -> NodeDef {
     n
 }
 
-fn qtype(code: i32) -> DataType {
+pub(crate) fn qtype(code: i32) -> DataType {
     if code == dt::QINT8 {
         DataType::DtQint8
     } else {
@@ -354,7 +439,7 @@ fn qtype(code: i32) -> DataType {
     }
 }
 
-fn qname(code: i32) -> &'static str {
+pub(crate) fn qname(code: i32) -> &'static str {
     if code == dt::QINT8 {
         "qint8"
     } else {
@@ -362,31 +447,34 @@ fn qname(code: i32) -> &'static str {
     }
 }
 
+/// A float tensor's values as little-endian bytes (borrowed when stored that way).
+pub(crate) fn float_bytes(t: &Tensor) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    match t.raw() {
+        Some(b) => Ok(std::borrow::Cow::Borrowed(b.as_ref())),
+        None => {
+            let v = t.values::<f32>().map_err(|e| e.to_string())?;
+            Ok(std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        }
+    }
+}
+
 /// Per-channel (last axis) or per-tensor symmetric qint8 of a float weight, with the kernels
 /// (and so the codes) of weight-only int8: the payload and max |w| per channel (1.0 for an
 /// all-zero channel), what the int8 kernels take as `max_filter`.
 fn quantize_weight(t: &Tensor, per_channel: bool) -> Result<(Vec<u8>, Vec<f32>), String> {
-    let owned;
-    let data: &[u8] = match t.raw() {
-        Some(b) => b.as_ref(),
-        None => {
-            let v = t.values::<f32>().map_err(|e| e.to_string())?;
-            owned = v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-            &owned
-        }
-    };
+    let data = float_bytes(t)?;
     let axes = if per_channel { vec![t.shape.len() - 1] } else { Vec::new() };
     let layout = Layout::of(&t.shape, &axes).expect("one axis is contiguous");
-    let max_abs = kernels::max_abs(data, layout)
+    let max_abs = kernels::max_abs(&data, layout)
         .ok_or_else(|| "the weight has NaN or infinite values".to_string())?;
     let scales: Vec<(f32, f32)> = max_abs.iter().map(|m| kernels::int8_scale(*m)).collect();
     let mut out = vec![0u8; data.len() / 4];
-    kernels::int8(data, layout, &scales, &mut out);
+    kernels::int8(&data, layout, &scales, &mut out);
     Ok((out, scales.iter().map(|s| s.0 * 127.0).collect()))
 }
 
 /// The range of a tensor: a FakeQuant node producing it gives its own, else the ranges file.
-fn range_of(
+pub(crate) fn range_of(
     g: &Graph,
     act: &Activations,
     tensor: &TensorName,
@@ -424,10 +512,85 @@ fn range_of(
 /// A quantized tensor available in the graph: the node whose outputs 0, 1, 2 are its values,
 /// min and max, and its type.
 #[derive(Debug, Clone)]
-struct QTensor {
-    node: String,
-    dtype: i32,
-    range: Option<[f32; 2]>,
+pub(crate) struct QTensor {
+    pub(crate) node: String,
+    pub(crate) dtype: i32,
+    pub(crate) range: Option<[f32; 2]>,
+}
+
+/// What the emitters of both forms share while the graph is rewritten.
+pub(crate) struct Emitter<'a> {
+    pub(crate) act: &'a Activations,
+    pub(crate) names: Names,
+    /// Float tensors (`node:port`) that an eight-bit op also computes, by that op.
+    pub(crate) qsrc: HashMap<String, QTensor>,
+    /// Region entries already made, by tensor and type.
+    quantized_inputs: HashMap<(String, i32), QTensor>,
+    pub(crate) rep: ActivationReport,
+}
+
+impl Emitter<'_> {
+    /// The quantized form of float `tensor` in `dtype` with range `(lo, hi)`: one QuantizeV2
+    /// per tensor and type (named `base/quantize`, its range `…/quantize/min`, `/max`), SCALED
+    /// for the oneDNN form, MIN_FIRST for the legacy one.
+    pub(crate) fn quantize_input(
+        &mut self,
+        g: &mut Graph,
+        tensor: &TensorName,
+        dtype: i32,
+        (lo, hi): (f32, f32),
+        base: &str,
+        device: &str,
+    ) -> Result<QTensor, QuantError> {
+        let key = (tensor.to_string(), dtype);
+        if let Some(q) = self.quantized_inputs.get(&key) {
+            return Ok(q.clone());
+        }
+        let names = &mut self.names;
+        let qn = names.fresh(&format!("{base}/quantize"));
+        let (mn, mx) = (names.fresh(&format!("{qn}/min")), names.fresh(&format!("{qn}/max")));
+        g.add_node(constant(&mn, floats(&[], &[lo]), device))?;
+        g.add_node(constant(&mx, floats(&[], &[hi.max(lo + 1e-6)]), device))?;
+        let mut q = node(&qn, "QuantizeV2", vec![tensor.to_string(), mn, mx], device);
+        q.attr.insert("T".into(), qtype(dtype).into());
+        match self.act.form {
+            Form::OneDnn => {
+                q.attr.insert("mode".into(), "SCALED".into());
+                q.attr.insert("round_mode".into(), "HALF_TO_EVEN".into());
+            }
+            Form::LegacyGtt(_) => {
+                q.attr.insert("mode".into(), "MIN_FIRST".into());
+            }
+        }
+        g.add_node(q)?;
+        self.rep.quantize_nodes += 1;
+        let q = QTensor { node: qn, dtype, range: Some([lo, hi]) };
+        self.quantized_inputs.insert(key, q.clone());
+        Ok(q)
+    }
+
+    /// `Dequantize` of `src`'s outputs 0-2 in place of node `id` (which keeps its name, device
+    /// and `_` attributes, so float readers and fetches are unchanged).
+    pub(crate) fn dequantize_in_place(&mut self, g: &mut Graph, id: NodeId, src: &str, dtype: i32) {
+        let orig = g.node(id);
+        let mut attr = orig.attr.clone();
+        attr.retain(|k, _| k.starts_with('_'));
+        let mut d = NodeDef {
+            op: "Dequantize".into(),
+            input: vec![src.to_string(), format!("{src}:1"), format!("{src}:2")],
+            attr,
+            ..orig.clone()
+        };
+        d.attr.insert("T".into(), qtype(dtype).into());
+        let mode = match self.act.form {
+            Form::OneDnn => "SCALED",
+            Form::LegacyGtt(_) => "MIN_FIRST",
+        };
+        d.attr.insert("mode".into(), mode.into());
+        d.attr.insert("dtype".into(), DataType::DtFloat.into());
+        g.replace_node(id, d);
+        self.rep.dequantize_nodes += 1;
+    }
 }
 
 /// The full-integer rewrite; see the module docs.
@@ -439,16 +602,22 @@ pub fn rewrite(
 ) -> Result<Quantized, QuantError> {
     let mut g = Graph::from_graph_def(graph)?;
     g.check(Some(Registry::global()))?;
-    let mut rep = ActivationReport {
+    let legacy = match act.form {
+        Form::OneDnn => None,
+        Form::LegacyGtt(r) => Some(r),
+    };
+    let rep = ActivationReport {
         ranges: act.file.clone(),
         calibration: act.calibration.to_string(),
+        form: if legacy.is_some() { "legacy-gtt" } else { "onednn" },
+        requantization: legacy.map(|r| r.name()),
         smoke_run_only: act.ranges.smoke_run_only,
         ..Default::default()
     };
     let mut report = QuantReport {
         mode: "int8".into(),
-        granularity: Some("per_channel".into()),
-        encoding: Some("int8-kernels".into()),
+        granularity: Some(if legacy.is_some() { "per_tensor" } else { "per_channel" }.into()),
+        encoding: Some(if legacy.is_some() { "legacy-gtt" } else { "int8-kernels" }.into()),
         min_elements: 0,
         ..Default::default()
     };
@@ -459,16 +628,16 @@ pub fn rewrite(
             act.file
         ));
     }
+    let names = Names::new(g.nodes().map(|(_, n)| n.name.clone()));
+    let mut st =
+        Emitter { act, names, qsrc: HashMap::new(), quantized_inputs: HashMap::new(), rep };
     let (chains, not) = find_chains(&g);
     for (id, why) in not {
         let n = g.node(id);
-        rep.float.push(FloatNode { node: n.name.clone(), op: n.op.clone(), why });
+        st.rep.float.push(FloatNode { node: n.name.clone(), op: n.op.clone(), why });
     }
     let by_op: HashMap<NodeId, Chain> = chains.into_iter().map(|c| (c.op, c)).collect();
     let order = g.topo_order()?;
-    let mut names = Names::new(g.nodes().map(|(_, n)| n.name.clone()));
-    let mut qsrc: HashMap<String, QTensor> = HashMap::new();
-    let mut quantized_inputs: HashMap<(String, i32), QTensor> = HashMap::new();
     let mut dead: Vec<NodeId> = Vec::new();
     for id in order {
         if !g.is_live(id) {
@@ -486,21 +655,17 @@ pub fn rewrite(
                         .map(|r| format!("excluded by --exclude '{}'", r.as_str()))
                 });
             if let Some(why) = filtered {
-                rep.float.push(FloatNode { node: name, op: g.node(id).op.clone(), why });
+                st.rep.float.push(FloatNode { node: name, op: g.node(id).op.clone(), why });
                 continue;
             }
-            match emit_chain(
-                &mut g,
-                c,
-                act,
-                &mut names,
-                &mut qsrc,
-                &mut quantized_inputs,
-                &mut rep,
-            )? {
+            let done = match legacy {
+                None => emit_chain(&mut g, c, &mut st)?,
+                Some(r) => crate::legacy::emit_chain(&mut g, c, &mut st, r)?,
+            };
+            match done {
                 Ok(()) => dead.extend(c.filter.1.iter().rev().chain([&c.filter.0]).copied()),
                 Err(why) => {
-                    rep.float.push(FloatNode { node: name, op: g.node(id).op.clone(), why });
+                    st.rep.float.push(FloatNode { node: name, op: g.node(id).op.clone(), why });
                     continue;
                 }
             }
@@ -509,37 +674,11 @@ pub fn rewrite(
             }
             continue;
         }
-        let n = g.node(id);
-        if n.op == "MaxPool" && nhwc(n) && is_float(n) {
-            let Some(src) = n.input.first().map(|s| TensorName::parse(s).to_string()) else {
-                continue;
-            };
-            let Some(q) = qsrc.get(&src).cloned() else { continue };
-            let (mp_name, device) = (n.name.clone(), n.device.clone());
-            let controls = n.input.iter().filter(|s| s.starts_with('^')).cloned();
-            let mut qp = node(
-                &names.fresh(&format!("{mp_name}/eightbit")),
-                "QuantizedMaxPool",
-                [q.node.clone(), format!("{}:1", q.node), format!("{}:2", q.node)]
-                    .into_iter()
-                    .chain(controls)
-                    .collect(),
-                &device,
-            );
-            for a in ["ksize", "strides", "padding"] {
-                if let Some(v) = n.attr.get(a) {
-                    qp.attr.insert(a.into(), v.clone());
-                }
-            }
-            qp.attr.insert("T".into(), qtype(q.dtype).into());
-            let qp_name = qp.name.clone();
-            g.add_node(qp)?;
-            let deq = dequantize(g.node(id), &qp_name, q.dtype);
-            g.replace_node(id, deq);
-            rep.dequantize_nodes += 1;
-            rep.int8_pools.push(mp_name.clone());
-            qsrc.insert(format!("{mp_name}:0"), QTensor { node: qp_name, ..q });
-        }
+        match legacy {
+            None if g.node(id).op == "MaxPool" => pass_through(&mut g, id, &mut st)?,
+            None => false,
+            Some(_) => crate::legacy::pass_through(&mut g, id, &mut st)?,
+        };
     }
     // The float weights and biases nothing reads any more.
     for id in dead {
@@ -548,6 +687,13 @@ pub fn rewrite(
         }
     }
     g.check(Some(Registry::global())).map_err(QuantError::InvalidResult)?;
+    let mut rep = st.rep;
+    for (_, n) in g.nodes() {
+        let op = n.op.as_str();
+        if op.starts_with("Quantize") || op.starts_with("Requantiz") || op == "Dequantize" {
+            *rep.eight_bit_ops.entry(n.op.clone()).or_default() += 1;
+        }
+    }
     if rep.int8.is_empty() {
         report.warnings.push(format!(
             "no op became int8 ({} candidate(s) stay float, see --report); the graph is \
@@ -559,42 +705,85 @@ pub fn rewrite(
     Ok(Quantized { graph: g.into_graph_def(), report, payload: Bytes::new() })
 }
 
-/// `Dequantize(SCALED)` of `src`'s outputs 0-2, in place of `orig` (its name, device and
-/// `_` attributes).
-fn dequantize(orig: &NodeDef, src: &str, dtype: i32) -> NodeDef {
-    let mut attr = orig.attr.clone();
-    attr.retain(|k, _| k.starts_with('_'));
-    let mut d = NodeDef {
-        op: "Dequantize".into(),
-        input: vec![src.to_string(), format!("{src}:1"), format!("{src}:2")],
-        attr,
-        ..orig.clone()
+/// A single-input op reading an eight-bit tensor, run on it: `MaxPool` (both forms),
+/// `AvgPool`, `Relu`, `Relu6`, `Reshape` (the legacy form). The op becomes `Quantized<Op>`
+/// named `<op>/eightbit` and the original a Dequantize of it. Returns whether it did.
+pub(crate) fn pass_through(
+    g: &mut Graph,
+    id: NodeId,
+    st: &mut Emitter<'_>,
+) -> Result<bool, QuantError> {
+    let n = g.node(id).clone();
+    let op = n.op.as_str();
+    let fits = match op {
+        "MaxPool" | "AvgPool" => nhwc(&n) && is_float(&n),
+        "Relu" | "Relu6" | "Reshape" => is_float(&n),
+        _ => false,
     };
-    d.attr.insert("T".into(), qtype(dtype).into());
-    d.attr.insert("mode".into(), "SCALED".into());
-    d.attr.insert("dtype".into(), DataType::DtFloat.into());
-    d
+    let Some(src) = n.input.first().filter(|_| fits).map(|s| TensorName::parse(s).to_string())
+    else {
+        return Ok(false);
+    };
+    let Some(q) = st.qsrc.get(&src).cloned() else { return Ok(false) };
+    let (name, device) = (n.name.clone(), n.device.clone());
+    let qop = format!("Quantized{op}");
+    let mut inputs = vec![q.node.clone()];
+    match op {
+        "Reshape" => {
+            let Some(shape) = n.input.get(1).filter(|s| !s.starts_with('^')) else {
+                return Ok(false);
+            };
+            inputs.extend([shape.clone(), format!("{}:1", q.node), format!("{}:2", q.node)]);
+        }
+        _ => inputs.extend([format!("{}:1", q.node), format!("{}:2", q.node)]),
+    }
+    inputs.extend(n.input.iter().filter(|s| s.starts_with('^')).cloned());
+    let mut qp = node(&st.names.fresh(&format!("{name}/eightbit")), &qop, inputs, &device);
+    for a in ["ksize", "strides", "padding", "Tshape"] {
+        if let Some(v) = n.attr.get(a) {
+            qp.attr.insert(a.into(), v.clone());
+        }
+    }
+    let t = qtype(q.dtype).into();
+    match op {
+        "Relu" | "Relu6" => {
+            qp.attr.insert("Tinput".into(), t);
+            qp.attr.insert("out_type".into(), qtype(q.dtype).into());
+        }
+        _ => {
+            qp.attr.insert("T".into(), t);
+        }
+    }
+    let qp_name = qp.name.clone();
+    g.add_node(qp)?;
+    st.dequantize_in_place(g, id, &qp_name, q.dtype);
+    match op {
+        "MaxPool" | "AvgPool" => st.rep.int8_pools.push(name.clone()),
+        _ => st.rep.int8_other.push(name.clone()),
+    }
+    st.qsrc.insert(format!("{name}:0"), QTensor { node: qp_name, ..q });
+    Ok(true)
 }
 
-/// Rewrites one chain; the inner `Err` says why it stays float (nothing changed then).
-#[allow(clippy::too_many_arguments)]
+/// Rewrites one chain into a fused oneDNN kernel; the inner `Err` says why it stays float
+/// (nothing changed then).
 fn emit_chain(
     g: &mut Graph,
     c: &Chain,
-    act: &Activations,
-    names: &mut Names,
-    qsrc: &mut HashMap<String, QTensor>,
-    quantized_inputs: &mut HashMap<(String, i32), QTensor>,
-    rep: &mut ActivationReport,
+    st: &mut Emitter<'_>,
 ) -> Result<Result<(), String>, QuantError> {
+    let act = st.act;
     let op = g.node(c.op).clone();
     let end = g.node(c.end).clone();
     let replaces: Vec<String> = c.nodes().iter().map(|&id| g.node(id).name.clone()).collect();
     let device = op.device.clone();
     let input_key = c.input.to_string();
     // The input: straight from an int8 kernel when one produces it in a type this op takes.
-    let upstream =
-        qsrc.get(&input_key).filter(|q| c.kind == Kind::Conv2D || q.dtype == dt::QUINT8).cloned();
+    let upstream = st
+        .qsrc
+        .get(&input_key)
+        .filter(|q| c.kind == Kind::Conv2D || q.dtype == dt::QUINT8)
+        .cloned();
     let input_range = match &upstream {
         Some(_) => None,
         None => Some(range_of(g, act, &c.input, &format!("input of '{}'", op.name))?),
@@ -633,30 +822,12 @@ fn emit_chain(
         None => {
             let (lo, hi) = input_range.expect("set when there is no upstream");
             let dtype = if lo >= 0.0 { dt::QUINT8 } else { dt::QINT8 };
-            let key = (input_key.clone(), dtype);
-            if let Some(q) = quantized_inputs.get(&key) {
-                (q.clone(), false)
+            let base = if c.input.port == 0 {
+                c.input.node.clone()
             } else {
-                let base = if c.input.port == 0 {
-                    c.input.node.clone()
-                } else {
-                    format!("{}_{}", c.input.node, c.input.port)
-                };
-                let qn = names.fresh(&format!("{base}/quantize"));
-                let (mn, mx) =
-                    (names.fresh(&format!("{qn}/min")), names.fresh(&format!("{qn}/max")));
-                g.add_node(constant(&mn, floats(&[], &[lo]), &device))?;
-                g.add_node(constant(&mx, floats(&[], &[hi.max(lo + 1e-6)]), &device))?;
-                let mut q = node(&qn, "QuantizeV2", vec![input_key.clone(), mn, mx], &device);
-                q.attr.insert("T".into(), qtype(dtype).into());
-                q.attr.insert("mode".into(), "SCALED".into());
-                q.attr.insert("round_mode".into(), "HALF_TO_EVEN".into());
-                g.add_node(q)?;
-                rep.quantize_nodes += 1;
-                let q = QTensor { node: qn, dtype, range: Some([lo, hi]) };
-                quantized_inputs.insert(key, q.clone());
-                (q, false)
-            }
+                format!("{}_{}", c.input.node, c.input.port)
+            };
+            (st.quantize_input(g, &c.input, dtype, (lo, hi), &base, &device)?, false)
         }
     };
 
@@ -678,6 +849,7 @@ fn emit_chain(
         (Kind::MatMul, false) => "QuantizedMatMulWithBiasAndDequantize",
     };
     let base = &op.name;
+    let names = &mut st.names;
     let kname =
         if dequantizes { end.name.clone() } else { names.fresh(&format!("{}/eightbit", end.name)) };
     let wn = names.fresh(&format!("{base}/weights_qint8"));
@@ -705,14 +877,7 @@ fn emit_chain(
         omin,
         omax,
     ];
-    // The control inputs of every replaced node.
-    for id in c.nodes() {
-        for s in g.node(id).input.iter().filter(|s| s.starts_with('^')) {
-            if !inputs.contains(s) {
-                inputs.push(s.clone());
-            }
-        }
-    }
+    inputs.extend(c.control_inputs(g));
     let mut k = node(&kname, kernel, inputs, &device);
     let ty = |d: i32| AttrValue::from(qtype(d));
     match c.kind {
@@ -746,26 +911,18 @@ fn emit_chain(
             k.attr.insert(a.clone(), v.clone());
         }
         k.device = end.device.clone();
-        for id in c.nodes().into_iter().filter(|&i| i != c.end) {
-            g.replace_control_input(&g.node(id).name.clone(), &end.name);
-            g.remove_node(id);
-        }
+        c.remove_inner(g);
         g.replace_node(c.end, k);
     } else {
         g.add_node(k)?;
-        for id in c.nodes().into_iter().filter(|&i| i != c.end) {
-            g.replace_control_input(&g.node(id).name.clone(), &end.name);
-            g.remove_node(id);
-        }
-        let deq = dequantize(&end, &kname, out_dtype);
-        g.replace_node(c.end, deq);
-        rep.dequantize_nodes += 1;
-        qsrc.insert(
+        c.remove_inner(g);
+        st.dequantize_in_place(g, c.end, &kname, out_dtype);
+        st.qsrc.insert(
             format!("{}:0", end.name),
             QTensor { node: kname.clone(), dtype: out_dtype, range: Some(out) },
         );
     }
-    rep.int8.push(Int8Node {
+    st.rep.int8.push(Int8Node {
         node: kname,
         kernel: kernel.to_string(),
         replaces,
@@ -773,7 +930,7 @@ fn emit_chain(
         input_type: qname(qin.dtype),
         input_range: qin.range,
         input_from_int8,
-        output_range: out,
+        output_range: Some(out),
         weight_scales: m.len(),
     });
     Ok(Ok(()))

@@ -35,6 +35,7 @@ mod config;
 mod emit;
 mod error;
 mod kernels;
+mod legacy;
 pub mod ranges;
 mod report;
 pub mod select;

@@ -1035,6 +1035,7 @@ fn act_cfg(ranges: crate::ranges::RangesFile) -> QuantConfig {
             ranges,
             file: "r.json".into(),
             calibration: Default::default(),
+            form: Default::default(),
         }),
         ..Default::default()
     }
@@ -1073,7 +1074,7 @@ fn activations_rewrite_chains_into_int8_kernels() {
     assert_eq!(rep.quantize_nodes, 1);
     assert!(rep.float.iter().any(|f| f.node == "depthwise" && f.why.contains("depthwise")));
     let out = &rep.int8[0].output_range;
-    assert_eq!(*out, [0.0, 2.0]);
+    assert_eq!(*out, Some([0.0, 2.0]));
 }
 
 #[test]
@@ -1086,4 +1087,230 @@ fn activations_need_every_range_and_honour_exclude() {
     assert_eq!(find(&q.graph, "conv2").op, "Conv2D");
     let rep = q.report.activations.unwrap();
     assert!(rep.float.iter().any(|f| f.node == "conv2" && f.why.contains("--exclude")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// --activations --legacy-gtt: the Graph Transform Tool's quantize_nodes graph
+
+fn legacy_cfg(ranges: crate::ranges::RangesFile, rq: activations::Requantization) -> QuantConfig {
+    let mut c = act_cfg(ranges);
+    c.activations.as_mut().unwrap().form = activations::Form::LegacyGtt(rq);
+    c
+}
+
+/// `int8_graph` plus a Flatten-like Reshape of conv2 into a MatMul + BiasAdd + Relu, a
+/// Concat of two eight-bit tensors and an AvgPool.
+fn legacy_graph() -> GraphDef {
+    let mut g = int8_graph();
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    g.node.extend([
+        tf_proto::tensorflow::NodeDef {
+            attr: [
+                ("dtype".to_string(), AttrValue::from(DataType::DtInt32)),
+                (
+                    "value".to_string(),
+                    Tensor::from_values(dt::INT32, &[2], &[-1i32, 4]).unwrap().to_proto().into(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            ..node("shape", "Const", &[])
+        },
+        f(node("flat", "Reshape", &["conv2", "shape"])),
+        const_rand("w3", &[4, 3], 5).0,
+        const_rand("b3", &[3], 6).0,
+        f(node("dense", "MatMul", &["flat", "w3"])),
+        f(node("dense_bias", "BiasAdd", &["dense", "b3"])),
+        f(node("dense_relu", "Relu", &["dense_bias"])),
+        const_f32("axis", &[], &[3.0]),
+    ]);
+    let mut axis = g.node.pop().unwrap();
+    axis.attr.insert("dtype".into(), DataType::DtInt32.into());
+    axis.attr.insert(
+        "value".into(),
+        Tensor::from_values(dt::INT32, &[], &[3i32]).unwrap().to_proto().into(),
+    );
+    g.node.push(axis);
+    let cat = with(
+        with(node("cat", "ConcatV2", &["pool", "conv2", "axis"]), "N", 2i64),
+        "T",
+        DataType::DtFloat,
+    );
+    g.node.push(cat);
+    let avg = with(
+        with(
+            with(node("avg", "AvgPool", &["cat"]), "ksize", vec![1i64, 2, 2, 1]),
+            "strides",
+            vec![1i64, 2, 2, 1],
+        ),
+        "padding",
+        "VALID",
+    );
+    g.node.push(f(avg));
+    g
+}
+
+fn legacy_ranges() -> crate::ranges::RangesFile {
+    ranges_for(&["x:0", "relu:0", "pool:0", "conv2:0", "flat:0", "dense_relu:0"])
+}
+
+/// The structure every legacy graph must have: GTT's op types and attributes, every input
+/// resolving, no Dequantize → QuantizeV2 between two eight-bit ops.
+fn assert_legacy_structure(g: &GraphDef) {
+    let by_name: std::collections::HashMap<&str, &NodeDef> =
+        g.node.iter().map(|n| (n.name.as_str(), n)).collect();
+    let quint8 = Some(DataType::DtQuint8);
+    for n in &g.node {
+        for i in &n.input {
+            let src = i.trim_start_matches('^').split(':').next().unwrap();
+            assert!(by_name.contains_key(src), "'{}' reads missing '{i}'", n.name);
+        }
+        let t = |a: &str| n.attr.get(a).and_then(|v| v.as_type());
+        let mode = n.attr.get("mode").and_then(|v| v.as_bytes());
+        match n.op.as_str() {
+            "QuantizeV2" | "Dequantize" => {
+                assert_eq!(t("T"), quint8, "{}", n.name);
+                assert_eq!(mode, Some(&b"MIN_FIRST"[..]), "{}", n.name);
+            }
+            "QuantizedConv2D" => {
+                assert_eq!((t("Tinput"), t("Tfilter")), (quint8, quint8), "{}", n.name);
+                assert_eq!(t("out_type"), Some(DataType::DtQint32));
+            }
+            "QuantizedMatMul" => {
+                assert_eq!((t("T1"), t("T2")), (quint8, quint8), "{}", n.name);
+                assert_eq!(t("Toutput"), Some(DataType::DtQint32));
+            }
+            "QuantizedBiasAdd" => {
+                assert_eq!((t("T1"), t("T2")), (quint8, quint8), "{}", n.name);
+                assert_eq!(t("out_type"), Some(DataType::DtQint32));
+            }
+            "QuantizedRelu" | "QuantizedRelu6" => {
+                assert_eq!((t("Tinput"), t("out_type")), (quint8, quint8), "{}", n.name)
+            }
+            "Requantize" => {
+                assert_eq!((t("Tinput"), t("out_type")), (Some(DataType::DtQint32), quint8))
+            }
+            "QuantizedMaxPool" | "QuantizedAvgPool" | "QuantizedReshape" | "QuantizedConcat" => {
+                assert_eq!(t("T"), quint8, "{}", n.name)
+            }
+            op => assert!(
+                !op.starts_with("Quantized") && !op.starts_with("_"),
+                "'{}' is a {op}, not of GTT's form",
+                n.name
+            ),
+        }
+        if n.op == "QuantizeV2" {
+            let src = by_name[n.input[0].split(':').next().unwrap()];
+            assert_ne!(src.op, "Dequantize", "{} re-quantizes the Dequantize {}", n.name, src.name);
+        }
+        if n.op == "Const" {
+            let v = n.attr_opt_tensor("value").unwrap();
+            assert!(v.dtype != dt::QINT8, "{}: weights are quint8 in GTT's form", n.name);
+        }
+    }
+}
+
+#[test]
+fn legacy_gtt_emits_quantize_nodes_form() {
+    let cfg = legacy_cfg(legacy_ranges(), activations::Requantization::Frozen);
+    let q = run(legacy_graph(), &cfg);
+    let g = &q.graph;
+    assert_legacy_structure(g);
+    // conv1 -> bias1 -> relu: three eight-bit ops, the input through one MIN_FIRST QuantizeV2
+    // with the calibrated range, the weights quint8 Consts with their ranges.
+    let k = find(g, "conv1/eightbit");
+    assert_eq!(k.op, "QuantizedConv2D");
+    assert_eq!(k.input[0], "conv1_eightbit/x/quantize");
+    assert_eq!(k.input[1], "w1_quantized_const");
+    assert_eq!(tensor_of(find(g, "w1_quantized_const")).dtype, dt::QUINT8);
+    assert_eq!(k.input[4..6], ["w1_quantized_min", "w1_quantized_max"]);
+    let mn = find(g, "conv1_eightbit/x/quantize/min");
+    assert_eq!(as_f32s(&tensor_of(mn)), [-1.0]);
+    // Conv -> BiasAdd: measured at run time (the file has no range for it).
+    assert_eq!(find(g, "conv1/eightbit/requant_range").op, "RequantizationRange");
+    let rq = find(g, "conv1/eightbit/requantize");
+    assert_eq!(rq.input[3..5], ["conv1/eightbit/requant_range", "conv1/eightbit/requant_range:1"]);
+    let b = find(g, "bias1/eightbit");
+    assert_eq!(b.op, "QuantizedBiasAdd");
+    assert_eq!(b.input[0], "conv1/eightbit/requantize");
+    assert_eq!(b.input[1], "b1_quantized_const");
+    // BiasAdd -> Relu: frozen to [0, max of relu:0].
+    let rq = find(g, "bias1/eightbit/requantize");
+    let lo = find(g, &rq.input[3]);
+    assert_eq!(lo.name, "bias1/eightbit/requant_range/frozen_min");
+    assert_eq!(as_f32s(&tensor_of(lo)), [0.0]);
+    assert_eq!(as_f32s(&tensor_of(find(g, &rq.input[4]))), [2.0]);
+    assert_eq!(find(g, "relu/eightbit").op, "QuantizedRelu");
+    assert_eq!(find(g, "relu").op, "Dequantize");
+    // The pool, conv2, Reshape, the dense chain, Concat and AvgPool all read eight-bit tensors.
+    assert_eq!(find(g, "pool/eightbit").op, "QuantizedMaxPool");
+    assert_eq!(find(g, "pool/eightbit").input[0], "relu/eightbit");
+    assert_eq!(find(g, "conv2/eightbit").input[0], "pool/eightbit");
+    assert_eq!(find(g, "flat/eightbit").op, "QuantizedReshape");
+    assert_eq!(find(g, "flat/eightbit").input[0], "conv2/eightbit/requantize");
+    let d = find(g, "dense/eightbit");
+    assert_eq!(d.op, "QuantizedMatMul");
+    assert_eq!(d.input[0], "flat/eightbit");
+    let cat = find(g, "cat/eightbit");
+    assert_eq!(cat.op, "QuantizedConcat");
+    assert_eq!(cat.input[..3], ["axis", "pool/eightbit", "conv2/eightbit/requantize"]);
+    assert_eq!(find(g, "avg/eightbit").op, "QuantizedAvgPool");
+    assert_eq!(find(g, "avg/eightbit").input[0], "cat/eightbit");
+    // A MatMul input that can be negative is fine here (MIN_FIRST); depthwise stays float.
+    assert_eq!(find(g, "depthwise").op, "DepthwiseConv2dNative");
+    for gone in ["w1", "b1", "w2", "w3", "b3", "conv1", "bias1", "dense", "dense_bias"] {
+        assert!(g.node.iter().all(|n| n.name != gone), "{gone} is still there");
+    }
+    let rep = q.report.activations.as_ref().unwrap();
+    assert_eq!((rep.form, rep.requantization), ("legacy-gtt", Some("frozen")));
+    assert_eq!(rep.int8.len(), 3);
+    assert_eq!(rep.int8[0].kernel, "QuantizedConv2D + QuantizedBiasAdd + QuantizedRelu");
+    assert_eq!(rep.quantize_nodes, 1);
+    assert_eq!(rep.int8_pools, ["pool", "avg"]);
+    assert_eq!(rep.int8_other, ["flat", "cat"]);
+    assert_eq!(rep.eight_bit_ops["QuantizeV2"], 1);
+    assert_eq!(rep.eight_bit_ops["QuantizedConv2D"], 2);
+    assert_eq!(rep.eight_bit_ops["RequantizationRange"], 2);
+    assert_eq!(rep.eight_bit_ops["Requantize"], 5);
+    assert_eq!(q.report.encoding.as_deref(), Some("legacy-gtt"));
+}
+
+#[test]
+fn legacy_gtt_dynamic_measures_every_range_and_honours_exclude() {
+    let mut cfg = legacy_cfg(legacy_ranges(), activations::Requantization::Dynamic);
+    cfg.exclude = compile_patterns("--exclude", &["^dense".to_string()]).unwrap();
+    let q = run(legacy_graph(), &cfg);
+    let g = &q.graph;
+    assert_legacy_structure(g);
+    assert!(g.node.iter().all(|n| !n.name.contains("frozen")));
+    let rr = g.node.iter().filter(|n| n.op == "RequantizationRange").count();
+    let rq = g.node.iter().filter(|n| n.op == "Requantize").count();
+    assert_eq!((rr, rq), (3, 3));
+    assert_eq!(find(g, "dense").op, "MatMul");
+    let rep = q.report.activations.as_ref().unwrap();
+    assert!(rep.float.iter().any(|f| f.node == "dense" && f.why.contains("--exclude")));
+    assert!(rep.int8.iter().all(|k| k.output_range.is_none()));
+    // The chain's ranges are still the file's: a missing input range is the same error.
+    let e = quantize_graph_def(
+        legacy_graph(),
+        &legacy_cfg(ranges_for(&["relu:0"]), activations::Requantization::Dynamic),
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("r.json: no range for tensor 'x:0'"), "{e}");
+}
+
+#[test]
+fn legacy_gtt_weights_are_quantize_weights_bytes() {
+    // The payload is what `tf-quant uint8` (GTT's quantize_weights) stores for the same tensor.
+    let q = run(legacy_graph(), &legacy_cfg(legacy_ranges(), activations::Requantization::Frozen));
+    let u = run(legacy_graph(), &QuantConfig { min_elements: 1, ..cfg(Mode::Uint8) });
+    for w in ["w1", "w2"] {
+        let a = find(&q.graph, &format!("{w}_quantized_const"));
+        let b = find(&u.graph, &format!("{w}_quantized_const"));
+        assert_eq!(tensor_of(a).raw(), tensor_of(b).raw(), "{w}");
+        for r in ["_quantized_min", "_quantized_max"] {
+            let (a, b) = (find(&q.graph, &format!("{w}{r}")), find(&u.graph, &format!("{w}{r}")));
+            assert_eq!(as_f32s(&tensor_of(a)), as_f32s(&tensor_of(b)), "{w}{r}");
+        }
+    }
 }

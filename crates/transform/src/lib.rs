@@ -73,7 +73,15 @@ pub const TRANSFORMS: &[Spec] = &[
     Spec { name: "obsfucate_names", params: &[] },
     Spec {
         name: "quantize_nodes",
-        params: &["ranges", "input_min", "input_max", "fallback_min", "fallback_max", "ignore_op"],
+        params: &[
+            "ranges",
+            "input_min",
+            "input_max",
+            "fallback_min",
+            "fallback_max",
+            "ignore_op",
+            "legacy_gtt",
+        ],
     },
     Spec { name: "quantize_weights", params: &["minimum_size", "mode"] },
     Spec { name: "remove_attribute", params: &["attribute_name", "op_name"] },

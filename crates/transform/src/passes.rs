@@ -168,13 +168,14 @@ pub(crate) fn quant(
 /// `tf-run --calibrate`), and `fallback_min`/`fallback_max` give every tensor the rewrite needs
 /// and the file lacks a fixed range (`input_min`/`input_max` do the same for tensors that are
 /// graph inputs, before the fallback). `ignore_op` keeps chains starting with those ops float.
+/// `legacy_gtt=frozen|dynamic` emits GTT's own graph form instead (`tf-quant --legacy-gtt`).
 pub(crate) fn quantize_nodes(
     g: Graph,
     p: &Params<'_>,
     ctx: &mut Ctx<'_>,
     changes: &mut BTreeMap<String, usize>,
 ) -> Result<Graph, String> {
-    use tf_quant::activations::{calibration_tensors, Activations};
+    use tf_quant::activations::{calibration_tensors, Activations, Form};
     use tf_quant::ranges::{RangesFile, TensorRange, BINS, FORMAT, VERSION};
 
     let pair = |lo: &str, hi: &str| -> Result<Option<(f64, f64)>, String> {
@@ -189,6 +190,10 @@ pub(crate) fn quantize_nodes(
             }
             _ => Err(format!("{lo} and {hi} must be given together")),
         }
+    };
+    let form = match p.one("legacy_gtt")? {
+        None => Form::OneDnn,
+        Some(r) => Form::LegacyGtt(r.parse().map_err(|e| format!("legacy_gtt={e}"))?),
     };
     let fallback = pair("fallback_min", "fallback_max")?;
     let input = pair("input_min", "input_max")?;
@@ -255,7 +260,12 @@ pub(crate) fn quantize_nodes(
     let cfg = QuantConfig {
         mode: Mode::Int8,
         exclude,
-        activations: Some(Activations { ranges, file: name, calibration: Default::default() }),
+        activations: Some(Activations {
+            ranges,
+            file: name,
+            calibration: Default::default(),
+            form,
+        }),
         ..QuantConfig::default()
     };
     let q = tf_quant::quantize_graph_def(graph, &cfg).map_err(|e| e.to_string())?;

@@ -132,6 +132,13 @@ fn quantize_nodes_needs_ranges() {
     assert!(e.unwrap_err().contains("greater than"));
     let e = run_io(g.clone(), "quantize_nodes(ranges=/nonexistent/r.json)", &[], &[]);
     assert!(e.unwrap_err().starts_with("quantize_nodes: ranges=/nonexistent/r.json: "));
+    let e = run_io(
+        g.clone(),
+        "quantize_nodes(fallback_min=-1, fallback_max=1, legacy_gtt=x)",
+        &[],
+        &[],
+    );
+    assert_eq!(e.unwrap_err(), "quantize_nodes: legacy_gtt='x': expected frozen or dynamic");
     // Nothing to quantize: the graph passes through.
     let out = run_io(g.clone(), "quantize_nodes(fallback_min=-6, fallback_max=6)", &[], &[]);
     assert_eq!(out.unwrap().graph.node.len(), 2);
