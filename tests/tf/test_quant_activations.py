@@ -159,10 +159,13 @@ def test_legacy_gtt_graph_runs_with_onednn_on_and_off(results, legacy_off, model
     print(f"legacy-gtt {rq} {model}: oneDNN on {on} / off {off}; ops {leg['eight_bit_ops']}")
     assert leg["float"] == [], leg["float"]
     for m in (on, off):
-        assert m["cosine_min"] >= 0.99, m
-        assert m["top1"] >= 0.9, m
-        # Frozen ranges clip what exceeds calibration: the MLP's held-out logits reach 0.78
-        # where its 64 calibration samples reached 0.66 (max abs error 0.12; 0.015 dynamic).
+        # GTT's form has one range per weight tensor (no per-channel scales) and quint8
+        # activations: on the trained MLP the worst held-out sample's cosine is 0.990-0.991
+        # and top-1 agreement 96-97 % (the default form: 0.999 and 99.6 %).
+        assert m["cosine_min"] >= 0.985, m
+        assert m["top1"] >= 0.95, m
+        # Frozen ranges clip what exceeds calibration (the trained CNN's frozen error is 16 %
+        # of its largest logit, 2.6 % with dynamic ranges).
         assert m["max_abs_err"] <= (0.2 if rq == "frozen" else 0.1) * m["ref_max_abs"], m
     ops = leg["eight_bit_ops"]
     for op, n in LEGACY_OPS[model].items():
