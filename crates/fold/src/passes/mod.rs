@@ -64,28 +64,31 @@ impl Analysis {
     }
 }
 
-/// Whether a node may be replaced by its value: stateless (says the registry), not TF1 control
-/// flow, not a library function, not an internal op (`_...`), and of a kind that is folded
-/// ([`Kind::Compute`] or [`Kind::Call`] in the op table: not a constant or an input).
-pub(crate) fn is_pure(ctx: &Ctx, node: &NodeDef) -> bool {
-    ctx.ops.is_stateful(&node.op) == Some(false)
-        && !is_tf1_control_flow(&node.op)
-        && !ctx.ops.is_function(&node.op)
-        && matches!(ops::kind(&node.op), Kind::Compute | Kind::Call)
-        && !node.op.starts_with('_')
+/// Whether nodes of `op` only compute their outputs from their inputs, as far as the graph can
+/// tell: stateless (says the registry), not TF1 control flow, not a function of the graph's
+/// library, not an internal op (`_...`).
+fn stateless_computation(ctx: &Ctx, op: &str) -> bool {
+    ctx.ops.is_stateful(op) == Some(false)
+        && !is_tf1_control_flow(op)
+        && !ctx.ops.is_function(op)
+        && !op.starts_with('_')
 }
 
-/// Whether duplicate merging may merge a node away: a constant, or stateless (says the
-/// registry), not TF1 control flow, not a library function, not an internal op (`_...`), and
-/// neither an input nor a call ([`Kind::Feed`], [`Kind::Call`] in the op table).
+/// Whether a node may be replaced by its value: a [`stateless_computation`] of a kind that is
+/// folded ([`Kind::Compute`] or [`Kind::Call`] in the op table: not a constant or an input).
+pub(crate) fn is_pure(ctx: &Ctx, node: &NodeDef) -> bool {
+    stateless_computation(ctx, &node.op)
+        && matches!(ops::kind(&node.op), Kind::Compute | Kind::Call)
+}
+
+/// Whether duplicate merging may merge a node away: a constant, or a [`stateless_computation`]
+/// that is neither an input nor a call ([`Kind::Feed`], [`Kind::Call`] in the op table).
 pub(crate) fn is_mergeable(ctx: &Ctx, node: &NodeDef) -> bool {
-    let kind = ops::kind(&node.op);
-    kind == Kind::Const
-        || (ctx.ops.is_stateful(&node.op) == Some(false)
-            && !is_tf1_control_flow(&node.op)
-            && !ctx.ops.is_function(&node.op)
-            && !matches!(kind, Kind::Feed | Kind::Call)
-            && !node.op.starts_with('_'))
+    match ops::kind(&node.op) {
+        Kind::Const => true,
+        Kind::Feed | Kind::Call => false,
+        Kind::Compute | Kind::Unfolded => stateless_computation(ctx, &node.op),
+    }
 }
 
 fn const_facts(node: &NodeDef, ctx: &mut Ctx) -> Facts {
