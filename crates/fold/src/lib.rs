@@ -427,7 +427,11 @@ pub fn new_payloads(g: &GraphDef, input: &bytes::Bytes) -> Vec<bytes::Bytes> {
 /// Removes every node the outputs (and placeholders, and `--keep`) do not depend on.
 pub(crate) fn prune(g: &mut Graph, ctx: &mut Ctx) {
     let mut roots: Vec<NodeId> = ctx.roots.iter().filter_map(|n| g.id(n)).collect();
-    roots.extend(g.nodes().filter(|(_, n)| ops::kind(&n.op) == ops::Kind::Feed).map(|(id, _)| id));
+    roots.extend(
+        g.nodes()
+            .filter(|(_, node)| matches!(ops::kind(&node.op), ops::Kind::Feed))
+            .map(|(id, _)| id),
+    );
     let reach = g.reachable(&roots, false);
     let dead: Vec<NodeId> = g.ids().into_iter().filter(|id| !reach[id.0]).collect();
     ctx.report.removed += dead.len();
