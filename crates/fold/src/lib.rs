@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod eval;
+mod ops;
 pub mod passes;
 mod report;
 pub mod shape;
@@ -428,7 +429,7 @@ pub(crate) fn prune(g: &mut Graph, ctx: &mut Ctx) {
     let mut roots: Vec<NodeId> = ctx.roots.iter().filter_map(|n| g.id(n)).collect();
     roots.extend(
         g.nodes()
-            .filter(|(_, n)| matches!(n.op.as_str(), "Placeholder" | "PlaceholderWithDefault"))
+            .filter(|(_, node)| matches!(ops::kind(&node.op), ops::Kind::Feed))
             .map(|(id, _)| id),
     );
     let reach = g.reachable(&roots, false);

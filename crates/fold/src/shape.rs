@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tf_proto::tensorflow::NodeDef;
 use tf_tensor::{dt, Tensor};
 
-use crate::eval;
+use crate::{eval, ops};
 
 /// Static knowledge about one tensor.
 #[derive(Debug, Clone, Default)]
@@ -60,93 +60,6 @@ fn partial_of(t: &Tensor) -> Option<Vec<Option<i64>>> {
 
 fn attr_list<'a>(node: &'a NodeDef, name: &str) -> Option<&'a [i64]> {
     node.attr_opt_list_i64(name)
-}
-
-fn unary_same(op: &str) -> bool {
-    matches!(
-        op,
-        "Identity"
-            | "Snapshot"
-            | "StopGradient"
-            | "PreventGradient"
-            | "CheckNumerics"
-            | "Neg"
-            | "Abs"
-            | "Sqrt"
-            | "Rsqrt"
-            | "Square"
-            | "Exp"
-            | "Expm1"
-            | "Log"
-            | "Log1p"
-            | "Reciprocal"
-            | "Inv"
-            | "Tanh"
-            | "Sigmoid"
-            | "Relu"
-            | "Relu6"
-            | "Elu"
-            | "Selu"
-            | "Softplus"
-            | "Softsign"
-            | "LeakyRelu"
-            | "Floor"
-            | "Ceil"
-            | "Round"
-            | "Rint"
-            | "Sign"
-            | "Sin"
-            | "Cos"
-            | "Erf"
-            | "Erfc"
-            | "Gelu"
-            | "Softmax"
-            | "LogSoftmax"
-            | "Cast"
-            | "LogicalNot"
-            | "ZerosLike"
-            | "OnesLike"
-            | "BiasAdd"
-            | "FusedBatchNorm"
-            | "FusedBatchNormV2"
-            | "FusedBatchNormV3"
-            | "LRN"
-            | "Enter"
-            | "Exit"
-            | "NextIteration"
-            | "RefIdentity"
-    )
-}
-
-fn binary_broadcast(op: &str) -> bool {
-    matches!(
-        op,
-        "Add"
-            | "AddV2"
-            | "Sub"
-            | "Mul"
-            | "RealDiv"
-            | "Div"
-            | "DivNoNan"
-            | "FloorDiv"
-            | "FloorMod"
-            | "TruncateDiv"
-            | "TruncateMod"
-            | "Maximum"
-            | "Minimum"
-            | "Pow"
-            | "SquaredDifference"
-            | "Equal"
-            | "NotEqual"
-            | "Less"
-            | "LessEqual"
-            | "Greater"
-            | "GreaterEqual"
-            | "LogicalAnd"
-            | "LogicalOr"
-            | "SelectV2"
-            | "AddN"
-    )
 }
 
 /// Broadcast of partial shapes.
@@ -252,86 +165,23 @@ fn einsum_shape(eq: &str, ins: &[Option<Vec<i64>>]) -> Option<Vec<i64>> {
 
 /// Infers the facts of every output of `node` from the facts of its data inputs. `out_types`
 /// are the output dtypes from the op registry (possibly empty when unknown).
+///
+/// The per-op rules are the `ShapeFn`, `OutputsFn` and `ElementsFn` of the op's entry in
+/// the op table (`crate::ops`); an op without an entry has outputs of unknown shape.
 pub fn infer(node: &NodeDef, ins: &[Facts], out_types: &[i32]) -> Vec<Facts> {
+    let op = ops::get(&node.op);
     let n_out = out_types.len().max(1);
     let mut outs: Vec<Facts> = (0..n_out)
         .map(|i| Facts { dtype: out_types.get(i).copied(), ..Default::default() })
         .collect();
-    let shape0 = infer_shape(node, ins);
-    if let Some(s) = shape0 {
+    if let Some(s) = op.and_then(|o| o.shape).and_then(|f| f(node, ins)) {
         outs[0].shape = Some(s);
     }
-    // Multi-output ops.
-    match node.op.as_str() {
-        "ShapeN" => {
-            for (o, f) in outs.iter_mut().zip(ins) {
-                o.shape = f.rank().map(|r| vec![r as i64]);
-                o.partial = f.shape.as_ref().map(|s| dims_partial(s));
-            }
-        }
-        "Unpack" => {
-            if let Some(s) = ins.first().and_then(|f| f.shape.clone()) {
-                if let Ok(ax) = eval::norm_axis(eval::attr_i64(node, "axis", 0), s.len()) {
-                    let mut s2 = s.clone();
-                    s2.remove(ax);
-                    for o in outs.iter_mut() {
-                        o.shape = Some(s2.clone());
-                    }
-                    // Unpacking a partial vector gives scalars.
-                    if let Some(p) = ins[0].partial.as_ref().filter(|_| s.len() == 1) {
-                        for (o, v) in outs.iter_mut().zip(p) {
-                            o.partial = Some(vec![*v]);
-                        }
-                    }
-                }
-            }
-        }
-        "Switch" | "RefSwitch" => {
-            let s = ins.first().and_then(|f| f.shape.clone());
-            for o in outs.iter_mut() {
-                o.shape = s.clone();
-            }
-        }
-        "Merge" | "RefMerge" if outs.len() > 1 => {
-            outs[1].shape = Some(vec![]);
-        }
-        "FusedBatchNorm" | "FusedBatchNormV2" | "FusedBatchNormV3" => {
-            let c = ins.get(1).and_then(|f| f.shape.clone());
-            for o in outs.iter_mut().skip(1).take(4) {
-                o.shape = c.clone();
-            }
-        }
-        "Split" | "SplitV" => {
-            let (x, axis) = if node.op == "Split" {
-                (ins.get(1), ins.first())
-            } else {
-                (ins.first(), ins.get(2))
-            };
-            if let (Some(s), Some(a)) =
-                (x.and_then(|f| f.shape.clone()), axis.and_then(|f| f.int_values()))
-            {
-                if let (Some(&a), true) = (a.first(), !s.is_empty()) {
-                    if let Ok(ax) = eval::norm_axis(a, s.len()) {
-                        let sizes: Option<Vec<i64>> = if node.op == "Split" {
-                            let k = eval::attr_i64(node, "num_split", 1).max(1);
-                            Some(vec![if s[ax] >= 0 { s[ax] / k } else { -1 }; n_out])
-                        } else {
-                            ins.get(1).and_then(|f| f.int_values()).filter(|v| !v.contains(&-1))
-                        };
-                        if let Some(sizes) = sizes {
-                            for (o, sz) in outs.iter_mut().zip(sizes) {
-                                let mut s2 = s.clone();
-                                s2[ax] = sz;
-                                o.shape = Some(s2);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        _ => {}
+    if let Some(f) = op.and_then(|o| o.outputs) {
+        f(node, ins, &mut outs);
     }
-    outs[0].partial = infer_partial(node, ins, outs[0].shape.as_deref());
+    outs[0].partial =
+        op.and_then(|o| o.elements).and_then(|f| f(node, ins, outs[0].shape.as_deref()));
     for o in &mut outs {
         sanitize_partial(o);
     }
@@ -392,440 +242,646 @@ fn dims_partial(s: &[i64]) -> Vec<Option<i64>> {
     s.iter().map(|&d| (d >= 0).then_some(d)).collect()
 }
 
-fn infer_shape(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
-    let op = node.op.as_str();
-    let s = |i: usize| ins.get(i).and_then(|f| f.shape.clone());
-    let vals = |i: usize| ins.get(i).and_then(|f| f.int_values());
-    if unary_same(op) {
-        return s(0);
+/// The shape of input `i`, if known.
+fn input_shape(ins: &[Facts], i: usize) -> Option<Vec<i64>> {
+    ins.get(i).and_then(|f| f.shape.clone())
+}
+
+/// The elements of integer input `i`, if all are known.
+fn input_ints(ins: &[Facts], i: usize) -> Option<Vec<i64>> {
+    ins.get(i).and_then(|f| f.int_values())
+}
+
+/// The known elements of input `i`.
+fn input_partial(ins: &[Facts], i: usize) -> Option<Vec<Option<i64>>> {
+    ins.get(i).and_then(|f| f.partial.clone())
+}
+
+// ---- shapes of output 0 ([`ShapeFn`]) ------------------------------------------------------
+
+/// The shape of output 0 of a node from the facts of its data inputs; `None` when unknown.
+pub(crate) type ShapeFn = fn(&NodeDef, &[Facts]) -> Option<Vec<i64>>;
+
+/// Output 0 has the shape of input 0 (elementwise unary ops, pass-throughs, `BiasAdd`).
+pub(crate) fn same_as_input(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    input_shape(ins, 0)
+}
+
+/// Every input broadcast against the others (elementwise binary ops, `AddN`, `SelectV2`).
+pub(crate) fn broadcasting(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let mut acc = input_shape(ins, 0)?;
+    for i in 1..ins.len() {
+        acc = broadcast(&acc, &input_shape(ins, i)?)?;
     }
-    if binary_broadcast(op) {
-        let mut acc = s(0)?;
-        for i in 1..ins.len() {
-            acc = broadcast(&acc, &s(i)?)?;
-        }
-        return Some(acc);
+    Some(acc)
+}
+
+/// A scalar (`Size`, `Rank`).
+pub(crate) fn scalar(_: &NodeDef, _: &[Facts]) -> Option<Vec<i64>> {
+    Some(vec![])
+}
+
+/// The `shape` attribute (`Placeholder`, `PlaceholderWithDefault`).
+pub(crate) fn placeholder(node: &NodeDef, _: &[Facts]) -> Option<Vec<i64>> {
+    let sh = node.attr_opt_shape("shape")?;
+    if sh.unknown_rank {
+        return None;
     }
-    match op {
-        "Placeholder" | "PlaceholderWithDefault" => {
-            let sh = node.attr_opt_shape("shape")?;
-            if sh.unknown_rank {
-                return None;
-            }
-            Some(sh.dim.iter().map(|d| d.size.max(-1)).collect())
-        }
-        "Const" => {
-            let t = node.attr_opt_tensor("value")?;
-            let sh = t.tensor_shape.as_ref();
-            Some(sh.map(|s| s.dim.iter().map(|d| d.size).collect()).unwrap_or_default())
-        }
-        "Shape" => Some(vec![s(0)?.len() as i64]),
-        "Size" | "Rank" => Some(vec![]),
-        "Select" => {
-            let (t, e) = (s(1), s(2));
-            match (t, e) {
-                (Some(t), Some(e)) => broadcast(&t, &e).filter(|b| b.len() == t.len()),
-                (Some(t), None) | (None, Some(t)) => Some(t),
-                _ => None,
-            }
-        }
-        "MatMul" => {
-            let (a, b) = (s(0)?, s(1)?);
-            if a.len() != 2 || b.len() != 2 {
-                return None;
-            }
-            let ta = eval::attr_bool(node, "transpose_a", false);
-            let tb = eval::attr_bool(node, "transpose_b", false);
-            Some(vec![if ta { a[1] } else { a[0] }, if tb { b[0] } else { b[1] }])
-        }
-        "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => {
-            let (a, b) = (s(0)?, s(1)?);
-            if a.len() < 2 || b.len() < 2 {
-                return None;
-            }
-            let ta = eval::attr_bool(node, "adj_x", false);
-            let tb = eval::attr_bool(node, "adj_y", false);
-            let mut out = broadcast(&a[..a.len() - 2], &b[..b.len() - 2])?;
-            let (ra, rb) = (a.len(), b.len());
-            out.push(if ta { a[ra - 1] } else { a[ra - 2] });
-            out.push(if tb { b[rb - 2] } else { b[rb - 1] });
-            Some(out)
-        }
-        "Einsum" => {
-            let eq = node.attr_opt_str("equation")?;
-            let shapes: Vec<Option<Vec<i64>>> = (0..ins.len()).map(s).collect();
-            einsum_shape(eq, &shapes)
-        }
-        "Conv2D" => {
-            let f = s(1)?;
-            if f.len() != 4 {
-                return None;
-            }
-            conv2d_shape(node, &s(0)?, (f[0], f[1]), f[3])
-        }
-        "DepthwiseConv2dNative" => {
-            let (x, f) = (s(0)?, s(1)?);
-            if f.len() != 4 || x.len() != 4 {
-                return None;
-            }
-            let nchw = node.attr_opt_str("data_format").is_some_and(|d| d == "NCHW");
-            let c = if nchw { x[1] } else { x[3] };
-            let oc = if c >= 0 && f[3] >= 0 {
-                c.checked_mul(f[3]).unwrap_or(-1)
-            } else if f[2] >= 0 && f[3] >= 0 {
-                f[2].checked_mul(f[3]).unwrap_or(-1)
-            } else {
-                -1
-            };
-            conv2d_shape(node, &x, (f[0], f[1]), oc)
-        }
-        "MaxPool" | "AvgPool" => {
-            let x = s(0)?;
-            let k = attr_list(node, "ksize")?;
-            if k.len() != 4 || x.len() != 4 {
-                return None;
-            }
-            let nchw = node.attr_opt_str("data_format").is_some_and(|d| d == "NCHW");
-            let (kh, kw, c) = if nchw { (k[2], k[3], x[1]) } else { (k[1], k[2], x[3]) };
-            conv2d_shape(node, &x, (kh, kw), c)
-        }
-        "Reshape" => {
-            let target = ins.get(1)?.partial.clone()?;
-            let mut out: Vec<i64> = target.iter().map(|v| v.unwrap_or(-1)).collect();
-            let x = s(0);
-            let unknown: Vec<usize> = (0..out.len()).filter(|&i| out[i] < 0).collect();
-            if unknown.len() == 1 {
-                if let Some(n) = x
-                    .as_ref()
-                    .filter(|x| x.iter().all(|&d| d >= 0))
-                    .and_then(|x| tf_tensor::num_elements(x))
-                    .and_then(|n| i64::try_from(n).ok())
-                {
-                    let known = out
-                        .iter()
-                        .filter(|&&d| d >= 0)
-                        .try_fold(1i64, |a, &d| a.checked_mul(d))
-                        .unwrap_or(0);
-                    if known > 0 && n % known == 0 {
-                        out[unknown[0]] = n / known;
-                    }
-                }
-            }
-            Some(out)
-        }
-        "ExpandDims" => {
-            let mut x = s(0)?;
-            let d = *vals(1)?.first()?;
-            let r = x.len() as i64;
-            if d < -r - 1 || d > r {
-                return None;
-            }
-            x.insert(if d < 0 { d + r + 1 } else { d } as usize, 1);
-            Some(x)
-        }
-        "Squeeze" => {
-            let x = s(0)?;
-            let axes = attr_list(node, "squeeze_dims").unwrap_or(&[]);
-            if axes.is_empty() {
-                if x.contains(&-1) {
-                    return None;
-                }
-                return Some(x.into_iter().filter(|&d| d != 1).collect());
-            }
-            let mut drop = vec![false; x.len()];
-            for &a in axes {
-                drop[eval::norm_axis(a, x.len()).ok()?] = true;
-            }
-            Some(x.iter().zip(&drop).filter(|(_, d)| !**d).map(|(v, _)| *v).collect())
-        }
-        "Transpose" => {
-            let x = s(0)?;
-            let p = vals(1)?;
-            let perm = eval::array_permutation(&p, x.len()).ok()?;
-            Some(perm.iter().map(|&i| x[i]).collect())
-        }
-        "ConcatV2" | "Concat" => {
-            let (vals_range, axis_i) = if op == "ConcatV2" {
-                (0..ins.len().saturating_sub(1), ins.len().checked_sub(1)?)
-            } else {
-                (1..ins.len(), 0)
-            };
-            let axis = *vals(axis_i)?.first()?;
-            let mut out: Option<Vec<i64>> = None;
-            for i in vals_range {
-                let x = s(i)?;
-                let ax = eval::norm_axis(axis, x.len()).ok()?;
-                out = Some(match out {
-                    None => x,
-                    Some(mut o) => {
-                        if o.len() != x.len() {
-                            return None;
-                        }
-                        for d in 0..o.len() {
-                            if d == ax {
-                                o[d] = if o[d] >= 0 && x[d] >= 0 {
-                                    o[d].checked_add(x[d]).unwrap_or(-1)
-                                } else {
-                                    -1
-                                };
-                            } else if o[d] < 0 {
-                                o[d] = x[d];
-                            }
-                        }
-                        o
-                    }
-                });
-            }
-            out
-        }
-        "Pack" => {
-            let mut x = s(0)?;
-            let r = x.len() as i64;
-            let axis = eval::attr_i64(node, "axis", 0);
-            if axis < -r - 1 || axis > r {
-                return None;
-            }
-            x.insert(if axis < 0 { axis + r + 1 } else { axis } as usize, ins.len() as i64);
-            Some(x)
-        }
-        "Fill" | "BroadcastTo" => {
-            let dims = ins.get(if op == "Fill" { 0 } else { 1 })?.partial.clone()?;
-            Some(dims.iter().map(|d| d.unwrap_or(-1)).collect())
-        }
-        "Sum" | "Prod" | "Max" | "Min" | "Mean" | "All" | "Any" => {
-            let x = s(0)?;
-            let axes = vals(1)?;
-            let red = eval::reduced_axes(&axes, x.len()).ok()?;
-            Some(eval::reduced_shape(&x, &red, eval::attr_bool(node, "keep_dims", false)))
-        }
-        "ArgMax" | "ArgMin" => {
-            let mut x = s(0)?;
-            let a = *vals(1)?.first()?;
-            let ax = eval::norm_axis(a, x.len()).ok()?;
-            x.remove(ax);
-            Some(x)
-        }
-        "GatherV2" | "Gather" | "ResourceGather" => {
-            let p = s(0)?;
-            let i = s(1)?;
-            let axis = if op == "GatherV2" { *vals(2)?.first()? } else { 0 };
-            if eval::attr_i64(node, "batch_dims", 0) != 0 {
-                return None;
-            }
-            let ax = eval::norm_axis(axis, p.len()).ok()?;
-            let mut out = p[..ax].to_vec();
-            out.extend(i);
-            out.extend(&p[ax + 1..]);
-            Some(out)
-        }
-        "StridedSlice" => {
-            let x = s(0)?;
-            let (b, e, st) = (vals(1)?, vals(2)?, vals(3)?);
-            let plan =
-                eval::strided_slice_plan(&x, &b, &e, &st, eval::SliceMasks::of(node)).ok()?;
-            Some(plan.final_shape)
-        }
-        "Slice" => {
-            let x = s(0)?;
-            let (b, sz) = (vals(1)?, vals(2)?);
-            if b.len() != x.len() || sz.len() != x.len() {
-                return None;
-            }
-            Some(
-                (0..x.len())
-                    .map(|i| {
-                        if sz[i] == -1 {
-                            if x[i] >= 0 {
-                                x[i].checked_sub(b[i]).filter(|d| *d >= 0).unwrap_or(-1)
-                            } else {
-                                -1
-                            }
-                        } else {
-                            sz[i]
-                        }
-                    })
-                    .collect(),
-            )
-        }
-        "Pad" | "PadV2" | "MirrorPad" => {
-            let x = s(0)?;
-            // The paddings are a [rank, 2] matrix: its value, not a partial vector.
-            let p = eval::ints(ins.get(1)?.value.as_deref()?).ok()?;
-            if p.len() != 2 * x.len() {
-                return None;
-            }
-            Some(
-                (0..x.len())
-                    .map(|i| {
-                        let d = (x[i] >= 0).then_some(x[i]);
-                        d.and_then(|d| d.checked_add(p[2 * i])?.checked_add(p[2 * i + 1]))
-                            .filter(|d| *d >= 0)
-                            .unwrap_or(-1)
-                    })
-                    .collect(),
-            )
-        }
-        "Tile" => {
-            let x = s(0)?;
-            let m = ins.get(1)?.partial.clone()?;
-            if m.len() != x.len() {
-                return None;
-            }
-            Some(
-                x.iter()
-                    .zip(&m)
-                    .map(|(&d, k)| match k {
-                        Some(k) if d >= 0 && *k >= 0 => d.checked_mul(*k).unwrap_or(-1),
-                        _ => -1,
-                    })
-                    .collect(),
-            )
-        }
-        "Range" => {
-            let v = ins.iter().map(|f| f.value.clone()).collect::<Option<Vec<_>>>();
-            match v {
-                Some(_) => None, // folded by evaluation
-                None => Some(vec![-1]),
-            }
-        }
-        "Merge" | "RefMerge" => {
-            let first = s(0)?;
-            (1..ins.len()).all(|i| s(i).as_ref() == Some(&first)).then_some(first)
-        }
-        "Switch" | "RefSwitch" => s(0),
+    Some(sh.dim.iter().map(|d| d.size.max(-1)).collect())
+}
+
+/// The shape of the `value` attribute.
+pub(crate) fn constant(node: &NodeDef, _: &[Facts]) -> Option<Vec<i64>> {
+    let t = node.attr_opt_tensor("value")?;
+    let sh = t.tensor_shape.as_ref();
+    Some(sh.map(|s| s.dim.iter().map(|d| d.size).collect()).unwrap_or_default())
+}
+
+/// `Shape`: a vector as long as the input's rank.
+pub(crate) fn shape(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    Some(vec![input_shape(ins, 0)?.len() as i64])
+}
+
+/// `Select`: `t` and `e` broadcast, keeping `t`'s rank.
+pub(crate) fn select(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    match (input_shape(ins, 1), input_shape(ins, 2)) {
+        (Some(t), Some(e)) => broadcast(&t, &e).filter(|b| b.len() == t.len()),
+        (Some(t), None) | (None, Some(t)) => Some(t),
         _ => None,
     }
 }
 
-/// Known elements of an integer vector or scalar output.
-fn infer_partial(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Option<Vec<Option<i64>>> {
-    let op = node.op.as_str();
-    let p = |i: usize| ins.get(i).and_then(|f| f.partial.clone());
-    let vals = |i: usize| ins.get(i).and_then(|f| f.int_values());
-    match op {
-        "Shape" => Some(dims_partial(ins.first()?.shape.as_ref()?)),
-        "Size" => {
-            let s = ins.first()?.shape.as_ref()?;
-            Some(vec![s.iter().try_fold(1i64, |a, &d| if d < 0 { None } else { a.checked_mul(d) })])
+pub(crate) fn mat_mul(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let (a, b) = (input_shape(ins, 0)?, input_shape(ins, 1)?);
+    if a.len() != 2 || b.len() != 2 {
+        return None;
+    }
+    let ta = eval::attr_bool(node, "transpose_a", false);
+    let tb = eval::attr_bool(node, "transpose_b", false);
+    Some(vec![if ta { a[1] } else { a[0] }, if tb { b[0] } else { b[1] }])
+}
+
+/// `BatchMatMul`, `V2`, `V3`.
+pub(crate) fn batch_mat_mul(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let (a, b) = (input_shape(ins, 0)?, input_shape(ins, 1)?);
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let ta = eval::attr_bool(node, "adj_x", false);
+    let tb = eval::attr_bool(node, "adj_y", false);
+    let mut out = broadcast(&a[..a.len() - 2], &b[..b.len() - 2])?;
+    let (ra, rb) = (a.len(), b.len());
+    out.push(if ta { a[ra - 1] } else { a[ra - 2] });
+    out.push(if tb { b[rb - 2] } else { b[rb - 1] });
+    Some(out)
+}
+
+pub(crate) fn einsum(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let eq = node.attr_opt_str("equation")?;
+    let shapes: Vec<Option<Vec<i64>>> = (0..ins.len()).map(|i| input_shape(ins, i)).collect();
+    einsum_shape(eq, &shapes)
+}
+
+pub(crate) fn conv2d(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let f = input_shape(ins, 1)?;
+    if f.len() != 4 {
+        return None;
+    }
+    conv2d_shape(node, &input_shape(ins, 0)?, (f[0], f[1]), f[3])
+}
+
+pub(crate) fn depthwise_conv2d(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let (x, f) = (input_shape(ins, 0)?, input_shape(ins, 1)?);
+    if f.len() != 4 || x.len() != 4 {
+        return None;
+    }
+    let nchw = node.attr_opt_str("data_format").is_some_and(|d| d == "NCHW");
+    let c = if nchw { x[1] } else { x[3] };
+    let oc = if c >= 0 && f[3] >= 0 {
+        c.checked_mul(f[3]).unwrap_or(-1)
+    } else if f[2] >= 0 && f[3] >= 0 {
+        f[2].checked_mul(f[3]).unwrap_or(-1)
+    } else {
+        -1
+    };
+    conv2d_shape(node, &x, (f[0], f[1]), oc)
+}
+
+/// `MaxPool`, `AvgPool`.
+pub(crate) fn pool(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    let k = attr_list(node, "ksize")?;
+    if k.len() != 4 || x.len() != 4 {
+        return None;
+    }
+    let nchw = node.attr_opt_str("data_format").is_some_and(|d| d == "NCHW");
+    let (kh, kw, c) = if nchw { (k[2], k[3], x[1]) } else { (k[1], k[2], x[3]) };
+    conv2d_shape(node, &x, (kh, kw), c)
+}
+
+pub(crate) fn reshape(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let target = ins.get(1)?.partial.clone()?;
+    let mut out: Vec<i64> = target.iter().map(|v| v.unwrap_or(-1)).collect();
+    let x = input_shape(ins, 0);
+    let unknown: Vec<usize> = (0..out.len()).filter(|&i| out[i] < 0).collect();
+    if unknown.len() == 1 {
+        if let Some(n) = x
+            .as_ref()
+            .filter(|x| x.iter().all(|&d| d >= 0))
+            .and_then(|x| tf_tensor::num_elements(x))
+            .and_then(|n| i64::try_from(n).ok())
+        {
+            let known = out
+                .iter()
+                .filter(|&&d| d >= 0)
+                .try_fold(1i64, |a, &d| a.checked_mul(d))
+                .unwrap_or(0);
+            if known > 0 && n % known == 0 {
+                out[unknown[0]] = n / known;
+            }
         }
-        "Rank" => Some(vec![Some(ins.first()?.rank()? as i64)]),
-        "Identity" | "Snapshot" | "StopGradient" | "Cast" => {
-            if op == "Cast" {
-                let to = eval::attr_type(node, "DstT")?;
-                if !matches!(to, dt::INT32 | dt::INT64) {
+    }
+    Some(out)
+}
+
+pub(crate) fn expand_dims(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let mut x = input_shape(ins, 0)?;
+    let d = *input_ints(ins, 1)?.first()?;
+    let r = x.len() as i64;
+    if d < -r - 1 || d > r {
+        return None;
+    }
+    x.insert(if d < 0 { d + r + 1 } else { d } as usize, 1);
+    Some(x)
+}
+
+pub(crate) fn squeeze(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    let axes = attr_list(node, "squeeze_dims").unwrap_or(&[]);
+    if axes.is_empty() {
+        if x.contains(&-1) {
+            return None;
+        }
+        return Some(x.into_iter().filter(|&d| d != 1).collect());
+    }
+    let mut drop = vec![false; x.len()];
+    for &a in axes {
+        drop[eval::norm_axis(a, x.len()).ok()?] = true;
+    }
+    Some(x.iter().zip(&drop).filter(|(_, d)| !**d).map(|(v, _)| *v).collect())
+}
+
+pub(crate) fn transpose(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    let p = input_ints(ins, 1)?;
+    let perm = eval::array_permutation(&p, x.len()).ok()?;
+    Some(perm.iter().map(|&i| x[i]).collect())
+}
+
+/// `ConcatV2`: the values first, the axis last.
+pub(crate) fn concat_v2(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    concat_shape(ins, 0..ins.len().saturating_sub(1), ins.len().checked_sub(1)?)
+}
+
+/// `Concat`: the axis first, then the values.
+pub(crate) fn concat(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    concat_shape(ins, 1..ins.len(), 0)
+}
+
+fn concat_shape(
+    ins: &[Facts],
+    values: std::ops::Range<usize>,
+    axis_input: usize,
+) -> Option<Vec<i64>> {
+    let axis = *input_ints(ins, axis_input)?.first()?;
+    let mut out: Option<Vec<i64>> = None;
+    for i in values {
+        let x = input_shape(ins, i)?;
+        let ax = eval::norm_axis(axis, x.len()).ok()?;
+        out = Some(match out {
+            None => x,
+            Some(mut o) => {
+                if o.len() != x.len() {
                     return None;
                 }
-            }
-            p(0)
-        }
-        "StridedSlice" => {
-            let x = p(0)?;
-            let xs = ins.first()?.shape.clone()?;
-            if xs.len() != 1 || xs[0] < 0 || usize::try_from(xs[0]).ok()? != x.len() {
-                return None;
-            }
-            let (b, e, st) = (vals(1)?, vals(2)?, vals(3)?);
-            let plan =
-                eval::strided_slice_plan(&xs, &b, &e, &st, eval::SliceMasks::of(node)).ok()?;
-            if plan.final_shape.len() > 1 {
-                return None;
-            }
-            Some(plan.indices(&xs).ok()?.into_iter().map(|i| x.get(i).copied().flatten()).collect())
-        }
-        "GatherV2" | "Gather" => {
-            let x = p(0)?;
-            if ins.first()?.rank()? != 1 || ins.first()?.known_shape()? != [x.len() as i64] {
-                return None;
-            }
-            if op == "GatherV2" && vals(2)?.first().copied()? != 0 {
-                return None;
-            }
-            let idx = vals(1)?;
-            if ins.get(1)?.rank()? > 1 {
-                return None;
-            }
-            idx.iter().map(|&i| usize::try_from(i).ok().and_then(|i| x.get(i).copied())).collect()
-        }
-        "Pack" => {
-            if eval::attr_i64(node, "axis", 0) != 0 {
-                return None;
-            }
-            // Per element: a scalar nobody knows is one unknown element, not an unknown vector.
-            let mut out = Vec::new();
-            for (i, f) in ins.iter().enumerate() {
-                if f.rank()? != 0 {
-                    return None;
-                }
-                out.extend(p(i).filter(|v| v.len() == 1).unwrap_or_else(|| vec![None]));
-            }
-            Some(out)
-        }
-        "ConcatV2" => {
-            let n = ins.len().checked_sub(1)?;
-            if vals(n)?.first().copied()? != 0 && vals(n)?.first().copied()? != -1 {
-                return None;
-            }
-            // Per element: a vector of known length whose values nobody knows adds that many
-            // unknown elements.
-            let mut out = Vec::new();
-            for (i, f) in ins.iter().enumerate().take(n) {
-                let len = usize::try_from(*f.known_shape().filter(|s| s.len() == 1)?.first()?)
-                    .ok()
-                    .filter(|&l| l <= 64)?;
-                out.extend(p(i).filter(|v| v.len() == len).unwrap_or_else(|| vec![None; len]));
-            }
-            Some(out)
-        }
-        "ExpandDims" | "Reshape" | "Squeeze" => {
-            let s = shape?;
-            let x = p(0)?;
-            (s.len() <= 1 && eval::numel(s) == x.len()).then_some(x)
-        }
-        "Prod" | "Sum" => {
-            let x = p(0)?;
-            if shape? != [] as [i64; 0] {
-                return None;
-            }
-            let xs = ins.first()?.known_shape()?;
-            if xs.len() > 1 || eval::numel(xs) != x.len() {
-                return None;
-            }
-            let known: Option<Vec<i64>> = x.iter().copied().collect();
-            Some(vec![known.and_then(|v| {
-                if op == "Prod" {
-                    v.iter().try_fold(1i64, |a, &x| a.checked_mul(x))
-                } else {
-                    v.iter().try_fold(0i64, |a, &x| a.checked_add(x))
-                }
-            })])
-        }
-        "Mul" | "Add" | "AddV2" | "Sub" | "FloorDiv" | "Maximum" | "Minimum" => {
-            // Scalars only; both known ones are folded by evaluation anyway.
-            let (a, b) = (p(0)?, p(1)?);
-            if a.len() != 1 || b.len() != 1 {
-                return None;
-            }
-            let (Some(x), Some(y)) = (a[0], b[0]) else {
-                return Some(vec![None]);
-            };
-            let v = match op {
-                "Mul" => x.checked_mul(y),
-                "Add" | "AddV2" => x.checked_add(y),
-                "Sub" => x.checked_sub(y),
-                // i64::MIN / -1 wraps to i64::MIN, as TensorFlow's kernel computes it.
-                "FloorDiv" => (y != 0).then(|| {
-                    let (q, r) = (x.wrapping_div(y), x.wrapping_rem(y));
-                    if r != 0 && ((x < 0) != (y < 0)) {
-                        q - 1
-                    } else {
-                        q
+                for d in 0..o.len() {
+                    if d == ax {
+                        o[d] = if o[d] >= 0 && x[d] >= 0 {
+                            o[d].checked_add(x[d]).unwrap_or(-1)
+                        } else {
+                            -1
+                        };
+                    } else if o[d] < 0 {
+                        o[d] = x[d];
                     }
-                }),
-                "Maximum" => Some(x.max(y)),
-                _ => Some(x.min(y)),
-            };
-            Some(vec![v])
-        }
-        _ => None,
+                }
+                o
+            }
+        });
+    }
+    out
+}
+
+pub(crate) fn pack(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let mut x = input_shape(ins, 0)?;
+    let r = x.len() as i64;
+    let axis = eval::attr_i64(node, "axis", 0);
+    if axis < -r - 1 || axis > r {
+        return None;
+    }
+    x.insert(if axis < 0 { axis + r + 1 } else { axis } as usize, ins.len() as i64);
+    Some(x)
+}
+
+/// `Fill`: the shape is input 0's value.
+pub(crate) fn fill(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    dims_input(ins, 0)
+}
+
+/// `BroadcastTo`: the shape is input 1's value.
+pub(crate) fn broadcast_to(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    dims_input(ins, 1)
+}
+
+/// A shape given as the value of input `i` (unknown elements are unknown dimensions).
+fn dims_input(ins: &[Facts], i: usize) -> Option<Vec<i64>> {
+    let dims = ins.get(i)?.partial.clone()?;
+    Some(dims.iter().map(|d| d.unwrap_or(-1)).collect())
+}
+
+/// `Sum`, `Prod`, `Max`, `Min`, `Mean`, `All`, `Any`.
+pub(crate) fn reduce(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    let axes = input_ints(ins, 1)?;
+    let red = eval::reduced_axes(&axes, x.len()).ok()?;
+    Some(eval::reduced_shape(&x, &red, eval::attr_bool(node, "keep_dims", false)))
+}
+
+/// `ArgMax`, `ArgMin`.
+pub(crate) fn arg_reduce(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let mut x = input_shape(ins, 0)?;
+    let a = *input_ints(ins, 1)?.first()?;
+    let ax = eval::norm_axis(a, x.len()).ok()?;
+    x.remove(ax);
+    Some(x)
+}
+
+/// `GatherV2`: the axis is input 2.
+pub(crate) fn gather_v2(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    gather_shape(node, ins, *input_ints(ins, 2)?.first()?)
+}
+
+/// `Gather`, `ResourceGather`: along axis 0.
+pub(crate) fn gather(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    gather_shape(node, ins, 0)
+}
+
+fn gather_shape(node: &NodeDef, ins: &[Facts], axis: i64) -> Option<Vec<i64>> {
+    let p = input_shape(ins, 0)?;
+    let i = input_shape(ins, 1)?;
+    if eval::attr_i64(node, "batch_dims", 0) != 0 {
+        return None;
+    }
+    let ax = eval::norm_axis(axis, p.len()).ok()?;
+    let mut out = p[..ax].to_vec();
+    out.extend(i);
+    out.extend(&p[ax + 1..]);
+    Some(out)
+}
+
+pub(crate) fn strided_slice(node: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    let (b, e, st) = (input_ints(ins, 1)?, input_ints(ins, 2)?, input_ints(ins, 3)?);
+    let plan = eval::strided_slice_plan(&x, &b, &e, &st, eval::SliceMasks::of(node)).ok()?;
+    Some(plan.final_shape)
+}
+
+pub(crate) fn slice(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    let (b, sz) = (input_ints(ins, 1)?, input_ints(ins, 2)?);
+    if b.len() != x.len() || sz.len() != x.len() {
+        return None;
+    }
+    Some(
+        (0..x.len())
+            .map(|i| {
+                if sz[i] == -1 {
+                    if x[i] >= 0 {
+                        x[i].checked_sub(b[i]).filter(|d| *d >= 0).unwrap_or(-1)
+                    } else {
+                        -1
+                    }
+                } else {
+                    sz[i]
+                }
+            })
+            .collect(),
+    )
+}
+
+/// `Pad`, `PadV2`, `MirrorPad`.
+pub(crate) fn pad(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    // The paddings are a [rank, 2] matrix: its value, not a partial vector.
+    let p = eval::ints(ins.get(1)?.value.as_deref()?).ok()?;
+    if p.len() != 2 * x.len() {
+        return None;
+    }
+    Some(
+        (0..x.len())
+            .map(|i| {
+                let d = (x[i] >= 0).then_some(x[i]);
+                d.and_then(|d| d.checked_add(p[2 * i])?.checked_add(p[2 * i + 1]))
+                    .filter(|d| *d >= 0)
+                    .unwrap_or(-1)
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn tile(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let x = input_shape(ins, 0)?;
+    let m = ins.get(1)?.partial.clone()?;
+    if m.len() != x.len() {
+        return None;
+    }
+    Some(
+        x.iter()
+            .zip(&m)
+            .map(|(&d, k)| match k {
+                Some(k) if d >= 0 && *k >= 0 => d.checked_mul(*k).unwrap_or(-1),
+                _ => -1,
+            })
+            .collect(),
+    )
+}
+
+/// `Range`: a vector (of unknown length unless every input is known, and then it is evaluated).
+pub(crate) fn range(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let v = ins.iter().map(|f| f.value.clone()).collect::<Option<Vec<_>>>();
+    match v {
+        Some(_) => None, // folded by evaluation
+        None => Some(vec![-1]),
     }
 }
+
+/// `Merge`, `RefMerge`: the inputs' shape when they all agree.
+pub(crate) fn merge(_: &NodeDef, ins: &[Facts]) -> Option<Vec<i64>> {
+    let first = input_shape(ins, 0)?;
+    (1..ins.len()).all(|i| input_shape(ins, i).as_ref() == Some(&first)).then_some(first)
+}
+
+// ---- every output of multi-output ops ([`OutputsFn`]) -------------------------------------
+
+/// Fills in the facts of a multi-output node's outputs (after output 0's [`ShapeFn`], before
+/// output 0's [`ElementsFn`]).
+pub(crate) type OutputsFn = fn(&NodeDef, &[Facts], &mut [Facts]);
+
+/// `ShapeN`: output `i` is the shape of input `i`.
+pub(crate) fn shape_n_outputs(_: &NodeDef, ins: &[Facts], outs: &mut [Facts]) {
+    for (o, f) in outs.iter_mut().zip(ins) {
+        o.shape = f.rank().map(|r| vec![r as i64]);
+        o.partial = f.shape.as_ref().map(|s| dims_partial(s));
+    }
+}
+
+pub(crate) fn unpack_outputs(node: &NodeDef, ins: &[Facts], outs: &mut [Facts]) {
+    if let Some(s) = input_shape(ins, 0) {
+        if let Ok(ax) = eval::norm_axis(eval::attr_i64(node, "axis", 0), s.len()) {
+            let mut s2 = s.clone();
+            s2.remove(ax);
+            for o in outs.iter_mut() {
+                o.shape = Some(s2.clone());
+            }
+            // Unpacking a partial vector gives scalars.
+            if let Some(p) = ins[0].partial.as_ref().filter(|_| s.len() == 1) {
+                for (o, v) in outs.iter_mut().zip(p) {
+                    o.partial = Some(vec![*v]);
+                }
+            }
+        }
+    }
+}
+
+/// `Switch`, `RefSwitch`: both outputs have the data's shape.
+pub(crate) fn switch_outputs(_: &NodeDef, ins: &[Facts], outs: &mut [Facts]) {
+    let s = input_shape(ins, 0);
+    for o in outs.iter_mut() {
+        o.shape = s.clone();
+    }
+}
+
+/// `Merge`, `RefMerge`: `value_index` is a scalar.
+pub(crate) fn merge_outputs(_: &NodeDef, _: &[Facts], outs: &mut [Facts]) {
+    if let Some(o) = outs.get_mut(1) {
+        o.shape = Some(vec![]);
+    }
+}
+
+/// `FusedBatchNorm`, `V2`, `V3`: the batch statistics have the scale's shape.
+pub(crate) fn fused_batch_norm_outputs(_: &NodeDef, ins: &[Facts], outs: &mut [Facts]) {
+    let c = input_shape(ins, 1);
+    for o in outs.iter_mut().skip(1).take(4) {
+        o.shape = c.clone();
+    }
+}
+
+/// `Split`: the axis is input 0, the value input 1, `num_split` equal parts.
+pub(crate) fn split_outputs(node: &NodeDef, ins: &[Facts], outs: &mut [Facts]) {
+    let k = eval::attr_i64(node, "num_split", 1).max(1);
+    let n = outs.len();
+    split_shapes(ins.get(1), ins.first(), outs, |d| Some(vec![if d >= 0 { d / k } else { -1 }; n]));
+}
+
+/// `SplitV`: the value is input 0, the sizes input 1, the axis input 2.
+pub(crate) fn split_v_outputs(_: &NodeDef, ins: &[Facts], outs: &mut [Facts]) {
+    let sizes = ins.get(1).and_then(|f| f.int_values()).filter(|v| !v.contains(&-1));
+    split_shapes(ins.first(), ins.get(2), outs, |_| sizes.clone());
+}
+
+/// Gives output `i` the shape of `x` with the split dimension (of size `d`) replaced by the
+/// `i`-th of `sizes(d)`.
+fn split_shapes(
+    x: Option<&Facts>,
+    axis: Option<&Facts>,
+    outs: &mut [Facts],
+    sizes: impl FnOnce(i64) -> Option<Vec<i64>>,
+) {
+    let (Some(s), Some(a)) = (x.and_then(|f| f.shape.clone()), axis.and_then(|f| f.int_values()))
+    else {
+        return;
+    };
+    let (Some(&a), true) = (a.first(), !s.is_empty()) else { return };
+    let Ok(ax) = eval::norm_axis(a, s.len()) else { return };
+    if let Some(sizes) = sizes(s[ax]) {
+        for (o, sz) in outs.iter_mut().zip(sizes) {
+            let mut s2 = s.clone();
+            s2[ax] = sz;
+            o.shape = Some(s2);
+        }
+    }
+}
+
+// ---- known elements of output 0 ([`ElementsFn`]) -------------------------------------------
+
+/// The known elements of output 0 when it is an integer vector or scalar (shape tensors),
+/// given its inferred shape; `None` when nothing is known.
+pub(crate) type ElementsFn = fn(&NodeDef, &[Facts], Option<&[i64]>) -> Option<Vec<Option<i64>>>;
+
+/// `Shape`: the known dimensions.
+pub(crate) fn shape_elements(_: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    Some(dims_partial(ins.first()?.shape.as_ref()?))
+}
+
+pub(crate) fn size_elements(_: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    let s = ins.first()?.shape.as_ref()?;
+    Some(vec![s.iter().try_fold(1i64, |a, &d| if d < 0 { None } else { a.checked_mul(d) })])
+}
+
+pub(crate) fn rank_elements(_: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    Some(vec![Some(ins.first()?.rank()? as i64)])
+}
+
+/// Input 0's elements (`Identity`, `Snapshot`, `StopGradient`).
+pub(crate) fn same_elements(_: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    input_partial(ins, 0)
+}
+
+/// `Cast` to an integer type: input 0's elements.
+pub(crate) fn cast_elements(node: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    let to = eval::attr_type(node, "DstT")?;
+    if !matches!(to, dt::INT32 | dt::INT64) {
+        return None;
+    }
+    input_partial(ins, 0)
+}
+
+pub(crate) fn strided_slice_elements(node: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    let x = input_partial(ins, 0)?;
+    let xs = ins.first()?.shape.clone()?;
+    if xs.len() != 1 || xs[0] < 0 || usize::try_from(xs[0]).ok()? != x.len() {
+        return None;
+    }
+    let (b, e, st) = (input_ints(ins, 1)?, input_ints(ins, 2)?, input_ints(ins, 3)?);
+    let plan = eval::strided_slice_plan(&xs, &b, &e, &st, eval::SliceMasks::of(node)).ok()?;
+    if plan.final_shape.len() > 1 {
+        return None;
+    }
+    Some(plan.indices(&xs).ok()?.into_iter().map(|i| x.get(i).copied().flatten()).collect())
+}
+
+/// `GatherV2` along axis 0 of a vector.
+pub(crate) fn gather_v2_elements(node: &NodeDef, ins: &[Facts], s: Option<&[i64]>) -> Partial {
+    if input_ints(ins, 2)?.first().copied()? != 0 {
+        return None;
+    }
+    gather_elements(node, ins, s)
+}
+
+/// `Gather` from a vector.
+pub(crate) fn gather_elements(_: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    let x = input_partial(ins, 0)?;
+    if ins.first()?.rank()? != 1 || ins.first()?.known_shape()? != [x.len() as i64] {
+        return None;
+    }
+    let idx = input_ints(ins, 1)?;
+    if ins.get(1)?.rank()? > 1 {
+        return None;
+    }
+    idx.iter().map(|&i| usize::try_from(i).ok().and_then(|i| x.get(i).copied())).collect()
+}
+
+/// `Pack` of scalars along axis 0.
+pub(crate) fn pack_elements(node: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    if eval::attr_i64(node, "axis", 0) != 0 {
+        return None;
+    }
+    // Per element: a scalar nobody knows is one unknown element, not an unknown vector.
+    let mut out = Vec::new();
+    for (i, f) in ins.iter().enumerate() {
+        if f.rank()? != 0 {
+            return None;
+        }
+        out.extend(input_partial(ins, i).filter(|v| v.len() == 1).unwrap_or_else(|| vec![None]));
+    }
+    Some(out)
+}
+
+/// `ConcatV2` of vectors.
+pub(crate) fn concat_v2_elements(_: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    let n = ins.len().checked_sub(1)?;
+    if input_ints(ins, n)?.first().copied()? != 0 && input_ints(ins, n)?.first().copied()? != -1 {
+        return None;
+    }
+    // Per element: a vector of known length whose values nobody knows adds that many
+    // unknown elements.
+    let mut out = Vec::new();
+    for (i, f) in ins.iter().enumerate().take(n) {
+        let len = usize::try_from(*f.known_shape().filter(|s| s.len() == 1)?.first()?)
+            .ok()
+            .filter(|&l| l <= 64)?;
+        out.extend(
+            input_partial(ins, i).filter(|v| v.len() == len).unwrap_or_else(|| vec![None; len]),
+        );
+    }
+    Some(out)
+}
+
+/// Input 0's elements under the new shape (`ExpandDims`, `Reshape`, `Squeeze`).
+pub(crate) fn reshaped_elements(_: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Partial {
+    let s = shape?;
+    let x = input_partial(ins, 0)?;
+    (s.len() <= 1 && eval::numel(s) == x.len()).then_some(x)
+}
+
+/// `Prod`, `Sum` of a whole vector.
+pub(crate) fn reduce_elements(node: &NodeDef, ins: &[Facts], shape: Option<&[i64]>) -> Partial {
+    let x = input_partial(ins, 0)?;
+    if shape? != [] as [i64; 0] {
+        return None;
+    }
+    let xs = ins.first()?.known_shape()?;
+    if xs.len() > 1 || eval::numel(xs) != x.len() {
+        return None;
+    }
+    let known: Option<Vec<i64>> = x.iter().copied().collect();
+    Some(vec![known.and_then(|v| {
+        if node.op == "Prod" {
+            v.iter().try_fold(1i64, |a, &x| a.checked_mul(x))
+        } else {
+            v.iter().try_fold(0i64, |a, &x| a.checked_add(x))
+        }
+    })])
+}
+
+/// Scalar integer arithmetic (`Mul`, `Add`, `AddV2`, `Sub`, `FloorDiv`, `Maximum`, `Minimum`).
+pub(crate) fn arithmetic_elements(node: &NodeDef, ins: &[Facts], _: Option<&[i64]>) -> Partial {
+    // Scalars only; both known ones are folded by evaluation anyway.
+    let (a, b) = (input_partial(ins, 0)?, input_partial(ins, 1)?);
+    if a.len() != 1 || b.len() != 1 {
+        return None;
+    }
+    let (Some(x), Some(y)) = (a[0], b[0]) else {
+        return Some(vec![None]);
+    };
+    let v = match node.op.as_str() {
+        "Mul" => x.checked_mul(y),
+        "Add" | "AddV2" => x.checked_add(y),
+        "Sub" => x.checked_sub(y),
+        // i64::MIN / -1 wraps to i64::MIN, as TensorFlow's kernel computes it.
+        "FloorDiv" => (y != 0).then(|| {
+            let (q, r) = (x.wrapping_div(y), x.wrapping_rem(y));
+            if r != 0 && ((x < 0) != (y < 0)) {
+                q - 1
+            } else {
+                q
+            }
+        }),
+        "Maximum" => Some(x.max(y)),
+        _ => Some(x.min(y)),
+    };
+    Some(vec![v])
+}
+
+/// What an [`ElementsFn`] returns.
+type Partial = Option<Vec<Option<i64>>>;

@@ -1,4 +1,5 @@
-//! The native evaluator: TensorFlow op kernels over decoded [`Tensor`]s, looked up by op name.
+//! The native evaluator: TensorFlow op kernels over decoded [`Tensor`]s, looked up by op name
+//! in the op table (`crate::ops`).
 //!
 //! A kernel has the signature [`Kernel`]: the node (for its attributes) and its data inputs in
 //! order; it returns one tensor per output. It never panics: inputs TensorFlow would reject at
@@ -14,8 +15,8 @@
 //! Data movement ops (reshape, transpose, slices, gathers, concatenation, padding, tiling,
 //! broadcasting) work on any fixed-size dtype and on strings, bit for bit.
 
-mod array;
-mod math;
+pub(crate) mod array;
+pub(crate) mod math;
 mod vals;
 
 use tf_proto::tensorflow::NodeDef;
@@ -96,16 +97,14 @@ pub(crate) fn invalid<T>(what: impl Into<String>) -> R<T> {
     Err(EvalError::Invalid(what.into()))
 }
 
-/// The kernel for `op`, if the native evaluator has one.
+/// The kernel for `op`, if the native evaluator has one (from the op table, `crate::ops`).
 pub fn kernel(op: &str) -> Option<Kernel> {
-    KERNELS.iter().find(|(name, _)| *name == op).map(|(_, k)| *k)
+    crate::ops::get(op).and_then(|e| e.kernel)
 }
 
 /// Every op the native evaluator implements, sorted.
 pub fn supported_ops() -> Vec<&'static str> {
-    let mut v: Vec<&str> = KERNELS.iter().map(|(n, _)| *n).collect();
-    v.sort_unstable();
-    v
+    crate::ops::all().iter().filter(|e| e.kernel.is_some()).map(|e| e.name).collect()
 }
 
 /// Evaluates `node` on constant inputs.
@@ -113,112 +112,6 @@ pub fn evaluate(node: &NodeDef, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalEr
     let k = kernel(&node.op).ok_or_else(|| EvalError::Unsupported(node.op.clone()))?;
     k(node, inputs)
 }
-
-const KERNELS: &[(&str, Kernel)] = &[
-    // pass-throughs
-    ("Identity", array::identity),
-    ("Snapshot", array::identity),
-    ("StopGradient", array::identity),
-    ("PreventGradient", array::identity),
-    ("EnsureShape", array::identity),
-    ("IdentityN", array::identity_n),
-    // shapes
-    ("Shape", array::shape),
-    ("ShapeN", array::shape_n),
-    ("Size", array::size),
-    ("Rank", array::rank),
-    ("Reshape", array::reshape),
-    ("ExpandDims", array::expand_dims),
-    ("Squeeze", array::squeeze),
-    ("Transpose", array::transpose),
-    ("ConcatV2", array::concat_v2),
-    ("Concat", array::concat_v1),
-    ("Pack", array::pack),
-    ("Unpack", array::unpack),
-    ("Fill", array::fill),
-    ("ZerosLike", array::zeros_like),
-    ("OnesLike", array::ones_like),
-    ("Range", math::range),
-    ("StridedSlice", array::strided_slice),
-    ("Slice", array::slice),
-    ("GatherV2", array::gather_v2),
-    ("Gather", array::gather_v1),
-    ("Tile", array::tile),
-    ("Pad", array::pad),
-    ("PadV2", array::pad),
-    ("BroadcastTo", array::broadcast_to),
-    ("BroadcastArgs", array::broadcast_args),
-    ("Select", array::select),
-    ("SelectV2", array::select_v2),
-    ("Split", array::split),
-    ("SplitV", array::split_v),
-    ("ReverseV2", array::reverse_v2),
-    // math
-    ("Cast", math::cast),
-    ("Add", math::binary),
-    ("AddV2", math::binary),
-    ("Sub", math::binary),
-    ("Mul", math::binary),
-    ("RealDiv", math::binary),
-    ("Div", math::binary),
-    ("DivNoNan", math::binary),
-    ("FloorDiv", math::binary),
-    ("FloorMod", math::binary),
-    ("TruncateDiv", math::binary),
-    ("TruncateMod", math::binary),
-    ("Maximum", math::binary),
-    ("Minimum", math::binary),
-    ("Pow", math::binary),
-    ("SquaredDifference", math::binary),
-    ("BiasAdd", math::bias_add),
-    ("AddN", math::add_n),
-    ("Neg", math::unary),
-    ("Abs", math::unary),
-    ("Sqrt", math::unary),
-    ("Rsqrt", math::unary),
-    ("Square", math::unary),
-    ("Exp", math::unary),
-    ("Expm1", math::unary),
-    ("Log", math::unary),
-    ("Log1p", math::unary),
-    ("Reciprocal", math::unary),
-    ("Inv", math::unary),
-    ("Tanh", math::unary),
-    ("Sigmoid", math::unary),
-    ("Relu", math::unary),
-    ("Relu6", math::unary),
-    ("Softplus", math::unary),
-    ("LeakyRelu", math::unary),
-    ("Floor", math::unary),
-    ("Ceil", math::unary),
-    ("Round", math::unary),
-    ("Rint", math::unary),
-    ("Sign", math::unary),
-    ("Sin", math::unary),
-    ("Cos", math::unary),
-    ("Equal", math::compare),
-    ("NotEqual", math::compare),
-    ("Less", math::compare),
-    ("LessEqual", math::compare),
-    ("Greater", math::compare),
-    ("GreaterEqual", math::compare),
-    ("LogicalAnd", math::logical),
-    ("LogicalOr", math::logical),
-    ("LogicalNot", math::logical_not),
-    ("Sum", math::reduce),
-    ("Prod", math::reduce),
-    ("Max", math::reduce),
-    ("Min", math::reduce),
-    ("Mean", math::reduce),
-    ("All", math::reduce),
-    ("Any", math::reduce),
-    ("ArgMax", math::arg_reduce),
-    ("ArgMin", math::arg_reduce),
-    ("MatMul", math::mat_mul),
-    ("BatchMatMul", math::batch_mat_mul),
-    ("BatchMatMulV2", math::batch_mat_mul),
-    ("BatchMatMulV3", math::batch_mat_mul),
-];
 
 // ---- helpers shared by the kernels --------------------------------------------------------
 

@@ -12,24 +12,7 @@ use prost::Message;
 use tf_graph::{Graph, Input};
 use tf_proto::tensorflow::NodeDef;
 
-use crate::{is_tf1_control_flow, Ctx, FoldError, Pass};
-
-fn commutative(op: &str) -> bool {
-    matches!(
-        op,
-        "Add"
-            | "AddV2"
-            | "Mul"
-            | "Maximum"
-            | "Minimum"
-            | "LogicalAnd"
-            | "LogicalOr"
-            | "Equal"
-            | "NotEqual"
-            | "AddN"
-            | "SquaredDifference"
-    )
-}
+use crate::{ops, Ctx, FoldError, Pass};
 
 /// A cheap key: nodes with different keys are different; equal keys are compared in full.
 fn key(n: &NodeDef) -> Vec<u8> {
@@ -47,7 +30,7 @@ fn key(n: &NodeDef) -> Vec<u8> {
             data.push(s);
         }
     }
-    if commutative(&n.op) {
+    if ops::get(&n.op).is_some_and(|o| o.commutative) {
         data.sort_unstable();
     }
     ctl.sort_unstable();
@@ -94,7 +77,7 @@ fn same(a: &NodeDef, b: &NodeDef) -> bool {
     fn split(n: &NodeDef) -> (Vec<&String>, Vec<&String>) {
         let mut d: Vec<&String> = n.input.iter().filter(|s| !s.starts_with('^')).collect();
         let mut c: Vec<&String> = n.input.iter().filter(|s| s.starts_with('^')).collect();
-        if commutative(&n.op) {
+        if ops::get(&n.op).is_some_and(|o| o.commutative) {
             d.sort();
         }
         c.sort();
@@ -118,18 +101,7 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
             }
         }
         let n = g.node(id);
-        let eligible = n.op == "Const"
-            || (ctx.ops.is_stateful(&n.op) == Some(false)
-                && !is_tf1_control_flow(&n.op)
-                && !ctx.ops.is_function(&n.op)
-                && !matches!(
-                    n.op.as_str(),
-                    "Placeholder"
-                        | "PlaceholderWithDefault"
-                        | "PartitionedCall"
-                        | "StatefulPartitionedCall"
-                )
-                && !n.op.starts_with('_'));
+        let eligible = super::is_mergeable(ctx, n);
         if !eligible {
             continue;
         }

@@ -17,6 +17,7 @@ use tf_proto::tensorflow::NodeDef;
 use tf_tensor::Tensor;
 
 use crate::eval::{self, EvalError};
+use crate::ops::{self, Kind};
 use crate::shape::{self, Facts};
 use crate::{data_inputs, is_tf1_control_flow, Ctx, FoldError};
 
@@ -63,22 +64,31 @@ impl Analysis {
     }
 }
 
-/// Whether an op may be replaced by its value: stateless, known, not control flow, not an
-/// input, not a function call.
+/// Whether nodes of `op` only compute their outputs from their inputs, as far as the graph can
+/// tell: stateless (says the registry), not TF1 control flow, not a function of the graph's
+/// library, not an internal op (`_...`).
+fn stateless_computation(ctx: &Ctx, op: &str) -> bool {
+    ctx.ops.is_stateful(op) == Some(false)
+        && !is_tf1_control_flow(op)
+        && !ctx.ops.is_function(op)
+        && !op.starts_with('_')
+}
+
+/// Whether a node may be replaced by its value: a [`stateless_computation`] of a kind that is
+/// folded ([`Kind::Compute`] or [`Kind::Call`] in the op table: not a constant or an input).
 pub(crate) fn is_pure(ctx: &Ctx, node: &NodeDef) -> bool {
-    ctx.ops.is_stateful(&node.op) == Some(false)
-        && !is_tf1_control_flow(&node.op)
-        && !ctx.ops.is_function(&node.op)
-        && !matches!(
-            node.op.as_str(),
-            "Placeholder"
-                | "PlaceholderWithDefault"
-                | "PlaceholderV2"
-                | "_Arg"
-                | "_Retval"
-                | "Const"
-        )
-        && !node.op.starts_with('_')
+    stateless_computation(ctx, &node.op)
+        && matches!(ops::kind(&node.op), Kind::Compute | Kind::Call)
+}
+
+/// Whether duplicate merging may merge a node away: a constant, or a [`stateless_computation`]
+/// that is neither an input nor a call ([`Kind::Feed`], [`Kind::Call`] in the op table).
+pub(crate) fn is_mergeable(ctx: &Ctx, node: &NodeDef) -> bool {
+    match ops::kind(&node.op) {
+        Kind::Const => true,
+        Kind::Feed | Kind::Call => false,
+        Kind::Compute | Kind::Unfolded => stateless_computation(ctx, &node.op),
+    }
 }
 
 fn const_facts(node: &NodeDef, ctx: &mut Ctx) -> Facts {
@@ -153,19 +163,6 @@ fn predicted_bytes(f: &Facts, longest_string: u64) -> Option<u64> {
     Some(n.saturating_mul(size))
 }
 
-/// Ops whose kernels return their input's data under a (possibly) new shape.
-const VIEW_OPS: &[&str] = &[
-    "Identity",
-    "Snapshot",
-    "StopGradient",
-    "PreventGradient",
-    "EnsureShape",
-    "IdentityN",
-    "Reshape",
-    "ExpandDims",
-    "Squeeze",
-];
-
 /// Whether `out` is a view of one of `ins` (Identity, Reshape, ...): no new memory.
 fn is_view(out: &Tensor, ins: &[Tensor]) -> bool {
     let tf_tensor::Data::Raw(o) = &out.data else { return false };
@@ -189,24 +186,26 @@ fn work(node: &NodeDef, ins: &[Facts], predicted: &[Facts]) -> u64 {
     };
     let base = elements(ins).max(elements(predicted));
     // Matrix products: every output element reads a row and a column of length k.
-    let reduction = match node.op.as_str() {
-        "MatMul" => {
-            let a = ins.first().and_then(|f| f.known_shape().map(<[i64]>::to_vec));
-            let ta = node.attr_opt_bool("transpose_a").unwrap_or(false);
-            a.filter(|a| a.len() == 2).map_or(1, |a| a[usize::from(!ta)])
-        }
-        "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => {
-            let a = ins.first().and_then(|f| f.known_shape().map(<[i64]>::to_vec));
-            let adj = node.attr_opt_bool("adj_x").unwrap_or(false);
-            a.filter(|a| a.len() >= 2).map_or(1, |a| a[a.len() - 1 - usize::from(adj)])
-        }
-        _ => 1,
-    };
+    let reduction = ops::get(&node.op).and_then(|o| o.reduction).map_or(1, |f| f(node, ins));
     if reduction > 1 {
         elements(predicted).saturating_mul(reduction as u64).max(base)
     } else {
         base
     }
+}
+
+/// `MatMul`: the length of `a`'s rows.
+pub(crate) fn mat_mul_reduction(node: &NodeDef, ins: &[Facts]) -> i64 {
+    let a = ins.first().and_then(|f| f.known_shape().map(<[i64]>::to_vec));
+    let ta = node.attr_opt_bool("transpose_a").unwrap_or(false);
+    a.filter(|a| a.len() == 2).map_or(1, |a| a[usize::from(!ta)])
+}
+
+/// `BatchMatMul`, `V2`, `V3`: the length of `x`'s rows.
+pub(crate) fn batch_mat_mul_reduction(node: &NodeDef, ins: &[Facts]) -> i64 {
+    let a = ins.first().and_then(|f| f.known_shape().map(<[i64]>::to_vec));
+    let adj = node.attr_opt_bool("adj_x").unwrap_or(false);
+    a.filter(|a| a.len() >= 2).map_or(1, |a| a[a.len() - 1 - usize::from(adj)])
 }
 
 /// Runs shape inference over the graph in topological order; with `evaluate`, also evaluates
@@ -299,7 +298,7 @@ fn try_evaluate(
         return None;
     }
     // Ops whose output is a view of their input allocate and compute nothing.
-    let view = VIEW_OPS.contains(&node.op.as_str());
+    let view = ops::get(&node.op).is_some_and(|o| o.view);
     let total = sizes.iter().fold(0u64, |a, &b| a.saturating_add(b));
     if !view && total > ctx.live_left() {
         ctx.skipped_budget(node, "max-live-bytes", total, ctx.live_left());
