@@ -15,15 +15,19 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+mod clean;
 mod inline;
 mod input;
+mod library;
 pub mod synth;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
+pub use clean::has_effects;
 pub use inline::{called_function, InlineError, MAX_CALL_DEPTH};
 pub use input::{Input, TensorName};
+pub use library::{attr_functions, node_functions};
 use tf_ops::Registry;
 use tf_proto::tensorflow::{
     attr_value, FunctionDefLibrary, GraphDebugInfo, GraphDef, NodeDef, VersionDef,
@@ -756,5 +760,7 @@ pub fn colocation_targets(node: &NodeDef) -> impl Iterator<Item = &str> {
     list.iter().filter_map(|s| std::str::from_utf8(s).ok()?.strip_prefix("loc:@"))
 }
 
+#[cfg(test)]
+mod clean_tests;
 #[cfg(test)]
 mod tests;
