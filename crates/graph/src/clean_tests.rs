@@ -5,16 +5,8 @@ use tf_proto::tensorflow::{
     AttrValue, FunctionDef, FunctionDefLibrary, GradientDef, GraphDef, NameAttrList, NodeDef, OpDef,
 };
 
+use super::node;
 use crate::{Graph, NodeId};
-
-fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
-    NodeDef {
-        name: name.into(),
-        op: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
 
 fn graph(nodes: Vec<NodeDef>, functions: Vec<FunctionDef>) -> Graph {
     let library = (!functions.is_empty())

@@ -761,6 +761,4 @@ pub fn colocation_targets(node: &NodeDef) -> impl Iterator<Item = &str> {
 }
 
 #[cfg(test)]
-mod clean_tests;
-#[cfg(test)]
 mod tests;
