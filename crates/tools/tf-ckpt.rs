@@ -133,11 +133,7 @@ enum Cmd {
     },
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 fn regex(flag: &str, re: Option<&String>) -> anyhow::Result<Option<regex::Regex>> {
     re.map(|r| {
@@ -166,10 +162,7 @@ fn keys_read_by(
 }
 
 fn summarize(session: &mut tf_cli::Session, what: &str, r: &WriteReport) {
-    for w in &r.warnings {
-        session.warn(w.clone());
-    }
-    session.report.change(what, r);
+    session.record(what, &r.warnings, r);
     let w = &r.written;
     session.print_stderr(format!(
         "tf-ckpt: {what}: {} tensors kept ({} dropped, {} cast); {} data bytes of {} ({:.1}%), {} shard(s)\n",

@@ -79,11 +79,7 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 impl TryFrom<&Args> for FoldConfig {
     type Error = anyhow::Error;
@@ -150,8 +146,7 @@ fn main() -> std::process::ExitCode {
         cfg.signature_outputs = loaded.signature_outputs();
         let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());
         let (graph, report) = tf_fold::fold_graph_def(loaded.graph, &cfg).context(source)?;
-        report.warnings.iter().for_each(|w| session.warn(w.clone()));
-        session.report.change("fold", &report);
+        session.record("fold", &report.warnings, &report);
         if args.dry_run {
             session.write_text(args.output.output.as_deref(), &report.render_text())?;
         } else {

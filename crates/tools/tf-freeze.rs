@@ -48,11 +48,7 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-freeze", |session, args: Args| {
@@ -70,10 +66,7 @@ fn main() -> std::process::ExitCode {
         session.note_input(&source.loaded);
         let opts = FreezeOptions { outputs: args.outputs.clone(), keep_variables };
         let frozen = tf_freeze::freeze(source, &opts)?;
-        for w in &frozen.report.warnings {
-            session.warn(w.clone());
-        }
-        session.report.change("freeze", &frozen.report);
+        session.record("freeze", &frozen.report.warnings, &frozen.report);
         session.write_graph(&args.output, &frozen.graph, &frozen.buffers)?;
         Ok(ExitStatus::Success)
     })

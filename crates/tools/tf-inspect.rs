@@ -37,11 +37,7 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-inspect", |session, args: Args| {

@@ -67,11 +67,7 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 impl TryFrom<&Args> for PruneConfig {
     type Error = anyhow::Error;
@@ -121,8 +117,7 @@ fn main() -> std::process::ExitCode {
         let (graph, mut report) = tf_prune::prune_graph_def(loaded.graph, &cfg).context(source)?;
         report.gzip_bytes_before = gzip_before;
         report.gzip_bytes_after = want_gzip.then(|| tf_prune::gzip_size(&graph));
-        report.warnings.iter().for_each(|w| session.warn(w.clone()));
-        session.report.change("prune", &report);
+        session.record("prune", &report.warnings, &report);
         session.write_graph(&args.output, &graph, &[buffer])?;
         Ok(ExitStatus::Success)
     })

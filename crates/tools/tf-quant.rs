@@ -83,11 +83,7 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 impl TryFrom<&Args> for QuantConfig {
     type Error = anyhow::Error;
@@ -149,8 +145,7 @@ fn main() -> std::process::ExitCode {
         let loaded = session.load(&args.input)?;
         let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());
         let q = tf_quant::quantize_graph_def(loaded.graph, &cfg).context(source)?;
-        q.report.warnings.iter().for_each(|w| session.warn(w.clone()));
-        session.report.change("quant", &q.report);
+        session.record("quant", &q.report.warnings, &q.report);
         session.write_graph(&args.output, &q.graph, &[buffer, q.payload])?;
         Ok(ExitStatus::Success)
     })

@@ -69,11 +69,7 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 fn pair<'a>(flag: &str, s: &'a str) -> anyhow::Result<(String, &'a str)> {
     let (k, v) = s.split_once('=').with_context(|| format!("{flag} '{s}': expected NAME=..."))?;
@@ -128,8 +124,7 @@ fn main() -> std::process::ExitCode {
         cfg.signature_outputs = loaded.signature_outputs();
         let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());
         let (graph, report) = tf_strip::strip_graph_def(loaded.graph, &cfg).context(source)?;
-        report.warnings.iter().for_each(|w| session.warn(w.clone()));
-        session.report.change("strip", &report);
+        session.record("strip", &report.warnings, &report);
         if args.dry_run {
             session.write_text(args.output.output.as_deref(), &report.render_text())?;
         } else {

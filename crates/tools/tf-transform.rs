@@ -54,11 +54,7 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
+tf_cli::tool_args!(Args);
 
 impl TryFrom<&Args> for TransformConfig {
     type Error = anyhow::Error;
@@ -86,8 +82,7 @@ fn main() -> std::process::ExitCode {
         cfg.signature_outputs = loaded.signature_outputs();
         let (source, buffer) = (loaded.source_name.clone(), loaded.buffer.clone());
         let out = tf_transform::transform_graph_def(loaded.graph, &cfg).context(source)?;
-        out.report.warnings.iter().for_each(|w| session.warn(w.clone()));
-        session.report.change("transform", &out.report);
+        session.record("transform", &out.report.warnings, &out.report);
         let mut sources = vec![buffer.clone()];
         sources.extend(out.payloads);
         sources.extend(tf_fold::new_payloads(&out.graph, &buffer));

@@ -1150,39 +1150,14 @@ pub fn unpack_checkpoint(b: &[u8]) -> (&[u8], &[u8]) {
     (&b[4..4 + n], &b[4 + n..])
 }
 
-fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
 fn block_entries(b: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     let restarts = u32::from_le_bytes(b.get(b.len().checked_sub(4)?..)?.try_into().ok()?) as usize;
     let end = b.len().checked_sub(4 + restarts.checked_mul(4)?)?;
     let (mut pos, mut key, mut out) = (0, Vec::new(), Vec::new());
     while pos < end {
-        let shared = varint(b, &mut pos)? as usize;
-        let unshared = varint(b, &mut pos)? as usize;
-        let vlen = varint(b, &mut pos)? as usize;
+        let shared = tf_io::varint_at(b, &mut pos)? as usize;
+        let unshared = tf_io::varint_at(b, &mut pos)? as usize;
+        let vlen = tf_io::varint_at(b, &mut pos)? as usize;
         key.truncate(shared);
         key.extend_from_slice(b.get(pos..pos.checked_add(unshared)?)?);
         pos += unshared;
@@ -1196,13 +1171,17 @@ fn block_entries(b: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
 pub fn read_index(file: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     let footer = file.get(file.len().checked_sub(48)?..)?;
     let mut pos = 0;
-    let (_, _) = (varint(footer, &mut pos)?, varint(footer, &mut pos)?);
-    let (off, size) = (varint(footer, &mut pos)? as usize, varint(footer, &mut pos)? as usize);
+    let (_, _) = (tf_io::varint_at(footer, &mut pos)?, tf_io::varint_at(footer, &mut pos)?);
+    let (off, size) = (
+        tf_io::varint_at(footer, &mut pos)? as usize,
+        tf_io::varint_at(footer, &mut pos)? as usize,
+    );
     let index = file.get(off..off.checked_add(size)?)?;
     let mut out = Vec::new();
     for (_, h) in block_entries(index)? {
         let mut p = 0;
-        let (o, s) = (varint(&h, &mut p)? as usize, varint(&h, &mut p)? as usize);
+        let (o, s) =
+            (tf_io::varint_at(&h, &mut p)? as usize, tf_io::varint_at(&h, &mut p)? as usize);
         if *file.get(o.checked_add(s)?)? != 0 {
             return None; // Snappy-compressed: not handled here.
         }
@@ -1233,9 +1212,9 @@ pub fn write_index(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
         let mut restarts = Vec::new();
         for (k, v) in entries {
             restarts.push(b.len() as u32);
-            put_varint(&mut b, 0);
-            put_varint(&mut b, k.len() as u64);
-            put_varint(&mut b, v.len() as u64);
+            prost::encoding::encode_varint(0, &mut b);
+            prost::encoding::encode_varint(k.len() as u64, &mut b);
+            prost::encoding::encode_varint(v.len() as u64, &mut b);
             b.extend_from_slice(k);
             b.extend_from_slice(v);
         }
@@ -1252,15 +1231,15 @@ pub fn write_index(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     let data = block(&mut out, &entries_block(entries));
     let meta = block(&mut out, &entries_block(&[]));
     let mut handle = Vec::new();
-    put_varint(&mut handle, data.0);
-    put_varint(&mut handle, data.1);
+    prost::encoding::encode_varint(data.0, &mut handle);
+    prost::encoding::encode_varint(data.1, &mut handle);
     let last = entries.iter().map(|(k, _)| k.clone()).max().unwrap_or_default();
     let mut last_key = last;
     last_key.push(0xff);
     let index = block(&mut out, &entries_block(&[(last_key, handle)]));
     let mut footer = Vec::new();
     for v in [meta.0, meta.1, index.0, index.1] {
-        put_varint(&mut footer, v);
+        prost::encoding::encode_varint(v, &mut footer);
     }
     footer.resize(40, 0);
     footer.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());

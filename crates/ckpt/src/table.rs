@@ -33,16 +33,7 @@ pub(crate) type TableError = String;
 pub(crate) type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn varint(b: &[u8], pos: &mut usize) -> Result<u64, TableError> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos).ok_or("truncated varint")?;
-        *pos += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("varint too long".into())
+    tf_io::varint_at(b, pos).ok_or_else(|| "truncated or malformed varint".into())
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -177,16 +177,9 @@ fn stale_checkpoint_state_names_both_files() {
 
 // ---- hostile indexes, written by hand -------------------------------------------------------
 
+use prost::encoding::encode_varint;
 use tf_proto::tensorflow::tensor_slice_proto::{extent::HasLengthHack, Extent};
 use tf_proto::tensorflow::{tensor_shape_proto::Dim, TensorShapeProto, TensorSliceProto};
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
 
 /// A block of `(shared, unshared key bytes, value)` entries, then its trailer; returns its
 /// handle `(offset, size)` in `file`.
@@ -201,9 +194,9 @@ fn put_block(file: &mut Vec<u8>, kind: u8, contents: &[u8]) -> (u64, u64) {
 fn block_contents(entries: &[(usize, &[u8], &[u8])]) -> Vec<u8> {
     let mut b = Vec::new();
     for (shared, key, value) in entries {
-        put_varint(&mut b, *shared as u64);
-        put_varint(&mut b, key.len() as u64);
-        put_varint(&mut b, value.len() as u64);
+        encode_varint(*shared as u64, &mut b);
+        encode_varint(key.len() as u64, &mut b);
+        encode_varint(value.len() as u64, &mut b);
         b.extend_from_slice(key);
         b.extend_from_slice(value);
     }
@@ -219,8 +212,8 @@ fn finish_index(mut file: Vec<u8>, handles: &[(u64, u64)]) -> Vec<u8> {
         .iter()
         .map(|(o, s)| {
             let mut v = Vec::new();
-            put_varint(&mut v, *o);
-            put_varint(&mut v, *s);
+            encode_varint(*o, &mut v);
+            encode_varint(*s, &mut v);
             v
         })
         .collect();
@@ -229,10 +222,10 @@ fn finish_index(mut file: Vec<u8>, handles: &[(u64, u64)]) -> Vec<u8> {
         keys.iter().zip(&values).map(|(k, v)| (0, k.as_slice(), v.as_slice())).collect();
     let index = put_block(&mut file, 0, &block_contents(&entries));
     let mut footer = Vec::new();
-    put_varint(&mut footer, 0);
-    put_varint(&mut footer, 0);
-    put_varint(&mut footer, index.0);
-    put_varint(&mut footer, index.1);
+    encode_varint(0, &mut footer);
+    encode_varint(0, &mut footer);
+    encode_varint(index.0, &mut footer);
+    encode_varint(index.1, &mut footer);
     footer.resize(40, 0);
     footer.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());
     file.extend_from_slice(&footer);
@@ -337,7 +330,7 @@ fn overlapping_data_blocks_are_refused() {
 fn snappy_block_claiming_gigabytes_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut contents = Vec::new();
-    put_varint(&mut contents, 1 << 31);
+    encode_varint(1 << 31, &mut contents);
     contents.extend_from_slice(&[0, 0, 0]);
     let mut file = Vec::new();
     let h = put_block(&mut file, 1, &contents);

@@ -13,6 +13,7 @@
 //! place at the end, data shards first and the index last: a failed run leaves no partial
 //! checkpoint under the output prefix.
 
+use prost::encoding::{encode_varint, encoded_len_varint};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -56,7 +57,7 @@ impl Payload {
             Payload::FileRange { len, .. } => *len,
             Payload::Raw(b) => b.len() as u64,
             Payload::Strings(s) => {
-                let lens: u64 = s.iter().map(|x| varint_len(x.len() as u64)).sum();
+                let lens: u64 = s.iter().map(|x| encoded_len_varint(x.len() as u64) as u64).sum();
                 let bytes: u64 = s.iter().map(|x| x.len() as u64).sum();
                 lens + bytes + if s.is_empty() { 0 } else { 4 }
             }
@@ -113,23 +114,6 @@ pub struct Written {
     pub copied_bytes: u64,
 }
 
-fn varint_len(mut v: u64) -> u64 {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// A `DT_STRING` tensor as stored: varint lengths, the masked CRC-32C of the lengths, the
 /// bytes; and the entry checksum TensorFlow keeps for it (over the lengths as fixed-width
 /// integers, the length checksum and the bytes).
@@ -137,7 +121,7 @@ pub(crate) fn encode_strings(strings: &[Vec<u8>]) -> (Vec<u8>, u32) {
     let mut out = Vec::new();
     let mut crc = 0u32;
     for s in strings {
-        put_varint(&mut out, s.len() as u64);
+        encode_varint(s.len() as u64, &mut out);
         crc = match u32::try_from(s.len()) {
             Ok(l) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
             Err(_) => crc32c::crc32c_append(crc, &(s.len() as u64).to_le_bytes()),

@@ -10,17 +10,10 @@
 
 use crate::crc::masked_crc32c;
 use crate::table::MAGIC;
+use prost::encoding::encode_varint;
 
 const BLOCK_SIZE: usize = 256 << 10;
 const RESTART_INTERVAL: usize = 16;
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
 
 /// One block being built.
 #[derive(Default)]
@@ -41,9 +34,9 @@ impl Block {
             self.since_restart = 0;
             0
         };
-        put_varint(&mut self.buf, shared as u64);
-        put_varint(&mut self.buf, (key.len() - shared) as u64);
-        put_varint(&mut self.buf, value.len() as u64);
+        encode_varint(shared as u64, &mut self.buf);
+        encode_varint((key.len() - shared) as u64, &mut self.buf);
+        encode_varint(value.len() as u64, &mut self.buf);
         self.buf.extend_from_slice(&key[shared..]);
         self.buf.extend_from_slice(value);
         self.last_key.clear();
@@ -102,8 +95,8 @@ impl TableBuilder {
         let crc = masked_crc32c(&[contents, &[0]]);
         self.out.extend_from_slice(&crc.to_le_bytes());
         let mut handle = Vec::new();
-        put_varint(&mut handle, offset);
-        put_varint(&mut handle, contents.len() as u64);
+        encode_varint(offset, &mut handle);
+        encode_varint(contents.len() as u64, &mut handle);
         handle
     }
 

@@ -114,6 +114,19 @@ pub trait ToolArgs: Parser {
     fn report_args(&self) -> &ReportArgs;
 }
 
+/// Implements [`ToolArgs`] for a tool's `Args` that flattens [`ReportArgs`] into a field named
+/// `report`: `tf_cli::tool_args!(Args);` is all a binary writes.
+#[macro_export]
+macro_rules! tool_args {
+    ($args:ty) => {
+        impl $crate::ToolArgs for $args {
+            fn report_args(&self) -> &$crate::ReportArgs {
+                &self.report
+            }
+        }
+    };
+}
+
 /// State of one run: the report being built, the warnings so far, and the output waiting for
 /// the end of the run.
 #[derive(Debug)]
@@ -182,6 +195,15 @@ impl Session {
             self.deferred.push(format!("{}: warning: {}\n", self.tool, escape(&msg)));
         }
         self.report.warnings.push(msg);
+    }
+
+    /// Records what a library call did: each of its warnings ([`Session::warn`]), then its
+    /// report under `changes.<key>` of the JSON report.
+    pub fn record(&mut self, key: &str, warnings: &[String], report: impl serde::Serialize) {
+        for w in warnings {
+            self.warn(w.clone());
+        }
+        self.report.change(key, report);
     }
 
     /// Text for stderr (a tool's human report), printed when the run succeeds; control

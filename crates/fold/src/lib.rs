@@ -45,8 +45,8 @@ use std::collections::{BTreeMap, HashSet};
 
 pub use report::{BudgetSkip, FoldReport, FoldedTensor, NodeOp};
 use tf_graph::{Graph, GraphError, Input, NodeId, TensorName};
-use tf_ops::{signature, Registry};
-use tf_proto::tensorflow::{attr_value, AttrValue, FunctionDefLibrary, GraphDef, NodeDef, OpDef};
+use tf_ops::{Registry, Signatures};
+use tf_proto::tensorflow::{attr_value, AttrValue, GraphDef, NodeDef};
 use tf_tensor::{Data, Tensor};
 
 /// The passes, in the order they run within one iteration.
@@ -173,45 +173,11 @@ pub enum FoldError {
     },
 }
 
-/// Op signatures for one graph: its library's functions first, then TensorFlow's registry.
-pub(crate) struct Ops {
-    registry: &'static Registry,
-    functions: std::collections::HashMap<String, OpDef>,
-}
-
-impl Ops {
-    pub(crate) fn new(library: Option<&FunctionDefLibrary>) -> Ops {
-        let functions = library
-            .into_iter()
-            .flat_map(|l| &l.function)
-            .filter_map(|f| f.signature.clone())
-            .map(|s| (s.name.clone(), s))
-            .collect();
-        Ops { registry: Registry::global(), functions }
-    }
-
-    pub(crate) fn op_def(&self, op: &str) -> Option<&OpDef> {
-        self.functions.get(op).or_else(|| self.registry.get(op))
-    }
-
-    /// `None` for an op nobody knows.
-    pub(crate) fn is_stateful(&self, op: &str) -> Option<bool> {
-        self.op_def(op).map(|d| d.is_stateful)
-    }
-
-    pub(crate) fn output_types(&self, node: &NodeDef) -> Option<Vec<i32>> {
-        signature::output_types(self.op_def(&node.op)?, node).ok()
-    }
-
-    pub(crate) fn is_function(&self, op: &str) -> bool {
-        self.functions.contains_key(op)
-    }
-}
-
 /// State shared by the passes of one run.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a FoldConfig,
-    pub ops: Ops,
+    /// Op signatures: the graph's library first, then TensorFlow's registry.
+    pub ops: Signatures<'static>,
     /// Output node names (never removed, never renamed).
     pub roots: Vec<String>,
     /// Node names no pass may rewrite or remove: outputs and `--keep`.
@@ -305,7 +271,7 @@ pub fn fold(mut g: Graph, cfg: &FoldConfig) -> Result<(Graph, FoldReport), FoldE
     // A broken input is the user's error, reported before any pass runs.
     g.topo_order()?;
     g.check(Some(Registry::global()))?;
-    let ops = Ops::new(g.library.as_ref());
+    let ops = Signatures::owned(Registry::global(), g.library.as_ref());
     let mut report = FoldReport { nodes_before: g.len(), ..Default::default() };
     let marked: Vec<String> = if cfg.outputs.is_empty() && cfg.signature_outputs.is_empty() {
         g.marked_outputs().iter().map(ToString::to_string).collect()
@@ -432,52 +398,10 @@ pub(crate) fn prune(g: &mut Graph, ctx: &mut Ctx) {
             .filter(|(_, node)| matches!(ops::kind(&node.op), ops::Kind::Feed))
             .map(|(id, _)| id),
     );
-    let reach = g.reachable(&roots, false);
-    let dead: Vec<NodeId> = g.ids().into_iter().filter(|id| !reach[id.0]).collect();
-    ctx.report.removed += dead.len();
-    let any = !dead.is_empty();
-    for id in dead {
-        g.remove_node(id);
-    }
-    if any {
-        drop_dangling_colocations(g);
-    }
-}
-
-/// Removes `_class` colocation entries (`loc:@name`) naming nodes that no longer exist: they
-/// would make the graph fail to import.
-fn drop_dangling_colocations(g: &mut Graph) {
-    let stale: Vec<NodeId> = g
-        .nodes()
-        .filter(|(_, n)| tf_graph::colocation_targets(n).any(|t| g.id(t).is_none()))
-        .map(|(id, _)| id)
-        .collect();
-    for id in stale {
-        let keep: Vec<Vec<u8>> = {
-            let n = g.node(id);
-            let Some(attr_value::Value::List(l)) =
-                n.attr.get("_class").and_then(|a| a.value.as_ref())
-            else {
-                continue;
-            };
-            l.s.iter()
-                .filter(|s| {
-                    std::str::from_utf8(s)
-                        .ok()
-                        .and_then(|s| s.strip_prefix("loc:@"))
-                        .is_none_or(|t| g.id(t).is_some())
-                })
-                .cloned()
-                .collect()
-        };
-        let mut n = g.node_mut(id);
-        if keep.is_empty() {
-            n.attr.remove("_class");
-        } else if let Some(attr_value::Value::List(l)) =
-            n.attr.get_mut("_class").and_then(|a| a.value.as_mut())
-        {
-            l.s = keep;
-        }
+    let removed = g.prune_unreachable(&roots).len();
+    ctx.report.removed += removed;
+    if removed > 0 {
+        g.drop_dangling_colocations();
     }
 }
 

@@ -432,11 +432,11 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     }
 
     // 4. Clean up.
-    drop_ordering_edges(&mut g, registry);
+    g.drop_ordering_edges(registry, |_| false);
     splice_inlined_identities(&mut g, &inlined_prefixes, &report.outputs);
     prune(&mut g, &report.outputs);
     // Before the per-node signature lookups below: they search the library.
-    prune_library(&mut g);
+    g.prune_library();
     let kept: HashSet<&str> = report.kept_variables.iter().map(String::as_str).collect();
     for (_, n) in g.nodes() {
         if kept.contains(n.name.as_str()) {
@@ -457,7 +457,7 @@ pub fn freeze(mut src: Source, opts: &FreezeOptions) -> Result<Frozen, FreezeErr
     refs::strip_ref_types(&mut g, &kept);
     // A mask only the removed assignments read is gone with them: not a frozen variable.
     report.variables.retain(|v| !masks.contains(&v.name) || g.id(&v.name).is_some());
-    drop_dangling_colocations(&mut g);
+    g.drop_dangling_colocations();
     g.check(Some(registry))?;
     if let Some(lost) = report.outputs.iter().find(|o| g.id(o).is_none()) {
         return Err(FreezeError::Freeze(format!("output '{lost}' did not survive freezing")));
@@ -509,65 +509,7 @@ impl Lookup<'_> {
 /// Removes every node the named outputs do not need.
 fn prune(g: &mut Graph, outputs: &[String]) {
     let roots: Vec<NodeId> = outputs.iter().filter_map(|o| g.id(o)).collect();
-    let keep = g.reachable(&roots, false);
-    for id in g.ids() {
-        if !keep[id.0] {
-            g.remove_node(id);
-        }
-    }
-}
-
-/// Drops control edges that only order computations: those whose source is a stateless op
-/// (no side effect to wait for) or a NoOp that only waits for such ops. In TF1 control flow a
-/// control edge also carries deadness (a Const in a cond branch depends on the branch's Switch),
-/// so sources downstream of a Switch keep their edges.
-fn drop_ordering_edges(g: &mut Graph, registry: &Registry) {
-    let dead_capable = switch_descendants(g);
-    let mut pure: HashSet<String> = HashSet::new();
-    loop {
-        let before = pure.len();
-        for (id, n) in g.nodes() {
-            if pure.contains(&n.name) || dead_capable.contains(&id) {
-                continue;
-            }
-            let is_pure = if n.op == "NoOp" {
-                n.input.iter().all(|s| pure.contains(Input::parse(s).node()))
-            } else {
-                registry.is_stateful(&n.op) == Some(false)
-            };
-            if is_pure {
-                pure.insert(n.name.clone());
-            }
-        }
-        if pure.len() == before {
-            break;
-        }
-    }
-    for id in g.ids() {
-        g.retain_inputs(id, |s| match Input::parse(s) {
-            Input::Control(c) => !pure.contains(c),
-            Input::Data { .. } => true,
-        });
-    }
-}
-
-/// Nodes downstream (by any edge) of a Switch.
-fn switch_descendants(g: &Graph) -> HashSet<NodeId> {
-    let consumers = g.consumers();
-    let mut seen = HashSet::new();
-    let mut stack: Vec<NodeId> = g
-        .nodes()
-        .filter(|(_, n)| matches!(n.op.as_str(), "Switch" | "RefSwitch" | "_SwitchN"))
-        .map(|(id, _)| id)
-        .collect();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        stack.extend(consumers.of_node(id));
-        stack.extend(consumers.control_of(id));
-    }
-    seen
+    g.prune_unreachable(&roots);
 }
 
 /// Splices out the Identity nodes that inlining produced (function return values and variable
@@ -591,74 +533,4 @@ fn splice_inlined_identities(g: &mut Graph, prefixes: &[String], outputs: &[Stri
         g.rewire(&from, &to);
         g.remove_node(id);
     }
-}
-
-/// Removes `_class` colocation entries that name nodes no longer in the graph.
-fn drop_dangling_colocations(g: &mut Graph) {
-    let names: HashSet<String> = g.nodes().map(|(_, n)| n.name.clone()).collect();
-    for id in g.ids() {
-        let mut n = g.node_mut(id);
-        let mut empty = false;
-        if let Some(attr_value::Value::List(l)) =
-            n.attr.get_mut("_class").and_then(|a| a.value.as_mut())
-        {
-            l.s.retain(|s| {
-                match std::str::from_utf8(s).ok().and_then(|s| s.strip_prefix("loc:@")) {
-                    Some(target) => names.contains(target),
-                    None => true,
-                }
-            });
-            empty = l.s.is_empty();
-        }
-        if empty {
-            n.attr.remove("_class");
-        }
-    }
-}
-
-/// Keeps only the library functions the graph still calls (directly, through function-valued
-/// attrs, or from other kept functions), and the gradients of those.
-fn prune_library(g: &mut Graph) {
-    let Some(lib) = g.library.as_mut() else { return };
-    let defined: HashSet<String> =
-        lib.function.iter().filter_map(|f| f.signature.as_ref().map(|s| s.name.clone())).collect();
-    let refs = |n: &NodeDef| -> Vec<String> {
-        let mut r = vec![n.op.clone()];
-        for a in n.attr.values() {
-            match &a.value {
-                Some(attr_value::Value::Func(f)) => r.push(f.name.clone()),
-                Some(attr_value::Value::List(l)) => r.extend(l.func.iter().map(|f| f.name.clone())),
-                _ => {}
-            }
-        }
-        r
-    };
-    let lib_snapshot = lib.clone();
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    let mut stack: Vec<String> = Vec::new();
-    for (_, n) in g.nodes() {
-        stack.extend(refs(n).into_iter().filter(|r| defined.contains(r)));
-    }
-    while let Some(f) = stack.pop() {
-        if !used.insert(f.clone()) {
-            continue;
-        }
-        if let Some(fd) =
-            lib_snapshot.function.iter().find(|x| x.signature.as_ref().is_some_and(|s| s.name == f))
-        {
-            for n in &fd.node_def {
-                stack.extend(
-                    refs(n).into_iter().filter(|r| defined.contains(r) && !used.contains(r)),
-                );
-            }
-        }
-        for gd in lib_snapshot.gradient.iter().filter(|gd| gd.function_name == f) {
-            if defined.contains(&gd.gradient_func) {
-                stack.push(gd.gradient_func.clone());
-            }
-        }
-    }
-    let lib = g.library.as_mut().expect("checked above");
-    lib.function.retain(|f| f.signature.as_ref().is_some_and(|s| used.contains(&s.name)));
-    lib.gradient.retain(|gd| used.contains(&gd.function_name));
 }

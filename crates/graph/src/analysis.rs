@@ -114,21 +114,25 @@ pub fn machinery(n: &NodeDef) -> Option<Machinery> {
 /// TF1 control-flow ops (frames and deadness): control edges around them carry meaning beyond
 /// ordering, and they have no XLA or folding semantics of their own.
 pub fn is_v1_control_flow(op: &str) -> bool {
+    is_v1_loop(op)
+        || matches!(
+            op,
+            "Switch" | "RefSwitch" | "_SwitchN" | "Merge" | "RefMerge" | "ControlTrigger"
+        )
+}
+
+/// The ops of TF1 while loops' frames: `Enter`, `Exit`, `NextIteration` (and their `Ref`
+/// forms) and `LoopCond`.
+pub fn is_v1_loop(op: &str) -> bool {
     matches!(
         op,
-        "Switch"
-            | "RefSwitch"
-            | "_SwitchN"
-            | "Merge"
-            | "RefMerge"
-            | "Enter"
+        "Enter"
             | "RefEnter"
             | "Exit"
             | "RefExit"
             | "NextIteration"
             | "RefNextIteration"
             | "LoopCond"
-            | "ControlTrigger"
     )
 }
 

@@ -15,15 +15,19 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+mod clean;
 mod inline;
 mod input;
+mod library;
 pub mod synth;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
+pub use clean::has_effects;
 pub use inline::{called_function, InlineError, MAX_CALL_DEPTH};
 pub use input::{Input, TensorName};
+pub use library::{attr_functions, node_functions};
 use tf_ops::Registry;
 use tf_proto::tensorflow::{
     attr_value, FunctionDefLibrary, GraphDebugInfo, GraphDef, NodeDef, VersionDef,

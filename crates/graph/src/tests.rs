@@ -1,4 +1,7 @@
 use super::*;
+
+#[path = "clean_tests.rs"]
+mod clean;
 use tf_proto::tensorflow::{attr_value::ListValue, AttrValue};
 
 fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {

@@ -56,13 +56,13 @@ impl Cursor<'_> {
         }
     }
 
+    /// The next varint (decoded by prost once its bytes are gathered from the segments).
     fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
+        let mut buf = [0u8; 10];
+        for i in 0..buf.len() {
+            buf[i] = self.byte()?;
+            if buf[i] < 0x80 {
+                return prost::encoding::decode_varint(&mut &buf[..=i]).ok();
             }
         }
         None
@@ -107,21 +107,12 @@ fn push_owned(out: &mut Vec<Seg>, b: &[u8]) {
     }
 }
 
-fn put_varint(out: &mut Vec<Seg>, mut v: u64) {
+fn put_varint(out: &mut Vec<Seg>, v: u64) {
     let mut buf = [0u8; 10];
-    let mut i = 0;
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            buf[i] = b;
-            i += 1;
-            break;
-        }
-        buf[i] = b | 0x80;
-        i += 1;
-    }
-    push_owned(out, &buf[..i]);
+    let mut w = &mut buf[..];
+    prost::encoding::encode_varint(v, &mut w);
+    let n = 10 - w.len();
+    push_owned(out, &buf[..n]);
 }
 
 fn total(segs: &[Seg]) -> usize {

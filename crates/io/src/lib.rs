@@ -25,6 +25,7 @@ pub use read::{
     DEFAULT_SIGNATURE, DEFAULT_TAG,
 };
 pub use stream::prepare_stdout;
+pub use wire::varint_at;
 pub use write::{encode, Encoded, TooLarge};
 
 use tf_proto::tensorflow::GraphDef;

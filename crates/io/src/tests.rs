@@ -243,3 +243,26 @@ fn tflite_is_named_and_a_graph_spelling_tfl3_is_not_taken_for_one() {
     assert_eq!(&b[4..8], b"TFL3");
     assert_eq!(read(b).unwrap().graph.node[0].name, "TFL3_input");
 }
+
+#[test]
+fn varints_are_read_by_prost_and_bad_ones_are_none() {
+    let b = [0x96, 0x01, 0x05];
+    let mut pos = 0;
+    assert_eq!(crate::varint_at(&b, &mut pos), Some(150));
+    assert_eq!(pos, 2);
+    assert_eq!(crate::varint_at(&b, &mut pos), Some(5));
+    // At the end, past the end, truncated, overlong, overflowing: None, `pos` unchanged.
+    for (bytes, at) in [
+        (&b[..], 3),
+        (&b[..], 9),
+        (&[0x80, 0x80][..], 0),
+        (&[0xff; 11][..], 0),
+        (&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..], 0),
+    ] {
+        let mut pos = at;
+        assert_eq!(crate::varint_at(bytes, &mut pos), None, "{bytes:?} at {at}");
+        assert_eq!(pos, at);
+    }
+    let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+    assert_eq!(crate::varint_at(&max, &mut 0), Some(u64::MAX));
+}

@@ -12,17 +12,13 @@ pub(crate) struct Field {
     pub end: usize,
 }
 
-fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
+/// The varint at `*pos` of `b`, read by prost's decoder (at most 10 bytes, no overflow), with
+/// `pos` moved past it; `None` when it is truncated or malformed (`pos` is then unchanged).
+pub fn varint_at(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut rest = b.get(*pos..)?;
+    let v = prost::encoding::decode_varint(&mut rest).ok()?;
+    *pos = b.len() - rest.len();
+    Some(v)
 }
 
 /// Walks the top-level fields of `b`. `Err(offset)` gives the byte where the walk failed:
@@ -33,7 +29,7 @@ pub(crate) fn scan(b: &[u8]) -> Result<Vec<Field>, usize> {
     let mut pos = 0;
     while pos < b.len() {
         let at = pos;
-        let key = varint(b, &mut pos).ok_or(at)?;
+        let key = varint_at(b, &mut pos).ok_or(at)?;
         let number = u32::try_from(key >> 3).map_err(|_| at)?;
         let wire_type = (key & 7) as u8;
         if number == 0 {
@@ -41,7 +37,7 @@ pub(crate) fn scan(b: &[u8]) -> Result<Vec<Field>, usize> {
         }
         let (start, end) = match wire_type {
             0 => {
-                varint(b, &mut pos).ok_or(at)?;
+                varint_at(b, &mut pos).ok_or(at)?;
                 (pos, pos)
             }
             1 | 5 => {
@@ -53,7 +49,7 @@ pub(crate) fn scan(b: &[u8]) -> Result<Vec<Field>, usize> {
                 (pos, pos)
             }
             2 => {
-                let len = varint(b, &mut pos).ok_or(at)?;
+                let len = varint_at(b, &mut pos).ok_or(at)?;
                 let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).ok_or(at)?;
                 if end > b.len() {
                     return Err(at);

@@ -13,7 +13,9 @@
 //! - add or strip attributes that equal their defaults, as TensorFlow does on import and
 //!   export ([`Registry::add_default_attrs`], [`Registry::strip_default_attrs`]);
 //! - tell stateful ops, which must never be folded or dropped, from pure ones
-//!   ([`Registry::is_stateful`]).
+//!   ([`Registry::is_stateful`], [`Signatures::is_stateful`]);
+//! - know which ops pass their input through unchanged ([`is_pass_through`],
+//!   [`is_pass_through_per_port`]).
 //!
 //! # Where the data comes from
 //!
@@ -56,10 +58,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod pass_through;
 mod registry;
 pub mod signature;
 
 pub use error::OpError;
+pub use pass_through::{is_pass_through, is_pass_through_per_port};
 pub use registry::{Registry, Signatures};
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The op registry: OpDefs by name, plus the node-level queries built on them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -308,11 +309,13 @@ fn embedded_version() -> &'static str {
 /// A node whose op names a FunctionDef of the graph's library is a direct function call (TF1
 /// `Defun` call sites, and bodies of other functions); its inputs and outputs are those of the
 /// FunctionDef's `signature`. As in TensorFlow, the library is consulted before the registry.
-/// Built by [`Registry::with_library`]; indexes the library once.
+/// Built by [`Registry::with_library`] (borrowing the library) or [`Signatures::owned`] (a
+/// copy of the function signatures, for a pass that edits the graph holding the library while
+/// it asks); indexes the library once.
 #[derive(Debug, Clone)]
 pub struct Signatures<'a> {
     registry: &'a Registry,
-    functions: HashMap<&'a str, &'a OpDef>,
+    functions: HashMap<Cow<'a, str>, Cow<'a, OpDef>>,
     has_library: bool,
 }
 
@@ -323,7 +326,19 @@ impl<'a> Signatures<'a> {
             .into_iter()
             .flat_map(|lib| &lib.function)
             .filter_map(|f| f.signature.as_ref())
-            .map(|sig| (sig.name.as_str(), sig))
+            .map(|sig| (Cow::Borrowed(sig.name.as_str()), Cow::Borrowed(sig)))
+            .collect();
+        Signatures { registry, functions, has_library: library.is_some() }
+    }
+
+    /// Like [`Signatures::new`], but owning copies of the (small) function signatures, so that
+    /// it does not borrow the library.
+    pub fn owned(registry: &'a Registry, library: Option<&FunctionDefLibrary>) -> Signatures<'a> {
+        let functions = library
+            .into_iter()
+            .flat_map(|lib| &lib.function)
+            .filter_map(|f| f.signature.as_ref())
+            .map(|sig| (Cow::Owned(sig.name.clone()), Cow::Owned(sig.clone())))
             .collect();
         Signatures { registry, functions, has_library: library.is_some() }
     }
@@ -335,8 +350,8 @@ impl<'a> Signatures<'a> {
 
     /// The OpDef for op (or function) name `op`: a library function's signature, else the
     /// registered op.
-    pub fn get(&self, op: &str) -> Option<&'a OpDef> {
-        self.functions.get(op).copied().or_else(|| self.registry.get(op))
+    pub fn get(&self, op: &str) -> Option<&OpDef> {
+        self.functions.get(op).map(|d| &**d).or_else(|| self.registry.get(op))
     }
 
     /// Whether `op` is a function of the library (rather than a registered op).
@@ -344,8 +359,15 @@ impl<'a> Signatures<'a> {
         self.functions.contains_key(op)
     }
 
+    /// Whether `op` (a registered op or a library function) is stateful: its OpDef's
+    /// `is_stateful` (TensorFlow sets it on a function's signature when its body has a
+    /// stateful op). `None` for an op neither knows.
+    pub fn is_stateful(&self, op: &str) -> Option<bool> {
+        self.get(op).map(|d| d.is_stateful)
+    }
+
     /// The OpDef that governs `node`, or [`OpError::UnknownOp`].
-    pub fn resolve(&self, node: &NodeDef) -> Result<&'a OpDef, OpError> {
+    pub fn resolve(&self, node: &NodeDef) -> Result<&OpDef, OpError> {
         self.get(&node.op).ok_or_else(|| self.registry.unknown(node, self.has_library))
     }
 

@@ -393,3 +393,45 @@ fn every_number_attr_is_bounded() {
     }
     assert!(checked > 50, "{checked}");
 }
+
+#[test]
+fn owned_signatures_answer_like_borrowed_ones() {
+    let mut lib = library();
+    let owned = Signatures::owned(ops(), Some(&lib));
+    // The library may change (or go) while the owned view is asked.
+    lib.function.clear();
+    let call = node("call", "two_outputs");
+    assert!(owned.is_function("two_outputs"));
+    assert_eq!(owned.output_arity(&call).unwrap(), 2);
+    assert_eq!(owned.output_types(&call).unwrap(), vec![F32, I32]);
+    assert_eq!(owned.get("Conv2D").map(|d| d.name.as_str()), Some("Conv2D"));
+}
+
+#[test]
+fn stateful_flags_come_from_the_registry_and_the_library() {
+    let mut lib = library();
+    let sig = lib.function[0].signature.as_mut().unwrap();
+    sig.is_stateful = true;
+    let name = sig.name.clone();
+    let sigs = ops().with_library(Some(&lib));
+    assert_eq!(sigs.is_stateful(&name), Some(true));
+    assert_eq!(sigs.is_stateful("VarHandleOp"), Some(true));
+    assert_eq!(sigs.is_stateful("Add"), Some(false));
+    assert_eq!(sigs.is_stateful("NoSuchOp"), None);
+}
+
+#[test]
+fn pass_through_ops() {
+    for op in ["Identity", "Snapshot", "StopGradient", "PreventGradient"] {
+        assert!(crate::is_pass_through(op) && crate::is_pass_through_per_port(op), "{op}");
+        // One input, one output, per the registry.
+        let d = ops().get(op).unwrap();
+        assert_eq!((d.input_arg.len(), d.output_arg.len()), (1, 1), "{op}");
+    }
+    // IdentityN passes through port by port only.
+    assert!(!crate::is_pass_through("IdentityN"));
+    assert!(crate::is_pass_through_per_port("IdentityN"));
+    for op in ["CheckNumerics", "Cast", "Reshape", "NoOp"] {
+        assert!(!crate::is_pass_through_per_port(op), "{op}");
+    }
+}

@@ -24,6 +24,7 @@ use std::io::Write;
 use regex::Regex;
 use serde::Serialize;
 use tf_graph::{Graph, Input, NodeId};
+use tf_ops::is_pass_through;
 use tf_proto::tensorflow::{GraphDef, NodeDef};
 use tf_tensor::{dt, Tensor};
 
@@ -208,11 +209,6 @@ pub fn gzip_size(g: &GraphDef) -> u64 {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(&bytes).expect("writing to a Vec cannot fail");
     enc.finish().map(|v| v.len() as u64).unwrap_or(0)
-}
-
-/// Identity-like ops a frozen graph puts between a weight Const and its reader.
-pub(crate) fn is_pass_through(op: &str) -> bool {
-    matches!(op, "Identity" | "Snapshot" | "StopGradient" | "PreventGradient")
 }
 
 /// Follows Identity-like nodes from a data input back to a Const; returns the Const and the

@@ -45,8 +45,9 @@ use tf_tensor::{dt, Tensor};
 use crate::emit::{payload_proto, Names};
 use crate::kernels;
 use crate::ranges::{Calibration, RangesFile};
-use crate::select::{is_pass_through, Layout};
+use crate::select::Layout;
 use crate::{QuantError, QuantReport, Quantized};
+use tf_ops::is_pass_through;
 
 /// What `--activations` needs besides the weight-mode flags.
 #[derive(Debug, Clone)]

@@ -24,12 +24,8 @@
 //! axes gets one scale for the whole tensor.
 
 use tf_graph::{Consumers, Graph, NodeId};
+use tf_ops::is_pass_through;
 use tf_proto::tensorflow::NodeDef;
-
-/// Ops that pass their input through unchanged; a weight read through them is still a weight.
-pub(crate) fn is_pass_through(op: &str) -> bool {
-    matches!(op, "Identity" | "Snapshot" | "StopGradient" | "PreventGradient")
-}
 
 /// One read of a weight: the reader, its op and the input slot.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,19 +18,33 @@ use crate::random::{random_tensor, Rng};
 use crate::tensor::{fmt_shape, HostTensor};
 use crate::tf::{canonical_tensor_name, split_tensor_name, Model};
 
-/// Where the values of the graph inputs come from.
-#[derive(Debug, Clone, Default)]
+/// Where the values of the graph inputs come from: the flags tf-run and tf-diff share
+/// (flatten it into a binary's arguments).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct InputOptions {
-    /// `--input NAME=FILE.npy` (any tensor may be fed this way, not only placeholders).
+    /// Feed a tensor from an .npy file: NAME=FILE.npy (NAME is `node` or `node:port`)
+    #[arg(long = "input", short = 'i', value_name = "NAME=FILE", value_parser = input_arg)]
     pub inputs: Vec<(String, PathBuf)>,
-    /// `--inputs FILE.npz`: arrays whose key names a placeholder (`x` or `x:0`) are fed.
+    /// Feed the arrays of an .npz file whose keys name placeholders (`x` or `x:0`)
+    #[arg(long = "inputs", value_name = "FILE.npz")]
     pub inputs_npz: Option<PathBuf>,
-    /// `--shape NAME=D0,D1,...`: shape of a generated input (overrides the placeholder's).
+    /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0)
+    #[arg(long = "shape", value_name = "NAME=DIMS", value_parser = shape_arg)]
     pub shapes: Vec<(String, Vec<u64>)>,
-    /// Seed of generated inputs.
+    /// Seed for generated inputs
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Size of unknown leading dimensions of generated inputs.
+    /// Size of unknown leading dimensions of generated inputs (other unknown dims become 1)
+    #[arg(long, default_value_t = 1)]
     pub batch: u64,
+}
+
+fn input_arg(s: &str) -> std::result::Result<(String, PathBuf), String> {
+    parse_input_arg(s).map_err(|e| e.to_string())
+}
+
+fn shape_arg(s: &str) -> std::result::Result<(String, Vec<u64>), String> {
+    parse_shape_arg(s).map_err(|e| e.to_string())
 }
 
 /// Options of `tf-run` (the graph itself comes from tf-cli's input arguments).

@@ -18,13 +18,13 @@ use tf_proto::tensorflow::{
 };
 use tf_tensor::dtype;
 
-use crate::ops::Ops;
 use crate::{ActionKind, NewInput, StripConfig, StripError, StripReport, Why};
+use tf_ops::Signatures;
 
 /// Applies the cuts and `--input-shape`s; returns the placeholders that carry `--inputs`.
 pub(crate) fn apply(
     g: &mut Graph,
-    ops: &Ops,
+    ops: &Signatures<'_>,
     cfg: &StripConfig,
     report: &mut StripReport,
 ) -> Result<Vec<NodeId>, StripError> {
@@ -34,7 +34,7 @@ pub(crate) fn apply(
     for name in &cfg.inputs {
         let t = TensorName::parse(name.trim());
         let node = g.get(&t.node).ok_or_else(|| StripError::UnknownInput(name.clone()))?;
-        if let Some(arity) = ops.output_arity(node) {
+        if let Ok(arity) = ops.output_arity(node) {
             if t.port as usize >= arity {
                 return Err(StripError::InputPort {
                     name: name.clone(),
@@ -196,14 +196,14 @@ fn set_shape(n: &mut NodeDef, shape: TensorShapeProto) {
 
 /// The dtype of output `port` of `node`: from its op's signature, else from what a consumer
 /// expects there. Ref types become their base type (a Placeholder is never a ref).
-fn tensor_dtype(g: &Graph, ops: &Ops, node: &NodeDef, port: u32) -> Option<i32> {
-    if let Some(t) = ops.output_types(node).and_then(|t| t.get(port as usize).copied()) {
+fn tensor_dtype(g: &Graph, ops: &Signatures<'_>, node: &NodeDef, port: u32) -> Option<i32> {
+    if let Some(t) = ops.output_types(node).ok().and_then(|t| t.get(port as usize).copied()) {
         return Some(dtype::base(t));
     }
     for (_, c) in g.nodes() {
         for (i, s) in c.input.iter().enumerate() {
             if Input::parse(s) == (Input::Data { node: &node.name, port }) {
-                if let Some(t) = ops.input_types(c).and_then(|t| t.get(i).copied()) {
+                if let Some(t) = ops.input_types(c).ok().and_then(|t| t.get(i).copied()) {
                     return Some(dtype::base(t));
                 }
             }
@@ -229,11 +229,11 @@ fn infer_shape(g: &Graph, node: &NodeDef, port: u32, depth: usize) -> Option<Ten
             Some(attr_value::Value::Tensor(t)) => Some(t.tensor_shape.clone().unwrap_or_default()),
             _ => None,
         },
-        (
-            "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" | "CheckNumerics"
-            | "CheckNumericsV2" | "EnsureShape",
-            0,
-        ) if depth < 64 => {
+        (op, 0)
+            if depth < 64
+                && (tf_ops::is_pass_through(op)
+                    || matches!(op, "CheckNumerics" | "CheckNumericsV2" | "EnsureShape")) =>
+        {
             if node.op == "EnsureShape" {
                 if let Some(attr_value::Value::Shape(s)) = attr("shape") {
                     return Some(s.clone());

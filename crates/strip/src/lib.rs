@@ -35,7 +35,6 @@
 mod config;
 mod cut;
 mod error;
-mod ops;
 pub mod outputs;
 mod report;
 mod splice;
@@ -48,10 +47,8 @@ pub use config::{DefaultAttrs, StripConfig};
 pub use error::StripError;
 pub use report::{Action, ActionKind, NewInput, OutputsFrom, StripReport, Why};
 use tf_graph::{Graph, NodeId};
-use tf_ops::Registry;
+use tf_ops::{Registry, Signatures};
 use tf_proto::tensorflow::GraphDef;
-
-use crate::ops::Ops;
 
 /// Strips a GraphDef; see [`strip`].
 pub fn strip_graph_def(
@@ -69,7 +66,7 @@ pub fn strip_graph_def(
 /// only fed the cut tensors stays in the graph, unreachable from the outputs. Returns the
 /// placeholders' names, in the order of `inputs`.
 pub fn cut_inputs(g: &mut Graph, inputs: &[String]) -> Result<Vec<String>, StripError> {
-    let ops = Ops::new(Registry::global(), g.library.as_ref());
+    let ops = Signatures::owned(Registry::global(), g.library.as_ref());
     let cfg = StripConfig { inputs: inputs.to_vec(), ..Default::default() };
     let mut report = StripReport::default();
     let ids = cut::apply(g, &ops, &cfg, &mut report)?;
@@ -82,7 +79,7 @@ pub fn cut_inputs(g: &mut Graph, inputs: &[String]) -> Result<Vec<String>, Strip
 /// `--input-shape` name that does not exist, a `--set` value that does not fit the
 /// placeholder's dtype, and so on.
 pub fn strip(mut g: Graph, cfg: &StripConfig) -> Result<(Graph, StripReport), StripError> {
-    let ops = Ops::new(Registry::global(), g.library.as_ref());
+    let ops = Signatures::owned(Registry::global(), g.library.as_ref());
     let mut report = StripReport { nodes_before: g.len(), ..Default::default() };
 
     // 1. What must survive.
@@ -143,7 +140,7 @@ pub fn strip(mut g: Graph, cfg: &StripConfig) -> Result<(Graph, StripReport), St
 
     // 5. Control edges that only order pure computations, then what they alone kept alive.
     if !cfg.keep_control_deps {
-        report.control_edges_removed = splice::drop_pure_control_edges(&mut g, &ops);
+        report.control_edges_removed = g.drop_ordering_edges(Registry::global(), |_| false);
     }
     prune(&mut g, &roots, &mut report, |_, _| Why::OrderingOnly);
     warn_kept_machinery(&g, &protected, &mut report);
@@ -212,7 +209,12 @@ fn warn_kept_machinery(g: &Graph, protected: &HashSet<NodeId>, report: &mut Stri
 }
 
 /// Names of stateful nodes the roots depend on, minus the debug ops that step 4 removes.
-fn stateful_needed(g: &Graph, ops: &Ops, roots: &[NodeId], cfg: &StripConfig) -> Vec<String> {
+fn stateful_needed(
+    g: &Graph,
+    ops: &Signatures<'_>,
+    roots: &[NodeId],
+    cfg: &StripConfig,
+) -> Vec<String> {
     let reach = g.reachable(roots, false);
     g.nodes()
         .filter(|(id, n)| {
@@ -231,11 +233,8 @@ fn prune(
     report: &mut StripReport,
     why: impl Fn(&tf_proto::tensorflow::NodeDef, NodeId) -> Why,
 ) {
-    let reach = g.reachable(roots, false);
-    let dead: Vec<NodeId> = g.ids().into_iter().filter(|id| !reach[id.0]).collect();
-    for id in dead {
-        let reason = why(g.node(id), id);
-        let node = g.remove_node(id);
+    for (id, node) in g.prune_unreachable(roots) {
+        let reason = why(&node, id);
         report.push(ActionKind::Removed, &node.name, &node.op, reason, String::new());
     }
 }

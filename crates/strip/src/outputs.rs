@@ -12,13 +12,13 @@ use std::collections::HashSet;
 use tf_graph::{Graph, Input, NodeId, TensorName};
 use tf_proto::tensorflow::NodeDef;
 
-use crate::ops::Ops;
 use crate::{OutputsFrom, StripConfig, StripError, Why};
+use tf_ops::Signatures;
 
 /// The output tensors and where they came from; every one is checked to exist.
 pub(crate) fn resolve(
     g: &Graph,
-    ops: &Ops,
+    ops: &Signatures<'_>,
     cfg: &StripConfig,
 ) -> Result<(Vec<TensorName>, OutputsFrom), StripError> {
     let marked: Vec<String> = if cfg.outputs.is_empty() && cfg.signature_outputs.is_empty() {
@@ -44,7 +44,7 @@ pub(crate) fn resolve(
         let t = TensorName::parse(name.trim());
         let node = g.get(&t.node).ok_or_else(|| StripError::UnknownOutput(name.clone()))?;
         // A node without outputs (a NoOp, a stateful call) may be named as `name` or `name:0`.
-        if let Some(arity) = ops.output_arity(node) {
+        if let Ok(arity) = ops.output_arity(node) {
             if t.port as usize >= arity.max(1) {
                 return Err(StripError::OutputPort {
                     name: name.clone(),

@@ -12,7 +12,8 @@
 //!   they had run;
 //! - a control input `^N` becomes control inputs on everything `N` waited for (its data and
 //!   control producers), so the order the graph asked for is kept. Control edges that thereby
-//!   only order pure computations are removed by [`drop_pure_control_edges`] afterwards.
+//!   only order pure computations are removed by [`tf_graph::Graph::drop_ordering_edges`]
+//!   afterwards.
 //!
 //! A node is not spliced when it is protected (an output, an `--inputs` placeholder, `--keep`),
 //! when it is read through a control edge and waits on a `Switch` (TF1 `cond` pivots such as
@@ -31,8 +32,8 @@ use std::collections::{HashMap, HashSet};
 use tf_graph::{Graph, Input, NodeId, TensorName};
 use tf_proto::tensorflow::NodeDef;
 
-use crate::ops::Ops;
 use crate::{ActionKind, StripError, StripReport, Why};
+use tf_ops::{is_pass_through_per_port, Signatures};
 
 /// Which kinds of nodes to splice.
 #[derive(Debug, Clone, Copy)]
@@ -55,11 +56,6 @@ pub(crate) fn is_debug_op(op: &str) -> bool {
             | "DebugIdentityV2"
             | "DebugIdentityV3"
     )
-}
-
-/// Ops that pass their input through unchanged, removed unless `--keep-identity`.
-fn is_pass_through(op: &str) -> bool {
-    matches!(op, "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" | "IdentityN")
 }
 
 pub(crate) use tf_graph::analysis::is_v1_control_flow;
@@ -90,7 +86,7 @@ fn kind(op: &str) -> Kind {
 /// Splices out debug ops and pass-throughs (see the module docs).
 pub(crate) fn splice(
     g: &mut Graph,
-    ops: &Ops,
+    ops: &Signatures<'_>,
     protected: &HashSet<NodeId>,
     opts: Opts,
     report: &mut StripReport,
@@ -107,7 +103,7 @@ pub(crate) fn splice(
     for (id, n) in g.nodes() {
         let why = if opts.debug && is_debug_op(&n.op) {
             Why::DebugOp
-        } else if opts.identity && is_pass_through(&n.op) {
+        } else if opts.identity && is_pass_through_per_port(&n.op) {
             Why::PassThrough
         } else if opts.noop && n.op == "NoOp" {
             // Moving a NoOp's i control inputs onto its o readers must not multiply edges
@@ -128,7 +124,7 @@ pub(crate) fn splice(
             n.input.iter().map(|s| Input::parse(s)).filter(|i| !i.is_control()).collect();
         let shape_ok = match kind(&n.op) {
             Kind::First => !data.is_empty(),
-            Kind::Each => ops.output_arity(n).is_some_and(|a| a == data.len()),
+            Kind::Each => ops.output_arity(n).is_ok_and(|a| a == data.len()),
             Kind::None => true,
         };
         let producer_op = |s: &String| g.get(Input::parse(s).node()).map_or("", |p| p.op.as_str());
@@ -381,56 +377,4 @@ impl<'a> Resolver<'a> {
             }
         }
     }
-}
-
-/// Removes every control edge `^P` where nothing `P` depends on (itself included) is stateful
-/// or TF1 control flow; returns how many were removed.
-pub(crate) fn drop_pure_control_edges(g: &mut Graph, ops: &Ops) -> usize {
-    let impure = impure_closures(g, ops);
-    let mut removed = 0;
-    for id in g.ids() {
-        let n = g.node(id);
-        let drop = |s: &String| match Input::parse(s) {
-            Input::Control(p) => g.id(p).is_some_and(|p| !impure[p.0]),
-            Input::Data { .. } => false,
-        };
-        let n_drop = n.input.iter().filter(|s| drop(s)).count();
-        if n_drop == 0 {
-            continue;
-        }
-        let kept: Vec<String> = n.input.iter().filter(|s| !drop(s)).cloned().collect();
-        g.set_inputs(id, kept);
-        removed += n_drop;
-    }
-    removed
-}
-
-/// For every node slot: whether the node or anything it depends on (data or control) is
-/// stateful, unknown, or TF1 control flow. Computed by spreading impurity to consumers, which
-/// also handles the back edges of TF1 loops.
-pub(crate) fn impure_closures(g: &Graph, ops: &Ops) -> Vec<bool> {
-    let slots = g.ids().last().map_or(0, |id| id.0 + 1);
-    let mut impure = vec![false; slots];
-    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); slots];
-    let mut stack = Vec::new();
-    for (id, n) in g.nodes() {
-        for s in &n.input {
-            if let Some(p) = g.id(Input::parse(s).node()) {
-                readers[p.0].push(id.0);
-            }
-        }
-        if ops.is_stateful(&n.op) != Some(false) || is_v1_control_flow(&n.op) {
-            impure[id.0] = true;
-            stack.push(id.0);
-        }
-    }
-    while let Some(i) = stack.pop() {
-        for &c in &readers[i] {
-            if !impure[c] {
-                impure[c] = true;
-                stack.push(c);
-            }
-        }
-    }
-    impure
 }

@@ -580,18 +580,20 @@ fn type_attr(t: i32) -> AttrValue {
     AttrValue { value: Some(attr_value::Value::Type(t)) }
 }
 
+/// The functions a node's function-valued attributes name, at any depth
+/// ([`tf_graph::attr_functions`]); internal (`_`) attributes are not calls.
+fn attr_calls(n: &NodeDef) -> Vec<&str> {
+    let mut out = Vec::new();
+    for (_, v) in n.attr.iter().filter(|(k, _)| !k.starts_with('_')) {
+        tf_graph::attr_functions(v, &mut out);
+    }
+    out
+}
+
 /// The first function a node calls (by a function-valued attribute) that the graph's library
 /// does not define.
 fn missing_function(g: &Graph, n: &NodeDef) -> Option<String> {
-    n.attr
-        .iter()
-        .filter(|(k, _)| !k.starts_with('_'))
-        .flat_map(|(_, v)| match &v.value {
-            Some(attr_value::Value::Func(f)) => vec![f.name.clone()],
-            Some(attr_value::Value::List(l)) => l.func.iter().map(|f| f.name.clone()).collect(),
-            _ => Vec::new(),
-        })
-        .find(|f| g.function(f).is_none())
+    attr_calls(n).into_iter().find(|f| g.function(f).is_none()).map(str::to_string)
 }
 
 /// The first data input of a function body that names neither a body node nor an argument.
@@ -610,25 +612,15 @@ fn dangling_body_input(f: &FunctionDef) -> Option<(String, String)> {
     })
 }
 
-/// Every library function a node calls: function-valued attributes (If/While/Case branches,
-/// PartitionedCall `f`) and an op that names a library function.
+/// Every library function a node calls: an op that names a library function, and
+/// function-valued attributes (If/While/Case branches, PartitionedCall `f`, and the functions
+/// those are handed in their own attributes).
 pub fn called_functions(g: &Graph, n: &NodeDef) -> Vec<String> {
-    let mut out = Vec::new();
-    if g.function(&n.op).is_some() {
-        out.push(n.op.clone());
-    }
-    for (k, v) in &n.attr {
-        if k.starts_with('_') {
-            continue;
-        }
-        match &v.value {
-            Some(attr_value::Value::Func(f)) => out.push(f.name.clone()),
-            Some(attr_value::Value::List(l)) => out.extend(l.func.iter().map(|f| f.name.clone())),
-            _ => {}
-        }
-    }
-    out.retain(|f| g.function(f).is_some());
-    out
+    std::iter::once(n.op.as_str())
+        .chain(attr_calls(n))
+        .filter(|f| g.function(f).is_some())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Checks the part of `graph` that `cfg.outputs` (or the detected outputs) need.

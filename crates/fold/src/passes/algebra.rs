@@ -37,9 +37,7 @@ pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
             continue;
         }
         let what = match node.op.as_str() {
-            "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" => {
-                splice_identity(g, ctx, id, &node)
-            }
+            op if tf_ops::is_pass_through(op) => splice_identity(g, ctx, id, &node),
             "Mul" | "Add" | "AddV2" | "Sub" | "RealDiv" | "Div" | "BiasAdd" => {
                 neutral(g, ctx, &an, id, &node).or_else(|| chain(g, ctx, id, &node, &mut touched))
             }

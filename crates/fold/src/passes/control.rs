@@ -8,8 +8,9 @@
 //!   or a loop (`Enter`, `Exit`, `NextIteration`, `LoopCond`).
 //! - **Functional conditionals**: `If`/`StatelessIf` with a constant condition becomes a call
 //!   of the taken branch, which is inlined (TensorFlow's truth rule for non-bool conditions).
-//! - **Pure control edges**: once no TF1 control flow is left, a control edge `^p` is dropped
-//!   when neither `p` nor anything it depends on is stateful (as tf-strip does).
+//! - **Pure control edges**: a control edge `^p` is dropped when neither `p` nor anything it
+//!   depends on is stateful or TF1 control flow ([`Graph::drop_ordering_edges`], as tf-strip
+//!   and tf-freeze do).
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,7 +19,7 @@ use tf_ops::Registry;
 use tf_proto::tensorflow::{attr_value, AttrValue, NodeDef};
 use tf_tensor::{dt, Data, Tensor};
 
-use crate::{const_input, const_node, is_tf1_control_flow, Ctx, FoldError, Pass};
+use crate::{const_input, const_node, Ctx, FoldError, Pass};
 
 /// Runs the control-flow simplifications once; returns the number of changes.
 pub(crate) fn run(g: &mut Graph, ctx: &mut Ctx) -> Result<usize, FoldError> {
@@ -112,18 +113,7 @@ fn dead_switches(g: &mut Graph, ctx: &mut Ctx) -> usize {
     }
     // Refuse when the dead part reaches something we must not remove.
     for (id, n) in g.nodes() {
-        if dead[id.0]
-            && (ctx.protected.contains(&n.name)
-                || matches!(
-                    n.op.as_str(),
-                    "Enter"
-                        | "RefEnter"
-                        | "Exit"
-                        | "RefExit"
-                        | "NextIteration"
-                        | "RefNextIteration"
-                        | "LoopCond"
-                ))
+        if dead[id.0] && (ctx.protected.contains(&n.name) || tf_graph::analysis::is_v1_loop(&n.op))
         {
             return 0;
         }
@@ -253,40 +243,5 @@ fn constant_ifs(g: &mut Graph, ctx: &mut Ctx) -> usize {
 }
 
 fn pure_control_edges(g: &mut Graph, ctx: &mut Ctx) -> usize {
-    if g.nodes().any(|(_, n)| is_tf1_control_flow(&n.op)) {
-        return 0;
-    }
-    let Ok(order) = g.topo_order() else { return 0 };
-    let mut tainted = vec![false; g.capacity()];
-    for &id in &order {
-        let n = g.node(id);
-        let mut t = ctx.ops.is_stateful(&n.op) != Some(false)
-            || ctx.ops.is_function(&n.op)
-            || matches!(n.op.as_str(), "PartitionedCall" | "StatefulPartitionedCall");
-        if !t {
-            t = n.input.iter().any(|s| g.id(Input::parse(s).node()).is_some_and(|p| tainted[p.0]));
-        }
-        tainted[id.0] = t;
-    }
-    let mut removed = 0;
-    for id in g.ids() {
-        if ctx.keep.contains(&g.node(id).name) {
-            continue;
-        }
-        let drop: Vec<String> = g
-            .node(id)
-            .input
-            .iter()
-            .filter(|s| match Input::parse(s) {
-                Input::Control(c) => g.id(c).is_some_and(|p| !tainted[p.0]),
-                _ => false,
-            })
-            .cloned()
-            .collect();
-        if !drop.is_empty() {
-            removed += drop.len();
-            g.retain_inputs(id, |s| !drop.iter().any(|d| d == s));
-        }
-    }
-    removed
+    g.drop_ordering_edges(Registry::global(), |n| ctx.keep.contains(&n.name))
 }

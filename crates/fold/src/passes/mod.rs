@@ -237,7 +237,7 @@ pub(crate) fn analyze(g: &Graph, ctx: &mut Ctx, evaluate: bool) -> Result<Analys
             ctx.report.unknown(&node.name, &node.op);
         }
         // Without output types (a required attribute missing) the node is invalid: left alone.
-        let typed = ctx.ops.output_types(node);
+        let typed = ctx.ops.output_types(node).ok();
         // A node may claim up to 2^20 outputs in a few bytes; facts per output for such nodes
         // would multiply that by every node of the graph. They are analysed as unknowns.
         if typed.as_ref().is_some_and(|t| t.len() > MAX_ANALYZED_OUTPUTS) {

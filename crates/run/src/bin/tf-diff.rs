@@ -42,12 +42,8 @@ struct Args {
     /// Write the table (or JSON) here instead of stdout (atomically)
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Feed the arrays of an .npz file whose keys name placeholders (`x` or `x:0`)
-    #[arg(long = "inputs", value_name = "FILE.npz")]
-    inputs: Option<PathBuf>,
-    /// Feed a tensor from an .npy file: NAME=FILE.npy
-    #[arg(long = "input", short = 'i', value_name = "NAME=FILE", value_parser = parse_input)]
-    feed: Vec<(String, PathBuf)>,
+    #[command(flatten)]
+    feed: InputOptions,
     /// Outputs to compare, comma-separated: NAME (same in both) or A_NAME=B_NAME
     #[arg(long, value_name = "A[=B],...", value_delimiter = ',', value_parser = parse_output)]
     outputs: Vec<(String, String)>,
@@ -57,15 +53,6 @@ struct Args {
     /// Relative tolerance, relative to A's values [default: per dtype]
     #[arg(long)]
     rtol: Option<f64>,
-    /// Seed for generated inputs
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Size of unknown leading dimensions of generated inputs (other unknown dims become 1)
-    #[arg(long, default_value_t = 1)]
-    batch: u64,
-    /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0)
-    #[arg(long = "shape", value_name = "NAME=DIMS", value_parser = parse_shape)]
-    shape: Vec<(String, Vec<u64>)>,
     /// Print the comparison as JSON instead of the table
     #[arg(long)]
     json: bool,
@@ -73,22 +60,10 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
-
-fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
-    cli::parse_input_arg(s).map_err(|e| e.to_string())
-}
+tf_cli::tool_args!(Args);
 
 fn parse_output(s: &str) -> Result<(String, String), String> {
     cli::parse_output_pair(s).map_err(|e| e.to_string())
-}
-
-fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
-    cli::parse_shape_arg(s).map_err(|e| e.to_string())
 }
 
 fn main() -> std::process::ExitCode {
@@ -109,13 +84,7 @@ fn main() -> std::process::ExitCode {
         let gb = LoadedGraph::open(session, &input(&path_b), |s| format!("graph B ({s})"))?;
         session.report.input.clone_from(&input_a);
         let opts = DiffOptions {
-            input: InputOptions {
-                inputs: a.feed,
-                inputs_npz: a.inputs,
-                shapes: a.shape,
-                seed: a.seed,
-                batch: a.batch,
-            },
+            input: a.feed,
             outputs: a.outputs,
             tolerance: Tolerance { atol: a.atol, rtol: a.rtol },
         };

@@ -37,12 +37,8 @@ struct Args {
     /// Write the npz to stdout even when it is a terminal
     #[arg(long)]
     force: bool,
-    /// Feed a tensor from an .npy file: NAME=FILE.npy (NAME is `node` or `node:port`)
-    #[arg(long = "input", short = 'i', value_name = "NAME=FILE", value_parser = parse_input)]
-    feed: Vec<(String, PathBuf)>,
-    /// Feed the arrays of an .npz file whose keys name placeholders (`x` or `x:0`)
-    #[arg(long = "inputs", value_name = "FILE.npz")]
-    inputs: Option<PathBuf>,
+    #[command(flatten)]
+    feed: InputOptions,
     /// Tensors to fetch (`node` or `node:port`), comma-separated [default: the signature's,
     /// else every node nothing reads]
     #[arg(long, value_name = "T1,T2", value_delimiter = ',')]
@@ -50,15 +46,6 @@ struct Args {
     /// Also store the fed inputs in the -o file
     #[arg(long)]
     save_inputs: bool,
-    /// Seed for generated inputs
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Size of unknown leading dimensions of generated inputs (other unknown dims become 1)
-    #[arg(long, default_value_t = 1)]
-    batch: u64,
-    /// Shape of a generated input: NAME=D0,D1,... (`NAME=scalar` for rank 0)
-    #[arg(long = "shape", value_name = "NAME=DIMS", value_parser = parse_shape)]
-    shape: Vec<(String, Vec<u64>)>,
     /// Record the activation ranges `tf-quant int8 --activations` needs, running the samples
     /// of an npz (arrays named after the placeholders, samples along axis 0); -o then writes
     /// the ranges JSON. Without a file, generated inputs: a smoke run only
@@ -68,34 +55,15 @@ struct Args {
     report: ReportArgs,
 }
 
-impl tf_cli::ToolArgs for Args {
-    fn report_args(&self) -> &ReportArgs {
-        &self.report
-    }
-}
-
-fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
-    cli::parse_input_arg(s).map_err(|e| e.to_string())
-}
-
-fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
-    cli::parse_shape_arg(s).map_err(|e| e.to_string())
-}
+tf_cli::tool_args!(Args);
 
 fn main() -> std::process::ExitCode {
     tf_cli::main("tf-run", |session, a: Args| {
         if let Some(samples) = &a.calibrate {
             let g = LoadedGraph::open(session, &a.input, |source| source.to_string())?;
             let samples = (!samples.is_empty()).then(|| PathBuf::from(samples));
-            let input = InputOptions {
-                inputs: a.feed,
-                inputs_npz: a.inputs,
-                shapes: a.shape,
-                seed: a.seed,
-                batch: a.batch,
-            };
             let ranges =
-                calibrate::calibrate(session, a.report.quiet, &g, samples.as_deref(), &input)?;
+                calibrate::calibrate(session, a.report.quiet, &g, samples.as_deref(), &a.feed)?;
             let mut json = serde_json::to_vec_pretty(&ranges)?;
             json.push(b'\n');
             session.write_bytes(a.output.as_deref(), json.into(), true)?;
@@ -105,13 +73,7 @@ fn main() -> std::process::ExitCode {
             cli::check_binary_destination(a.output.as_deref(), a.force)?;
         }
         let opts = RunOptions {
-            input: InputOptions {
-                inputs: a.feed,
-                inputs_npz: a.inputs,
-                shapes: a.shape,
-                seed: a.seed,
-                batch: a.batch,
-            },
+            input: a.feed,
             outputs: a.outputs.into_iter().filter(|s| !s.trim().is_empty()).collect(),
             save_inputs: a.save_inputs,
         };
