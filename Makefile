@@ -123,16 +123,19 @@ bench-pipes: build venv
 # corpora are written from tests/fixtures into fuzz/corpus/<target> on the first run. Crashes
 # land in fuzz/artifacts/<target>/; the run fails if any target found one. Needs nightly Rust.
 # The seeded stable run of the same targets is part of `cargo test` (tests/fuzz_smoke.rs).
+# FUZZ_SANITIZER=none builds without AddressSanitizer, for more executions per second (see
+# docs/fuzzing.md); overflow checks and debug assertions stay on, so panics and aborts are found.
 FUZZ_SECONDS ?= 60
+FUZZ_SANITIZER ?= address
 FUZZ_TARGETS ?= graphdef pbtxt savedmodel checkpoint strip fold quant prune xla freeze inspect
 FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=4096 -max_len=262144 -print_final_stats=1
 
 fuzz:
 	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && $(CARGO) +nightly fuzz build -a
+	cd fuzz && $(CARGO) +nightly fuzz build -O -a -s $(FUZZ_SANITIZER)
 	@failed=""; for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-	  (cd fuzz && TF_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus/$$t $(CARGO) +nightly fuzz run -a $$t \
+	  (cd fuzz && TF_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus/$$t $(CARGO) +nightly fuzz run -O -a -s $(FUZZ_SANITIZER) $$t \
 	    -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS)) || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (see fuzz/artifacts/)"; exit 1; fi

@@ -327,8 +327,8 @@ impl Checkpoint {
                         .filter_map(|s| {
                             self.entries.get(&slice_key::encode(&key, &extents(s, &shape)))
                         })
-                        .map(|s| s.size as u64)
-                        .sum()
+                        .map(|s| u64::try_from(s.size).unwrap_or(0))
+                        .fold(0u64, u64::saturating_add)
                 };
                 EntryInfo { key, dtype: e.dtype, shape, bytes, slices: e.slices.len() }
             })
