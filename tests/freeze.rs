@@ -231,7 +231,7 @@ fn recursive_functions_are_an_error_naming_the_cycle() {
     let call = g.node.iter().find(|n| n.name == "call").expect("the output 'call' is kept");
     assert_eq!(call.op, "Identity");
     let neg = g.node.iter().find(|n| n.op == "Neg").unwrap();
-    assert_eq!(call.input, [neg.name.clone()]);
+    assert_eq!(call.input, std::slice::from_ref(&neg.name));
 }
 
 #[test]

@@ -169,7 +169,7 @@ fn nested_calls_inline_and_recursion_is_an_error() {
     assert_eq!(inlined.len(), 2_000);
     assert!(g.nodes().all(|(_, n)| called_function(&g, n).is_none()));
     let neg = g.nodes().find(|(_, n)| n.op == "Neg").map(|(_, n)| n.name.clone()).unwrap();
-    assert_eq!(g.get("y").unwrap().input, [neg.clone()]);
+    assert_eq!(g.get("y").unwrap().input, std::slice::from_ref(&neg));
     g.check(Some(Registry::global())).unwrap();
     // Names stay short however deep the nesting: `C/<body node>` until C's name is long, then
     // a short prefix (the cost of inlining would grow with the square of the depth otherwise).
