@@ -112,15 +112,13 @@ pub(crate) fn classify_binary(b: &[u8]) -> Result<MessageKind, Unrecognised> {
     if fields.iter().filter(|f| f.number == 1).count() > 1 {
         return Ok(MessageKind::GraphDef);
     }
-    // GraphDef.versions is a VersionDef (varints); MetaGraphDef field 4 is a map entry.
+    // GraphDef.versions is a VersionDef (varints 1 and 2, bad_consumers 3, which may be
+    // packed); MetaGraphDef field 4 is a map entry (key 1 and value 2, both length-delimited).
     // An empty field 4 (`versions {}`) says nothing: decide on the other fields.
     if let Some(sub) = first(b, &fields, 4).filter(|s| !s.is_empty()) {
         if let Ok(sub) = scan(sub) {
-            return Ok(if sub.iter().any(|f| f.wire_type == 0) {
-                MessageKind::GraphDef
-            } else {
-                MessageKind::MetaGraphDef
-            });
+            let map_entry = sub.iter().all(|f| f.wire_type == 2 && (f.number == 1 || f.number == 2));
+            return Ok(if map_entry { MessageKind::MetaGraphDef } else { MessageKind::GraphDef });
         }
     }
     // MetaGraphDef.graph_def is a GraphDef, usually with versions; GraphDef.library is a

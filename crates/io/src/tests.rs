@@ -266,3 +266,18 @@ fn varints_are_read_by_prost_and_bad_ones_are_none() {
     let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
     assert_eq!(crate::varint_at(&max, &mut 0), Some(u64::MAX));
 }
+
+#[test]
+fn one_node_graph_whose_versions_hold_only_bad_consumers_is_a_graph() {
+    // Packed bad_consumers is length-delimited, like a collection map entry: without producer
+    // or min_consumer it must not make the graph look like a MetaGraphDef.
+    let g = GraphDef {
+        node: vec![node("x", "MaxPool")],
+        library: Some(Default::default()),
+        versions: Some(VersionDef { bad_consumers: vec![7, 3], ..Default::default() }),
+        ..Default::default()
+    };
+    let loaded = read(g.encode_to_vec()).unwrap();
+    assert_eq!(loaded.kind, MessageKind::GraphDef);
+    assert_eq!(loaded.graph, g);
+}
