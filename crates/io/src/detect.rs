@@ -117,7 +117,8 @@ pub(crate) fn classify_binary(b: &[u8]) -> Result<MessageKind, Unrecognised> {
     // An empty field 4 (`versions {}`) says nothing: decide on the other fields.
     if let Some(sub) = first(b, &fields, 4).filter(|s| !s.is_empty()) {
         if let Ok(sub) = scan(sub) {
-            let map_entry = sub.iter().all(|f| f.wire_type == 2 && (f.number == 1 || f.number == 2));
+            let map_entry =
+                sub.iter().all(|f| f.wire_type == 2 && (f.number == 1 || f.number == 2));
             return Ok(if map_entry { MessageKind::MetaGraphDef } else { MessageKind::GraphDef });
         }
     }
