@@ -125,17 +125,20 @@ bench-pipes: build venv
 # The seeded stable run of the same targets is part of `cargo test` (tests/fuzz_smoke.rs).
 # FUZZ_SANITIZER=none builds without AddressSanitizer, for more executions per second (see
 # docs/fuzzing.md); overflow checks and debug assertions stay on, so panics and aborts are found.
+# FUZZ_BUILD_FLAGS adds cargo-fuzz build flags, e.g. --no-trace-compares (about 2.5 times the
+# executions per second, without libFuzzer's comparison operands).
 FUZZ_SECONDS ?= 60
 FUZZ_SANITIZER ?= address
+FUZZ_BUILD_FLAGS ?=
 FUZZ_TARGETS ?= graphdef pbtxt savedmodel checkpoint strip fold quant prune xla freeze inspect
 FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=4096 -max_len=262144 -print_final_stats=1
 
 fuzz:
 	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && $(CARGO) +nightly fuzz build -O -a -s $(FUZZ_SANITIZER)
+	cd fuzz && $(CARGO) +nightly fuzz build -O -a -s $(FUZZ_SANITIZER) $(FUZZ_BUILD_FLAGS)
 	@failed=""; for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-	  (cd fuzz && TF_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus/$$t $(CARGO) +nightly fuzz run -O -a -s $(FUZZ_SANITIZER) $$t \
+	  (cd fuzz && TF_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus/$$t $(CARGO) +nightly fuzz run -O -a -s $(FUZZ_SANITIZER) $(FUZZ_BUILD_FLAGS) $$t \
 	    -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS)) || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (see fuzz/artifacts/)"; exit 1; fi
