@@ -474,7 +474,10 @@ pub fn prune_graph(g: &mut Graph, cfg: &PruneConfig) -> Result<PruneReport, Prun
     for (id, u) in find_weights(g, cfg.embeddings) {
         let n = g.node(id);
         let shape = const_shape(n).unwrap_or_default();
-        let params = shape.iter().product::<i64>().max(0) as u64;
+        // Claimed by the attribute, not checked yet: no count when a dimension is negative or
+        // the product overflows.
+        let count = tf_tensor::num_elements(&shape);
+        let params = count.unwrap_or(0);
         let mut tr = TensorReport {
             name: n.name.clone(),
             consumer: u.name.clone(),
@@ -488,7 +491,9 @@ pub fn prune_graph(g: &mut Graph, cfg: &PruneConfig) -> Result<PruneReport, Prun
             skipped: None,
         };
         let matches = |r: &Regex| r.is_match(&n.name) || r.is_match(&u.name);
-        let skip = if !is_f32_const(n) {
+        let skip = if count.is_none() {
+            Some(format!("invalid shape {}", tf_tensor::dims_to_string(&shape)))
+        } else if !is_f32_const(n) {
             Some("not float32".to_string())
         } else if params < cfg.min_elements {
             Some(format!("fewer than {} elements", cfg.min_elements))
