@@ -1053,9 +1053,12 @@ fn mutate_tokens(s: &str, rng: &mut Rng, p: Profile) -> Option<String> {
                 let Some(open) = (0..n).map(|k| (i + k) % n).find(|&k| toks[k].text == "{") else {
                     continue;
                 };
+                if open == 0 {
+                    continue;
+                }
                 let start =
                     if open >= 2 && toks[open - 1].text == ":" { open - 2 } else { open - 1 };
-                if open == 0 || toks[start].text.starts_with('"') {
+                if toks[start].text.starts_with('"') {
                     continue;
                 }
                 let Some(end) = block_end(&toks, open) else { continue };
