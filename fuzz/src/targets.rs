@@ -296,7 +296,12 @@ pub fn savedmodel(data: &[u8]) -> bool {
     let s = tf_inspect::summarize(&l);
     let _ = tf_inspect::render_text(&s, 10);
     let _ = serde_json::to_string(&s);
-    check_output("tf-convert (SavedModel)", &l.graph, std::slice::from_ref(&l.buffer), also_text(data));
+    check_output(
+        "tf-convert (SavedModel)",
+        &l.graph,
+        std::slice::from_ref(&l.buffer),
+        also_text(data),
+    );
     true
 }
 

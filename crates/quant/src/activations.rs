@@ -894,7 +894,9 @@ fn emit_chain(
                 format!("{}_{}", c.input.node, c.input.port)
             };
             let q = match shifted {
-                Some(r) => st.quantize_input_as(g, &c.input, dt::QUINT8, r, true, &base, &device)?,
+                Some(r) => {
+                    st.quantize_input_as(g, &c.input, dt::QUINT8, r, true, &base, &device)?
+                }
                 None => {
                     let dtype = if lo >= 0.0 { dt::QUINT8 } else { dt::QINT8 };
                     st.quantize_input(g, &c.input, dtype, (lo, hi), &base, &device)?
