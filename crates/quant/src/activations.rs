@@ -19,9 +19,14 @@
 //! rewrite replaces these ops' placeholder CPU kernels only then.
 //!
 //! Activations enter a region through `QuantizeV2(SCALED)` (quint8 for a non-negative range,
-//! qint8 otherwise; MatMul takes quint8 only, so a MatMul whose input can be negative stays
-//! float) and leave it through `Dequantize(SCALED)`, which takes the name of the chain's last
-//! node, so every float reader and fetch is unchanged. A kernel that reads another kernel's
+//! qint8 otherwise) and leave it through `Dequantize(SCALED)`, which takes the name of the
+//! chain's last node, so every float reader and fetch is unchanged. The MatMul kernels take
+//! quint8 only, so a MatMul whose input can be negative gets `QuantizeV2(MIN_FIRST)` to quint8
+//! on a range whose zero falls on a code z ([`min_first_range`]); the kernel, told SCALED with
+//! the range [0, max − min], computes with x − min, and its float bias gets min · Σ w back
+//! ([`shifted_bias`]). (The kernels' own `input_quant_mode = MIN_FIRST` adds that compensation
+//! in the wrong units with oneDNN 3, TF 2.21's, with a float bias, and recomputes it on every
+//! run with a qint32 one.) A kernel that reads another kernel's
 //! requantized output (or a `QuantizedMaxPool` of it) reads it directly, with no dequantize and
 //! quantize between. Everything else stays float; the report says why for each candidate op.
 //!
