@@ -13,8 +13,8 @@ Each model is also rewritten with ``--legacy-gtt`` (GTT's quantize_nodes graph, 
 frozen and dynamic) and run; the second form runs only those graphs again, from the files the
 first left in OUTDIR, with whatever oneDNN setting it is given (the legacy ops run either way).
 
-For each model (seeded Keras: a small CNN and an MLP trained for a few epochs on synthetic
-classes, a ResNet-like block with random weights whose residual Add stays float): SavedModel ->
+For each model (seeded Keras: a small CNN, an MLP and an MLP with signed Dense inputs, trained
+for a few epochs on synthetic classes, a ResNet-like block with random weights whose residual Add stays float): SavedModel ->
 tf-freeze -> tf-fold (batch norms into the convolutions) -> calibration on 64 samples -> int8
 graph; then on 256 held-out samples of the same distribution: logits cosine, top-1 agreement and
 max abs error of the int8 graph and of TFLite's full-int8 post-training quantization (same

@@ -1,7 +1,8 @@
 """tf-quant int8 --activations (full-integer graphs) against real TensorFlow and TFLite.
 
 Seeded Keras models go through tf-freeze, tf-fold, ``tf-run --calibrate`` (64 samples) and
-``tf-quant int8 --activations``: a small CNN with max pools and a Relu6 and an MLP, both trained
+``tf-quant int8 --activations``: a small CNN with max pools and a Relu6, an MLP, and an MLP whose
+Dense inputs can be negative (tanh, LayerNormalization, GELU, as in a transformer), all trained
 for a few epochs on synthetic classes (a class pattern plus noise) so that their logits separate
 the classes, and a ResNet-like pair of blocks whose residual Add stays float (random weights).
 On 256 held-out samples (not the calibration samples), stock TF 2.21 (oneDNN on) runs every
