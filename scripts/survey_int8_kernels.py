@@ -18,8 +18,14 @@ answers that in three parts:
    Relu, MatMul + BiasAdd + Relu, ...), each in its own tf.function, interleaved, for oneDNN on
    and off (``TF_ENABLE_ONEDNN_OPTS``, one subprocess each since TF reads it at import).
 
+4. a MatMul whose input can be negative: each candidate form (MIN_FIRST with a float or a
+   qint32 bias, the SCALED kernel fed a MIN_FIRST input, ``_QuantizedMatMul``) as a frozen
+   GraphDef in a Session, with its QuantizeV2, against float (``signed_matmul_rows``; alone,
+   printed as JSON lines, with ``--signed-only``).
+
 Usage:
     .venv/bin/python scripts/survey_int8_kernels.py [--batch 8] [--seconds 1.0] [--out FILE.md]
+    .venv/bin/python scripts/survey_int8_kernels.py --signed-only [--seconds 1.5]
 
 Timing is whole-kernel wall time on whatever else the machine is doing: run it on a quiet
 machine for figures you quote, and read ratios (int8/float, measured interleaved) rather than
@@ -407,9 +413,7 @@ def signed_matmul_rows(seconds: float, shapes=((128, 1024, 1024), (32, 64, 128),
             gd = graph_pb2.GraphDef()
 
             def add(name, op, inputs=(), **attrs):
-                nd = gd.node.add()
-                nd.name, nd.op = name, op
-                nd.input.extend(inputs)
+                nd = gd.node.add(name=name, op=op, input=list(inputs))
                 for key, v in attrs.items():
                     nd.attr[key].CopyFrom(v)
 
