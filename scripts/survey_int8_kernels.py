@@ -4,7 +4,7 @@
 Before tf-quant rewrites activations into int8 kernels we need to know, on the machine at hand,
 which quantized ops the pip wheel really executes on CPU, with which dtypes and attrs, whether
 their results match the float computation they replace, and whether they are faster. This script
-answers that in three parts:
+answers that in four parts:
 
 1. registration: the CPU kernels registered for each quantized op, with their type constraints
    (``get_registered_kernels_for_op``): an op without a CPU kernel cannot be emitted;
