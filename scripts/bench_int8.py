@@ -76,9 +76,7 @@ def median(xs):
 
 
 def why_short(why):
-    """The report's reason without tensor names and values: 'depthwise', 'negative MatMul input'."""
-    if "negative values" in why:
-        return "MatMul input can be negative"
+    """The report's reason without tensor names and values: 'depthwise', ..."""
     if "depthwise" in why:
         return "depthwise"
     return re.sub(r"'[^']*'|\([^)]*\)", "", why).strip()[:60]
