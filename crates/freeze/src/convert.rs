@@ -3,7 +3,7 @@
 //! pass-through ops are retyped, and functional control flow (If, Case, While) gets retyped
 //! copies of its functions in which the same rules apply.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use tf_graph::{Graph, NodeId};
 use tf_proto::tensorflow::{
@@ -309,7 +309,9 @@ impl Retyper {
     }
 }
 
-/// Replaces each resource consumer chain starting at `var` (a converted variable node).
+/// Replaces each resource consumer chain starting at `var` (a converted variable node). Each
+/// node output is followed once, so a resource passed around a loop (`Enter` → `Merge` →
+/// `NextIteration` → `Merge`) or along paths that meet again is rewritten in linear time.
 pub(crate) fn propagate(
     g: &mut Graph,
     retyper: &mut Retyper,
@@ -318,6 +320,7 @@ pub(crate) fn propagate(
 ) -> Result<(), FreezeError> {
     retyper.var = g.node(var).name.clone();
     let mut queue: VecDeque<(NodeId, u32)> = VecDeque::from([(var, 0)]);
+    let mut followed: HashSet<(NodeId, u32)> = HashSet::from([(var, 0)]);
     let mut added: Vec<NodeDef> = Vec::new();
     while let Some((p, port)) = queue.pop_front() {
         let readers: Vec<(NodeId, usize)> = g.consumers().of_output(p, port).collect();
@@ -335,7 +338,9 @@ pub(crate) fn propagate(
             }
             match retyper.rewrite(&mut node, data_pos, v)? {
                 Step::Done => {}
-                Step::Follow(outs) => queue.extend(outs.into_iter().map(|k| (c, k as u32))),
+                Step::Follow(outs) => queue.extend(
+                    outs.into_iter().map(|k| (c, k as u32)).filter(|&out| followed.insert(out)),
+                ),
             }
             g.replace_node(c, node);
         }
