@@ -284,9 +284,9 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
     }
     // Output channels: depthwise, in_channels · multiplier.
     let channels = match kind {
-        Kind::Depthwise => fdims[2].checked_mul(fdims[3]).ok_or_else(|| {
-            format!("weight '{}' has shape {fdims:?}", g.node(filter.0).name)
-        })?,
+        Kind::Depthwise => fdims[2]
+            .checked_mul(fdims[3])
+            .ok_or_else(|| format!("weight '{}' has shape {fdims:?}", g.node(filter.0).name))?,
         _ => *fdims.last().expect("rank checked"),
     };
     let mut chain = Chain {
