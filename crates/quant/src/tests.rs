@@ -1090,14 +1090,19 @@ fn activations_need_every_range_and_honour_exclude() {
 }
 
 /// A MobileNet block: x -> 1x1 Conv2D + Relu6 -> depthwise 3x3 (multiplier 2) + BiasAdd + Relu6
-/// -> 1x1 Conv2D (linear), the depthwise node given `dw_attrs`.
-fn mobilenet_block(dw_attrs: &[(&str, AttrValue)]) -> (GraphDef, Vec<f32>) {
+/// -> 1x1 Conv2D (linear), the depthwise node given `dw_attrs`; the depthwise reads `dw_input`
+/// and the projection `project_input` (`expand_relu` and `dw_relu` in the block).
+fn mobilenet_block_from(
+    dw_attrs: &[(&str, AttrValue)],
+    dw_input: &str,
+    project_input: &str,
+) -> (GraphDef, Vec<f32>) {
     let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
     let conv = |name: &str, input: &str, w: &str| {
         let n = f(node(name, "Conv2D", &[input, w]));
         with(with(n, "strides", vec![1i64, 1, 1, 1]), "padding", "SAME")
     };
-    let mut dw = f(node("dw", "DepthwiseConv2dNative", &["expand_relu", "dw/kernel"]));
+    let mut dw = f(node("dw", "DepthwiseConv2dNative", &[dw_input, "dw/kernel"]));
     dw = with(with(dw, "strides", vec![1i64, 1, 1, 1]), "padding", "SAME");
     for (k, v) in dw_attrs {
         dw.attr.insert(k.to_string(), v.clone());
@@ -1114,9 +1119,13 @@ fn mobilenet_block(dw_attrs: &[(&str, AttrValue)]) -> (GraphDef, Vec<f32>) {
         f(node("dw_bias", "BiasAdd", &["dw", "dw/bias"])),
         f(node("dw_relu", "Relu6", &["dw_bias"])),
         const_rand("project/kernel", &[1, 1, 8, 5], 13).0,
-        conv("project", "dw_relu", "project/kernel"),
+        conv("project", project_input, "project/kernel"),
     ]);
     (g, dw_values)
+}
+
+fn mobilenet_block(dw_attrs: &[(&str, AttrValue)]) -> (GraphDef, Vec<f32>) {
+    mobilenet_block_from(dw_attrs, "expand_relu", "dw_relu")
 }
 
 const BLOCK_TENSORS: [&str; 5] = ["x:0", "expand_relu:0", "dw_relu:0", "project:0", "dw:0"];
@@ -1171,16 +1180,9 @@ fn depthwise_chain_stays_int8_between_convolutions() {
 
 #[test]
 fn depthwise_that_int8_cannot_run_stays_float_with_the_reason() {
-    let no_relu = {
-        let (mut g, _) = mobilenet_block(&[]);
-        // project reads dw_bias: the depthwise chain has no activation.
-        for n in &mut g.node {
-            if n.name == "project" {
-                n.input[0] = "dw_bias".into();
-            }
-        }
-        g
-    };
+    // project reads dw_bias: the depthwise chain has no activation.
+    let (mut no_relu, _) = mobilenet_block_from(&[], "expand_relu", "dw_bias");
+    no_relu.node.retain(|n| n.name != "dw_relu");
     let dilated = mobilenet_block(&[("dilations", vec![1i64, 2, 2, 1].into())]).0;
     let nchw = mobilenet_block(&[("data_format", "NCHW".into())]).0;
     let uneven = mobilenet_block(&[("strides", vec![1i64, 1, 2, 1].into())]).0;
@@ -1200,13 +1202,8 @@ fn depthwise_that_int8_cannot_run_stays_float_with_the_reason() {
         assert!(f.why.contains(why), "{why}: {}", f.why);
     }
     // An input that can be negative: the kernel takes quint8 only.
-    let (mut g, _) = mobilenet_block(&[]);
+    let (mut g, _) = mobilenet_block_from(&[], "expand", "dw_relu");
     g.node.retain(|n| n.name != "expand_relu");
-    for n in &mut g.node {
-        if n.name == "dw" {
-            n.input[0] = "expand".into();
-        }
-    }
     let mut r = ranges_for(&BLOCK_TENSORS);
     r.tensors.insert("expand:0".into(), r.tensors["x:0"].clone());
     let q = run(g, &act_cfg(r));
