@@ -1449,3 +1449,60 @@ fn legacy_form_keeps_depthwise_float() {
     assert!(f.why.contains("no depthwise kernel"), "{}", f.why);
     assert_eq!(rep.int8.len(), 2);
 }
+
+/// `mobilenet_block` with a `ZeroPadding2D`-like `Pad` (or `PadV2` filling `fill`) between the
+/// expansion and a VALID stride-2 depthwise convolution.
+fn padded_block(pad_v2_fill: Option<f32>) -> GraphDef {
+    let dw_attrs = [
+        ("padding", AttrValue::from("VALID")),
+        ("strides", AttrValue::from(vec![1i64, 2, 2, 1])),
+    ];
+    let (mut g, _) = mobilenet_block_from(&dw_attrs, "pad", "dw_relu");
+    let paddings = Tensor::from_values(dt::INT32, &[4, 2], &[0i32, 0, 0, 1, 0, 1, 0, 0]).unwrap();
+    let mut pc = with(node("pad/paddings", "Const", &[]), "dtype", DataType::DtInt32);
+    pc = with(pc, "value", paddings.to_proto());
+    let pad = match pad_v2_fill {
+        None => node("pad", "Pad", &["expand_relu", "pad/paddings"]),
+        Some(v) => {
+            g.node.push(const_f32("pad/fill", &[], &[v]));
+            node("pad", "PadV2", &["expand_relu", "pad/paddings", "pad/fill"])
+        }
+    };
+    let pad = with(with(pad, "T", DataType::DtFloat), "Tpaddings", DataType::DtInt32);
+    g.node.extend([pc, pad]);
+    g
+}
+
+#[test]
+fn zero_padding_runs_on_the_int8_tensor_and_keeps_its_range() {
+    let mut r = ranges_for(&["x:0", "expand_relu:0", "pad:0", "dw_relu:0", "project:0"]);
+    r.tensors.get_mut("pad:0").unwrap().min = 0.0;
+    let q = run(padded_block(None), &act_cfg(r.clone()));
+    let g = &q.graph;
+    let p = find(g, "pad/eightbit");
+    assert_eq!(p.op, "Pad");
+    assert_eq!(p.input, ["expand_relu/eightbit", "pad/paddings"]);
+    assert_eq!(p.attr["T"].as_type(), Some(DataType::DtQuint8));
+    assert_eq!(p.attr["Tpaddings"].as_type(), Some(DataType::DtInt32));
+    // Pad has one output: its range is its input's, for the kernel and the Dequantize alike.
+    let k = find(g, "dw_relu/eightbit");
+    assert_eq!(k.op, "QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize");
+    assert_eq!(k.input[0], "pad/eightbit");
+    assert_eq!(k.input[3..5], ["expand_relu/eightbit:1", "expand_relu/eightbit:2"]);
+    assert_eq!(k.attr["padding"], AttrValue::from("VALID"));
+    let d = find(g, "pad");
+    assert_eq!(d.op, "Dequantize");
+    assert_eq!(d.input, ["pad/eightbit", "expand_relu/eightbit:1", "expand_relu/eightbit:2"]);
+    let rep = q.report.activations.as_ref().unwrap();
+    assert_eq!((rep.quantize_nodes, rep.int8.len()), (1, 3));
+    assert_eq!(rep.int8_other, ["pad"]);
+    // PadV2 filling 0 is the same; filling anything else stays float and the depthwise
+    // convolution re-enters int8 through a QuantizeV2 of its output.
+    let q = run(padded_block(Some(0.0)), &act_cfg(r.clone()));
+    assert_eq!(find(&q.graph, "pad/eightbit").op, "Pad");
+    let q = run(padded_block(Some(1.0)), &act_cfg(r));
+    assert_eq!(find(&q.graph, "pad").op, "PadV2");
+    assert_eq!(find(&q.graph, "dw_relu/eightbit").input[0], "pad/quantize");
+    let rep = q.report.activations.as_ref().unwrap();
+    assert_eq!((rep.quantize_nodes, rep.int8_other.len()), (2, 0));
+}
