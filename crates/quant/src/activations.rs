@@ -22,10 +22,11 @@
 //!
 //! Activations enter a region through `QuantizeV2(SCALED)` (quint8 for a non-negative range,
 //! qint8 otherwise; MatMul and the depthwise kernel take quint8 only, so one whose input can be
-//! negative stays float) and leave it through `Dequantize(SCALED)`, which takes the name of the chain's last
-//! node, so every float reader and fetch is unchanged. A kernel that reads another kernel's
-//! requantized output (or a `QuantizedMaxPool` of it) reads it directly, with no dequantize and
-//! quantize between. Everything else stays float; the report says why for each candidate op.
+//! negative stays float) and leave it through `Dequantize(SCALED)`, which takes the name of the
+//! chain's last node, so every float reader and fetch is unchanged. A kernel that reads another
+//! kernel's requantized output (or a `QuantizedMaxPool` or zero-padding `Pad` of it) reads it
+//! directly, with no dequantize and quantize between. Everything else stays float; the report
+//! says why for each candidate op.
 //!
 //! The chains, and so the tensors whose ranges calibration must record, are found by
 //! [`find_chains`], which `tf-run --calibrate` calls too.
