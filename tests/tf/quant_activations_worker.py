@@ -95,18 +95,15 @@ def resnet_like():
 
 def mobilenet_like():
     """MobileNetV2's pattern without residual Adds: 1x1 expand (Relu6), 3x3 depthwise (bias,
-    Relu6; zero padding, stride 2 and multiplier 2 in the second block), 1x1 linear projection.
-    No batch norms: a few epochs of training would leave their moving statistics far from the
-    batches'."""
+    Relu6; stride 2 and multiplier 2 in the second block), 1x1 linear projection. No batch
+    norms: a few epochs of training would leave their moving statistics far from the batches'."""
     L = tf.keras.layers
     x = inp = tf.keras.Input((32, 32, 3))
     x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
     x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
     x = L.Conv2D(16, 1)(x)
     x = L.Conv2D(32, 1, activation="relu6")(x)
-    # As keras.applications.MobileNetV2 does it: ZeroPadding2D, then a VALID strided depthwise.
-    x = L.ZeroPadding2D(((0, 1), (0, 1)))(x)
-    x = L.DepthwiseConv2D(3, strides=2, padding="valid", depth_multiplier=2, activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu6")(x)
     x = L.Conv2D(24, 1)(x)
     x = L.Conv2D(16, 1, activation="relu6")(x)
     x = L.Flatten()(x)
@@ -261,9 +258,6 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
     res = {"model": name, "int8_nodes": len(rep["int8"]), "int8_pools": len(rep["int8_pools"]),
            "float_nodes": [(f["node"], f["why"]) for f in rep["float"]],
            "kernels": sorted(k["kernel"] for k in rep["int8"]),
-           "int8_other": len(rep.get("int8_other", [])),
-           "pad_ops": sorted({n.op for n in gq.node
-                              if n.op.startswith("Pad") and n.attr["T"].type != 1}),
            "float_ops": sorted(n.op for n in gq.node if n.op in FLOAT_KERNEL_OPS),
            "quantize_nodes": rep["quantize_nodes"],
            "ops": sorted({n.op for n in gq.node if "Quantiz" in n.op}),
