@@ -411,8 +411,7 @@ pub struct ActivationReport {
     pub int8: Vec<Int8Node>,
     /// Max pools (`--legacy-gtt`: and average pools) that run on the int8 tensors.
     pub int8_pools: Vec<String>,
-    /// Zero-padding `Pad` nodes that run on int8 tensors; `--legacy-gtt`: the Reshape,
-    /// ConcatV2, Relu and Relu6 nodes that do.
+    /// `--legacy-gtt`: the Reshape, ConcatV2, Relu and Relu6 nodes that run on int8 tensors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub int8_other: Vec<String>,
     /// Candidates left float and why.
@@ -542,9 +541,6 @@ pub(crate) struct Emitter<'a> {
     pub(crate) qsrc: HashMap<String, QTensor>,
     /// Region entries already made, by tensor and type.
     quantized_inputs: HashMap<(String, i32), QTensor>,
-    /// The range tensors of an eight-bit node whose outputs 1 and 2 are not its range (a `Pad`
-    /// of an eight-bit tensor, which has one output and keeps its input's range).
-    range_of_node: HashMap<String, (String, String)>,
     pub(crate) rep: ActivationReport,
 }
 
@@ -588,25 +584,15 @@ impl Emitter<'_> {
         Ok(q)
     }
 
-    /// The min and max tensors of eight-bit node `node`'s output: its outputs 1 and 2, except
-    /// for a `Pad`.
-    pub(crate) fn range_tensors(&self, node: &str) -> (String, String) {
-        self.range_of_node
-            .get(node)
-            .cloned()
-            .unwrap_or_else(|| (format!("{node}:1"), format!("{node}:2")))
-    }
-
-    /// `Dequantize` of `src`'s output 0 and range in place of node `id` (which keeps its name,
-    /// device and `_` attributes, so float readers and fetches are unchanged).
+    /// `Dequantize` of `src`'s outputs 0-2 in place of node `id` (which keeps its name, device
+    /// and `_` attributes, so float readers and fetches are unchanged).
     pub(crate) fn dequantize_in_place(&mut self, g: &mut Graph, id: NodeId, src: &str, dtype: i32) {
         let orig = g.node(id);
         let mut attr = orig.attr.clone();
         attr.retain(|k, _| k.starts_with('_'));
-        let (lo, hi) = self.range_tensors(src);
         let mut d = NodeDef {
             op: "Dequantize".into(),
-            input: vec![src.to_string(), lo, hi],
+            input: vec![src.to_string(), format!("{src}:1"), format!("{src}:2")],
             attr,
             ..orig.clone()
         };
@@ -659,14 +645,7 @@ pub fn rewrite(
     }
     let names = Names::new(g.nodes().map(|(_, n)| n.name.clone()));
     let mut st =
-        Emitter {
-            act,
-            names,
-            qsrc: HashMap::new(),
-            quantized_inputs: HashMap::new(),
-            range_of_node: HashMap::new(),
-            rep,
-        };
+        Emitter { act, names, qsrc: HashMap::new(), quantized_inputs: HashMap::new(), rep };
     let (chains, not) = find_chains(&g);
     for (id, why) in not {
         let n = g.node(id);
@@ -712,9 +691,6 @@ pub fn rewrite(
         }
         match legacy {
             None if g.node(id).op == "MaxPool" => pass_through(&mut g, id, &mut st)?,
-            None if matches!(g.node(id).op.as_str(), "Pad" | "PadV2") => {
-                pad_through(&mut g, id, &mut st)?
-            }
             None => false,
             Some(_) => crate::legacy::pass_through(&mut g, id, &mut st)?,
         };
@@ -772,13 +748,9 @@ pub(crate) fn pass_through(
             let Some(shape) = n.input.get(1).filter(|s| !s.starts_with('^')) else {
                 return Ok(false);
             };
-            let (lo, hi) = st.range_tensors(&q.node);
-            inputs.extend([shape.clone(), lo, hi]);
+            inputs.extend([shape.clone(), format!("{}:1", q.node), format!("{}:2", q.node)]);
         }
-        _ => {
-            let (lo, hi) = st.range_tensors(&q.node);
-            inputs.extend([lo, hi]);
-        }
+        _ => inputs.extend([format!("{}:1", q.node), format!("{}:2", q.node)]),
     }
     inputs.extend(n.input.iter().filter(|s| s.starts_with('^')).cloned());
     let mut qp = node(&st.names.fresh(&format!("{name}/eightbit")), &qop, inputs, &device);
@@ -805,45 +777,6 @@ pub(crate) fn pass_through(
         _ => st.rep.int8_other.push(name.clone()),
     }
     st.qsrc.insert(format!("{name}:0"), QTensor { node: qp_name, ..q });
-    Ok(true)
-}
-
-/// A zero-padding `Pad` (or `PadV2` with a constant 0) of an eight-bit tensor, run on it: the
-/// plain `Pad` op takes quint8 and qint8, and 0.0 is code 0 in SCALED either way, so the
-/// padded tensor keeps its input's range. Named `<pad>/eightbit`; the original becomes a
-/// Dequantize of it. Keras' `ZeroPadding2D` before a strided depthwise convolution (MobileNets)
-/// or a max pool (ResNets) so stays inside the int8 region. Returns whether it did.
-fn pad_through(g: &mut Graph, id: NodeId, st: &mut Emitter<'_>) -> Result<bool, QuantError> {
-    let n = g.node(id).clone();
-    let data: Vec<&String> = n.input.iter().filter(|s| !s.starts_with('^')).collect();
-    let zero_fill = match (n.op.as_str(), data.as_slice()) {
-        ("Pad", [_, _]) => true,
-        ("PadV2", [_, _, c]) => const_behind(g, c)
-            .and_then(|(cid, _)| Tensor::from_proto(g.node(cid).attr_opt_tensor("value")?).ok())
-            .and_then(|t| t.values::<f32>().ok())
-            .is_some_and(|v| v.len() == 1 && v[0] == 0.0),
-        _ => false,
-    };
-    if !zero_fill || !is_float(&n) {
-        return Ok(false);
-    }
-    let src = TensorName::parse(data[0]).to_string();
-    let Some(q) = st.qsrc.get(&src).cloned() else { return Ok(false) };
-    let name = n.name.clone();
-    let mut inputs = vec![q.node.clone(), data[1].clone()];
-    inputs.extend(n.input.iter().filter(|s| s.starts_with('^')).cloned());
-    let mut p = node(&st.names.fresh(&format!("{name}/eightbit")), "Pad", inputs, &n.device);
-    p.attr.insert("T".into(), qtype(q.dtype).into());
-    if let Some(v) = n.attr.get("Tpaddings") {
-        p.attr.insert("Tpaddings".into(), v.clone());
-    }
-    let p_name = p.name.clone();
-    let range = st.range_tensors(&q.node);
-    g.add_node(p)?;
-    st.range_of_node.insert(p_name.clone(), range);
-    st.dequantize_in_place(g, id, &p_name, q.dtype);
-    st.rep.int8_other.push(name.clone());
-    st.qsrc.insert(format!("{name}:0"), QTensor { node: p_name, ..q });
     Ok(true)
 }
 
@@ -960,13 +893,12 @@ fn emit_chain(
     g.add_node(constant(&wmax, floats(&mshape, &m), &device))?;
     g.add_node(constant(&omin, floats(&[], &[out[0]]), &device))?;
     g.add_node(constant(&omax, floats(&[], &[out[1]]), &device))?;
-    let (in_min, in_max) = st.range_tensors(&qin.node);
     let mut inputs = vec![
         qin.node.clone(),
         wn,
         bn,
-        in_min,
-        in_max,
+        format!("{}:1", qin.node),
+        format!("{}:2", qin.node),
         wmin,
         wmax,
         omin,
