@@ -24,7 +24,7 @@
 //! qint8 otherwise; MatMul and the depthwise kernel take quint8 only, so one whose input can be
 //! negative stays float) and leave it through `Dequantize(SCALED)`, which takes the name of the
 //! chain's last node, so every float reader and fetch is unchanged. A kernel that reads another
-//! kernel's requantized output (or a `QuantizedMaxPool` or zero-padding `Pad` of it) reads it
+//! kernel's requantized output (or a `QuantizedMaxPool` of it) reads it
 //! directly, with no dequantize and quantize between. Everything else stays float; the report
 //! says why for each candidate op.
 //!
