@@ -76,8 +76,8 @@ def median(xs):
 
 
 def why_short(why):
-    """The report's reason without tensor names and values: 'MatMul input can be negative',
-    'depthwise without Relu'."""
+    """The report's reason without tensor names and values: 'depthwise input can be negative',
+    'depthwise without Relu', ..."""
     if "negative values" in why:
         return ("depthwise" if "depthwise" in why else "MatMul") + " input can be negative"
     if "not followed by Relu" in why:

@@ -4,7 +4,7 @@
 Before tf-quant rewrites activations into int8 kernels we need to know, on the machine at hand,
 which quantized ops the pip wheel really executes on CPU, with which dtypes and attrs, whether
 their results match the float computation they replace, and whether they are faster. This script
-answers that in three parts:
+answers that in four parts:
 
 1. registration: the CPU kernels registered for each quantized op, with their type constraints
    (``get_registered_kernels_for_op``): an op without a CPU kernel cannot be emitted;
@@ -18,8 +18,14 @@ answers that in three parts:
    Relu, MatMul + BiasAdd + Relu, ...), each in its own tf.function, interleaved, for oneDNN on
    and off (``TF_ENABLE_ONEDNN_OPTS``, one subprocess each since TF reads it at import).
 
+4. a MatMul whose input can be negative: each candidate form (MIN_FIRST with a float or a
+   qint32 bias, the SCALED kernel fed a MIN_FIRST input, ``_QuantizedMatMul``) as a frozen
+   GraphDef in a Session, with its QuantizeV2, against float (``signed_matmul_rows``; alone,
+   printed as JSON lines, with ``--signed-only``).
+
 Usage:
     .venv/bin/python scripts/survey_int8_kernels.py [--batch 8] [--seconds 1.0] [--out FILE.md]
+    .venv/bin/python scripts/survey_int8_kernels.py --signed-only [--seconds 1.5]
 
 Timing is whole-kernel wall time on whatever else the machine is doing: run it on a quiet
 machine for figures you quote, and read ratios (int8/float, measured interleaved) rather than
@@ -346,7 +352,159 @@ def worker(batch: int, seconds: float) -> list[dict]:
 
     case(f"GTT matmul {batch * 16}x1024x1024 +bias+relu (quint8 MIN_FIRST, RequantizationRange)",
          lmm_float, lmm_int8, legacy_deq)
+    results.extend(signed_matmul_rows(seconds))
     return results
+
+
+# --- MatMul with an input that can be negative (after LayerNorm, GELU, tanh, attention) ---
+
+SIGNED_FORMS = {
+    "min_first_float_bias": "QuantizedMatMulWithBiasAndDequantize, MIN_FIRST quint8 input, "
+                            "float bias",
+    "min_first_qint32_bias": "QuantizedMatMulWithBiasAndDequantize, MIN_FIRST quint8 input, "
+                             "qint32 bias with the zero point folded in",
+    "shifted_scaled": "QuantizedMatMulWithBiasAndDequantize, SCALED, fed the MIN_FIRST quint8 "
+                      "input, zero point folded into the float bias",
+    "fused_qint8": "_QuantizedMatMul [BiasAdd, Dequantize], SCALED qint8 input, per-channel "
+                   "weights",
+    "fused_min_first": "_QuantizedMatMul [BiasAdd, Dequantize], MIN_FIRST quint8 input, "
+                       "per-channel weights",
+}
+
+
+def signed_matmul_rows(seconds: float, shapes=((128, 1024, 1024), (32, 64, 128), (1024, 64, 128))):
+    """Each candidate form of an int8 MatMul whose input range is [-3, 2], as a frozen GraphDef
+    run in a Session (the way tf-quant's graphs run): QuantizeV2 of the float input, the kernel,
+    float out. The error is against float MatMul + BiasAdd on the same dequantized input and
+    weights, in steps of max|out|/127; the times include the QuantizeV2."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.core.framework import attr_value_pb2, graph_pb2, types_pb2
+
+    A = attr_value_pb2.AttrValue
+    F, U8, S8, S32 = (types_pb2.DT_FLOAT, types_pb2.DT_QUINT8, types_pb2.DT_QINT8,
+                      types_pb2.DT_QINT32)
+    rows = []
+    rng = np.random.default_rng(20261204)
+    for (m, k, n) in shapes:
+        lo, hi = -3.0, 2.0
+        x = np.clip(rng.standard_normal((m, k)), lo, hi).astype(np.float32)
+        w = (rng.standard_normal((k, n)) * 0.05).astype(np.float32)
+        b = (rng.standard_normal(n) * 0.1).astype(np.float32)
+        # Weights: per tensor (the QuantizedMatMul* ops take scalar ranges), per channel.
+        m_t = float(np.abs(w).max())
+        wq_t = np.clip(np.round(w / m_t * 127), -127, 127).astype(np.int8)
+        m_c = np.abs(w).max(axis=0).astype(np.float32)
+        wq_c = np.clip(np.round(w / m_c * 127), -127, 127).astype(np.int8)
+        # Input: MIN_FIRST on a range whose zero point is an integer (min = -z * step).
+        step = (hi - lo) / 255
+        z = round(-lo / step)
+        amin, amax = -z * step, -z * step + 255 * step
+        r = max(abs(lo), abs(hi))
+
+        def x_min_first():
+            q = np.clip(np.round(x / step) + z, 0, 255)
+            return ((q - z) * step).astype(np.float64)
+
+        def x_qint8():
+            return np.clip(np.round(x / r * 127), -127, 127) * (r / 127)
+
+        def graph(form):
+            gd = graph_pb2.GraphDef()
+
+            def add(name, op, inputs=(), **attrs):
+                nd = gd.node.add(name=name, op=op, input=list(inputs))
+                for key, v in attrs.items():
+                    nd.attr[key].CopyFrom(v)
+
+            def const(name, arr, dtype):
+                add(name, "Const", dtype=A(type=dtype.as_datatype_enum),
+                    value=A(tensor=tf.make_tensor_proto(arr, dtype=dtype)))
+
+            add("x", "Placeholder", dtype=A(type=F), shape=A(shape=tf.TensorShape([None, k]).as_proto()))
+            if form == "float":
+                const("w", w, tf.float32)
+                const("b", b, tf.float32)
+                add("mm", "MatMul", ["x", "w"], T=A(type=F))
+                add("out", "BiasAdd", ["mm", "b"], T=A(type=F))
+                return gd, None
+            qint8 = form == "fused_qint8"
+            const("qmin", np.float32(-r if qint8 else amin), tf.float32)
+            const("qmax", np.float32(r if qint8 else amax), tf.float32)
+            qattr = {"mode": A(s=b"SCALED"), "round_mode": A(s=b"HALF_TO_EVEN")} if qint8 else {
+                "mode": A(s=b"MIN_FIRST")}
+            add("q", "QuantizeV2", ["x", "qmin", "qmax"], T=A(type=S8 if qint8 else U8), **qattr)
+            xd = x_qint8() if qint8 else x_min_first()
+            if form.startswith("fused"):
+                const("w", wq_c, tf.qint8)
+                const("b", b, tf.float32)
+                const("wmin", -m_c, tf.float32)
+                const("wmax", m_c, tf.float32)
+                t1 = S8 if qint8 else U8
+                add("out", "_QuantizedMatMul", ["q", "w", "b", "q:1", "q:2", "wmin", "wmax"],
+                    Tdevice_inputs=A(list=A.ListValue(type=[t1, S8, F, F, F, F, F])),
+                    Thost_inputs=A(list=A.ListValue(type=[])),
+                    Tdevice_outputs=A(list=A.ListValue(type=[F])),
+                    Thost_outputs=A(list=A.ListValue(type=[])),
+                    T1=A(type=t1), T2=A(type=S8), Tbias=A(type=F), Tout=A(type=F), U=A(type=F),
+                    fused_ops=A(list=A.ListValue(s=[b"BiasAdd", b"Dequantize"])),
+                    input_quant_mode=A(s=b"SCALED" if qint8 else b"MIN_FIRST"))
+                return gd, xd @ (wq_c * (m_c / 127)).astype(np.float64) + b
+            wd = wq_t.astype(np.float64) * (m_t / 127)
+            const("w", wq_t, tf.qint8)
+            const("wmin", np.float32(-m_t), tf.float32)
+            const("wmax", np.float32(m_t), tf.float32)
+            const("omin", np.float32(-1), tf.float32)
+            const("omax", np.float32(1), tf.float32)
+            ins, mode, tbias = ["q:1", "q:2"], b"MIN_FIRST", F
+            if form == "min_first_float_bias":
+                const("b", b, tf.float32)
+            elif form == "min_first_qint32_bias":
+                colsum = wq_t.astype(np.int64).sum(axis=0)
+                acc = step * m_t / 127
+                const("b", np.round(b / acc - z * colsum).astype(np.int32), tf.qint32)
+                tbias = S32
+            else:  # shifted_scaled: the kernel sees x - min in [0, max - min]
+                const("b", (b + amin * wd.sum(axis=0)).astype(np.float32), tf.float32)
+                const("amin", np.float32(0), tf.float32)
+                const("amax", np.float32(amax - amin), tf.float32)
+                ins, mode = ["amin", "amax"], b"SCALED"
+            add("out", "QuantizedMatMulWithBiasAndDequantize",
+                ["q", "w", "b", *ins, "wmin", "wmax", "omin", "omax"], T1=A(type=U8),
+                T2=A(type=S8), Tbias=A(type=tbias), Toutput=A(type=F),
+                input_quant_mode=A(s=mode))
+            return gd, xd @ wd + b
+
+        def session(gd):
+            g = tf.Graph()
+            with g.as_default():
+                tf.graph_util.import_graph_def(gd, name="")
+            s = tf.compat.v1.Session(graph=g)
+            out, xin = g.get_tensor_by_name("out:0"), g.get_tensor_by_name("x:0")
+            return lambda: s.run(out, {xin: x})
+
+        f_run = session(graph("float")[0])
+        for form, label in SIGNED_FORMS.items():
+            row = {"case": f"matmul {m}x{k}x{n} input in [-3, 2]: {label}"}
+            try:
+                gd, ref = graph(form)
+                i_run = session(gd)
+                got = i_run()
+                row["max_err_steps"] = round(float(np.abs(got - ref).max() / (np.abs(ref).max() / 127)), 2)
+            except Exception as e:  # the form does not run here: that is the finding
+                lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+                row["error"] = (lines[0] if lines else type(e).__name__)[:160]
+                rows.append(row)
+                continue
+            tf_, ti_ = [], []
+            for _ in range(3):
+                tf_.append(_median_time(f_run, seconds / 3))
+                ti_.append(_median_time(i_run, seconds / 3))
+            row["float_ms"] = round(sorted(tf_)[1] * 1e3, 3)
+            row["int8_ms"] = round(sorted(ti_)[1] * 1e3, 3)
+            row["speedup"] = round(row["float_ms"] / row["int8_ms"], 2)
+            rows.append(row)
+    return rows
 
 
 def cpu_name() -> str:
@@ -405,7 +563,14 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--out", help="write the markdown tables here (default: stdout)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--signed-only", action="store_true",
+                    help="only the MatMul forms for an input that can be negative (oneDNN on)")
     args = ap.parse_args()
+    if args.signed_only:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+        for r in signed_matmul_rows(args.seconds):
+            print(json.dumps(r), flush=True)
+        return
     if args.worker:
         print(json.dumps(worker(args.batch, args.seconds)))
         return

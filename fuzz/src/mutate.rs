@@ -842,22 +842,13 @@ pub enum Model {
 
 /// Decodes a binary model the way tf-io would classify it (`None` if it is not one).
 pub fn decode_model(data: &[u8]) -> Option<Model> {
-    let loaded = tf_io::read_bytes(
-        bytes::Bytes::copy_from_slice(data),
-        "mutator",
-        None,
-        &tf_io::ReadOptions::default(),
-    );
-    let kind = match loaded {
-        Ok(l) if l.encoding == tf_io::Encoding::Binary => l.kind,
-        _ => {
-            // Unreadable for the tools (e.g. a SavedModel without a `serve` tag): decode by shape.
-            return SavedModel::decode(data)
-                .ok()
-                .filter(|s| !s.meta_graphs.is_empty())
-                .map(Model::Saved)
-                .or_else(|| GraphDef::decode(data).ok().map(Model::Graph));
-        }
+    let Some(kind) = tf_io::detect::binary_kind(data) else {
+        // Text, or unreadable for the tools: decode by shape.
+        return SavedModel::decode(data)
+            .ok()
+            .filter(|s| !s.meta_graphs.is_empty())
+            .map(Model::Saved)
+            .or_else(|| GraphDef::decode(data).ok().map(Model::Graph));
     };
     match kind {
         tf_io::MessageKind::GraphDef => GraphDef::decode(data).ok().map(Model::Graph),
@@ -1062,9 +1053,12 @@ fn mutate_tokens(s: &str, rng: &mut Rng, p: Profile) -> Option<String> {
                 let Some(open) = (0..n).map(|k| (i + k) % n).find(|&k| toks[k].text == "{") else {
                     continue;
                 };
+                if open == 0 {
+                    continue;
+                }
                 let start =
                     if open >= 2 && toks[open - 1].text == ":" { open - 2 } else { open - 1 };
-                if open == 0 || toks[start].text.starts_with('"') {
+                if toks[start].text.starts_with('"') {
                     continue;
                 }
                 let Some(end) = block_end(&toks, open) else { continue };

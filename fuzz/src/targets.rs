@@ -189,11 +189,8 @@ fn check_output(what: &str, g: &GraphDef, sources: &[Bytes], text: bool) {
     };
     let bytes = enc.to_vec();
     let plain = g.encode_to_vec();
-    assert!(
-        GraphDef::decode(bytes.as_slice()).map(|d| d.encode_to_vec()) == Ok(plain.clone()),
-        "{what}: the written graph does not decode to the same GraphDef"
-    );
     if bytes.is_empty() {
+        assert!(plain.is_empty(), "{what}: an empty output for a non-empty graph");
         return;
     }
     match tf_io::read_bytes(bytes.clone().into(), "<out>", None, &ReadOptions::default()) {
@@ -296,7 +293,12 @@ pub fn savedmodel(data: &[u8]) -> bool {
     let s = tf_inspect::summarize(&l);
     let _ = tf_inspect::render_text(&s, 10);
     let _ = serde_json::to_string(&s);
-    check_output("tf-convert (SavedModel)", &l.graph, std::slice::from_ref(&l.buffer), also_text(data));
+    check_output(
+        "tf-convert (SavedModel)",
+        &l.graph,
+        std::slice::from_ref(&l.buffer),
+        also_text(data),
+    );
     true
 }
 
@@ -461,10 +463,21 @@ fn node_names(data: &[u8]) -> Vec<String> {
 /// `--graph`) next to the fixture checkpoint whose graph has the most node names in common with it.
 pub fn freeze(data: &[u8]) -> bool {
     let model = mutate::decode_model(data);
-    if model.is_none() && load(data).is_none() {
-        return false;
-    }
-    let names = node_names(data);
+    let graph = match &model {
+        Some(mutate::Model::Graph(g)) => Some(g),
+        Some(mutate::Model::Meta(m)) => m.graph_def.as_ref(),
+        Some(mutate::Model::Saved(s)) => s.meta_graphs.first().and_then(|m| m.graph_def.as_ref()),
+        None => None,
+    };
+    let mut names: Vec<String> = match graph {
+        Some(g) => g.node.iter().map(|n| n.name.clone()).collect(),
+        // A text GraphDef.
+        None => match load(data) {
+            Some(l) => l.graph.node.into_iter().map(|n| n.name).collect(),
+            None => return false,
+        },
+    };
+    names.sort();
     let (best, _) = freezable_names()
         .iter()
         .enumerate()

@@ -13,8 +13,8 @@ Each model is also rewritten with ``--legacy-gtt`` (GTT's quantize_nodes graph, 
 frozen and dynamic) and run; the second form runs only those graphs again, from the files the
 first left in OUTDIR, with whatever oneDNN setting it is given (the legacy ops run either way).
 
-For each model (seeded Keras: a small CNN and an MLP trained for a few epochs on synthetic
-classes, a ResNet-like block with random weights whose residual Add stays float): SavedModel ->
+For each model (seeded Keras: a small CNN, an MLP and an MLP with signed Dense inputs, trained
+for a few epochs on synthetic classes, a ResNet-like block with random weights whose residual Add stays float): SavedModel ->
 tf-freeze -> tf-fold (batch norms into the convolutions) -> calibration on 64 samples -> int8
 graph; then on 256 held-out samples of the same distribution: logits cosine, top-1 agreement and
 max abs error of the int8 graph and of TFLite's full-int8 post-training quantization (same
@@ -81,6 +81,22 @@ def mlp():
     ])
 
 
+def mlp_signed():
+    """Dense layers whose inputs can be negative, as in a transformer's feed-forward block: a
+    Dense on a 3-D input (Keras' Tensordot: Reshape -> MatMul -> Reshape) with tanh, a
+    LayerNormalization, a GELU Dense reading it and the logits reading the GELU's output."""
+    L = tf.keras.layers
+    return tf.keras.Sequential([
+        tf.keras.Input((64,)),
+        L.Reshape((4, 16)),
+        L.Dense(64, activation="tanh"),
+        L.LayerNormalization(),
+        L.Dense(64, activation="gelu"),
+        L.Flatten(),
+        L.Dense(10),
+    ])
+
+
 def resnet_like():
     L = tf.keras.layers
     x = inp = tf.keras.Input((32, 32, 3))
@@ -110,10 +126,13 @@ def mobilenet_like():
     return tf.keras.Model(inp, L.Dense(10)(x))
 
 
-MODELS = {"cnn": cnn, "mlp": mlp, "resnet_like": resnet_like, "mobilenet_like": mobilenet_like}
+MODELS = {"cnn": cnn, "mlp": mlp, "mlp_signed": mlp_signed, "resnet_like": resnet_like,
+          "mobilenet_like": mobilenet_like}
 # Trained on the synthetic classes; resnet_like keeps random weights (it is there for the
 # structure: residual Adds that stay float between int8 regions).
-TRAINED = ("cnn", "mlp", "mobilenet_like")
+TRAINED = ("cnn", "mlp", "mlp_signed", "mobilenet_like")
+# The tanh/GELU model learns the classes more slowly.
+EPOCHS_OF = {"mlp_signed": 10}
 
 
 # Ops that would be float kernels in an int8 graph (the candidates of the rewrite).
@@ -147,13 +166,13 @@ def samples(tmpl, n, rng):
     return x.astype(np.float32), y
 
 
-def train(model, tmpl, rng):
+def train(model, tmpl, rng, epochs=EPOCHS):
     """A few epochs on the synthetic classes (fixed seed): logits with a real margin between the
     classes, unlike random weights, whose near-tied logits make top-1 agreement a coin toss."""
     x, y = samples(tmpl, N_TRAIN, rng)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=64, epochs=EPOCHS, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=64, epochs=epochs, shuffle=False, verbose=0)
 
 
 def run_graph(gd, feed_name, fetch, x):
@@ -223,7 +242,7 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
     randomize_batch_norms(model, rng)
     tmpl = templates(model.input_shape[1:], rng)
     if name in TRAINED:
-        train(model, tmpl, rng)
+        train(model, tmpl, rng, EPOCHS_OF.get(name, EPOCHS))
     (calib, _), (held, labels) = samples(tmpl, N_CALIB, rng), samples(tmpl, N_EVAL, rng)
     d = outdir / name
     d.mkdir(parents=True, exist_ok=True)
@@ -260,6 +279,8 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
            "kernels": sorted(k["kernel"] for k in rep["int8"]),
            "float_ops": sorted(n.op for n in gq.node if n.op in FLOAT_KERNEL_OPS),
            "quantize_nodes": rep["quantize_nodes"],
+           "int8_kernels": [{k: e[k] for k in ("node", "kernel", "input_type", "input_mode",
+                                               "input_range")} for e in rep["int8"]],
            "ops": sorted({n.op for n in gq.node if "Quantiz" in n.op}),
            "int8": metrics(ref, got), "rewrite_s": rewrite_s, "legacy": legacy,
            "float_accuracy": float(np.mean(ref.reshape(len(ref), -1).argmax(1) == labels)),

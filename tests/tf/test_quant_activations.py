@@ -1,7 +1,8 @@
 """tf-quant int8 --activations (full-integer graphs) against real TensorFlow and TFLite.
 
 Seeded Keras models go through tf-freeze, tf-fold, ``tf-run --calibrate`` (64 samples) and
-``tf-quant int8 --activations``: a small CNN with max pools and a Relu6 and an MLP, both trained
+``tf-quant int8 --activations``: a small CNN with max pools and a Relu6, an MLP, and an MLP whose
+Dense inputs can be negative (tanh, LayerNormalization, GELU, as in a transformer), all trained
 for a few epochs on synthetic classes (a class pattern plus noise) so that their logits separate
 the classes, a MobileNet-like stack of 1x1 and depthwise convolutions trained the same way, and
 a ResNet-like pair of blocks whose residual Add stays float (random weights).
@@ -50,8 +51,11 @@ def results(tmp_path_factory):
     return {**{m["model"]: m for m in res}, "_dir": out}
 
 
+MODELS = ["cnn", "mlp", "mlp_signed", "resnet_like", "mobilenet_like"]
+
+
 @pytest.mark.needs_bin(*TOOLS)
-@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet_like", "mobilenet_like"])
+@pytest.mark.parametrize("model", MODELS)
 def test_int8_graph_runs_and_matches_float(results, model):
     m = results[model]
     assert m["int8_nodes"] >= 3, m
@@ -75,7 +79,7 @@ def test_int8_graph_runs_and_matches_float(results, model):
 
 
 @pytest.mark.needs_bin(*TOOLS)
-@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet_like", "mobilenet_like"])
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("rule", RULES)
 def test_other_calibration_rules_match_float(results, model, rule):
     m = results[model]
@@ -83,6 +87,23 @@ def test_other_calibration_rules_match_float(results, model, rule):
     assert q["cosine_min"] >= 0.99, (rule, q)
     if model != "resnet_like":
         assert q["top1"] >= 0.98, (rule, q)
+
+
+@pytest.mark.needs_bin(*TOOLS)
+def test_matmuls_with_negative_inputs_are_int8(results):
+    m = results["mlp_signed"]
+    # Every Dense is int8, none left float; the two whose input can be negative (after the
+    # LayerNormalization and after the GELU) read quint8 MIN_FIRST, the first (inputs in
+    # [0, 1)) reads quint8 SCALED.
+    assert not [f for f in m["float_nodes"] if "MatMul" in f[0]], m["float_nodes"]
+    ks = m["int8_kernels"]
+    assert len(ks) == 3, ks
+    assert all(k["input_type"] == "quint8" for k in ks), ks
+    signed = [k for k in ks if k["input_mode"] == "min_first"]
+    assert len(signed) == 2, ks
+    assert all(k["input_range"][0] < 0 < k["input_range"][1] for k in signed), ks
+    assert [k["input_mode"] for k in ks if k not in signed] == ["scaled"], ks
+    assert all(k["kernel"].startswith("QuantizedMatMulWithBias") for k in ks), ks
 
 
 @pytest.mark.needs_bin(*TOOLS)

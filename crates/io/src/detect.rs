@@ -87,6 +87,16 @@ fn first<'a>(b: &'a [u8], fields: &[Field], number: u32) -> Option<&'a [u8]> {
     fields.iter().find(|f| f.number == number && f.wire_type == 2).map(|f| &b[f.start..f.end])
 }
 
+/// The message a binary input holds, as the readers detect it without a hint: `None` when it
+/// looks like text format or is no message the tools read. Cheap (one scan of the top-level
+/// fields, nothing decoded).
+pub fn binary_kind(b: &[u8]) -> Option<MessageKind> {
+    if looks_like_text(b) {
+        return None;
+    }
+    classify_binary(b).ok()
+}
+
 pub(crate) fn classify_binary(b: &[u8]) -> Result<MessageKind, Unrecognised> {
     if b.is_empty() {
         return Err(Unrecognised::Empty);
@@ -132,13 +142,17 @@ pub(crate) fn classify_binary(b: &[u8]) -> Result<MessageKind, Unrecognised> {
         }
     }
     // A single field 1: a NodeDef has a string op (field 2); a MetaInfoDef's field 2 is a
-    // nested OpList.
+    // nested OpList, whose fields are all OpDefs (field 1). An op that is neither an identifier
+    // nor an OpList (a node of an unknown op with a stray character) is a node's.
     if let Some(sub) = first(b, &fields, 1) {
         if let Ok(subf) = scan(sub) {
             if let Some(op) = first(sub, &subf, 2) {
                 let ident = !op.is_empty()
                     && op.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'>');
-                return Ok(if ident { MessageKind::GraphDef } else { MessageKind::MetaGraphDef });
+                let op_list = !ident
+                    && scan(op)
+                        .is_ok_and(|ops| ops.iter().all(|f| f.number == 1 && f.wire_type == 2));
+                return Ok(if op_list { MessageKind::MetaGraphDef } else { MessageKind::GraphDef });
             }
             return Ok(MessageKind::MetaGraphDef);
         }

@@ -281,3 +281,25 @@ fn one_node_graph_whose_versions_hold_only_bad_consumers_is_a_graph() {
     assert_eq!(loaded.kind, MessageKind::GraphDef);
     assert_eq!(loaded.graph, g);
 }
+
+#[test]
+fn one_node_graph_of_an_op_with_a_stray_character_is_a_graph() {
+    // A single node reads like a MetaInfoDef unless its op is told apart from an OpList.
+    for op in ["Placehol#erWithDefault", "My.Op", "a b"] {
+        let g = GraphDef { node: vec![node("fz_fz57_1", op)], ..Default::default() };
+        let loaded = read(g.encode_to_vec()).unwrap();
+        assert_eq!(loaded.kind, MessageKind::GraphDef, "{op}");
+        assert_eq!(loaded.graph, g);
+    }
+    // A MetaGraphDef holding only a MetaInfoDef with a stripped op list stays one.
+    let meta = tf_proto::tensorflow::MetaGraphDef {
+        meta_info_def: Some(tf_proto::tensorflow::meta_graph_def::MetaInfoDef {
+            stripped_op_list: Some(tf_proto::tensorflow::OpList {
+                op: vec![tf_proto::tensorflow::OpDef { name: "Relu".into(), ..Default::default() }],
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(crate::detect::binary_kind(&meta.encode_to_vec()), Some(MessageKind::MetaGraphDef));
+}

@@ -21,12 +21,18 @@
 //! rewrite replaces these ops' placeholder CPU kernels only then.
 //!
 //! Activations enter a region through `QuantizeV2(SCALED)` (quint8 for a non-negative range,
-//! qint8 otherwise; MatMul and the depthwise kernel take quint8 only, so one whose input can be
-//! negative stays float) and leave it through `Dequantize(SCALED)`, which takes the name of the
-//! chain's last node, so every float reader and fetch is unchanged. A kernel that reads another
-//! kernel's requantized output (or a `QuantizedMaxPool` of it) reads it
-//! directly, with no dequantize and quantize between. Everything else stays float; the report
-//! says why for each candidate op.
+//! qint8 otherwise) and leave it through `Dequantize(SCALED)`, which takes the name of the
+//! chain's last node, so every float reader and fetch is unchanged. The MatMul kernels take
+//! quint8 only, so a MatMul whose input can be negative gets `QuantizeV2(MIN_FIRST)` to quint8
+//! on a range whose zero falls on a code z ([`min_first_range`]); the kernel, told SCALED with
+//! the range [0, max − min], computes with x − min, and its float bias gets min · Σ w back
+//! ([`shifted_bias`]). (The kernels' own `input_quant_mode = MIN_FIRST` adds that compensation
+//! in the wrong units with oneDNN 3, TF 2.21's, with a float bias, and recomputes it on every
+//! run with a qint32 one.) The depthwise kernel takes quint8 only too, and there the shift does
+//! not hold (its zero padding would be padding with −min), so a depthwise convolution whose
+//! input can be negative stays float. A kernel that reads another kernel's
+//! requantized output (or a `QuantizedMaxPool` of it) reads it directly, with no dequantize and
+//! quantize between. Everything else stays float; the report says why for each candidate op.
 //!
 //! The chains, and so the tensors whose ranges calibration must record, are found by
 //! [`find_chains`], which `tf-run --calibrate` calls too.
@@ -372,6 +378,10 @@ pub struct Int8Node {
     pub input: String,
     /// `quint8` or `qint8`.
     pub input_type: &'static str,
+    /// How the input is quantized: `scaled` (symmetric, zero at code 0), or `min_first` (a
+    /// MatMul input that can be negative: quint8 from min to max, zero at an integer code
+    /// that the kernel's bias compensates).
+    pub input_mode: &'static str,
     /// Range of the input: frozen from calibration, or that of the int8 op producing it.
     pub input_range: Option<[f32; 2]>,
     /// Whether the input comes straight from another int8 kernel (no QuantizeV2).
@@ -488,6 +498,48 @@ fn quantize_weight(t: &Tensor, axes: &[usize]) -> Result<(Vec<u8>, Vec<f32>), St
     Ok((out, scales.iter().map(|s| s.0 * 127.0).collect()))
 }
 
+/// The MIN_FIRST range of a MatMul input that can be negative: `[lo, hi]` widened to hold 0
+/// and `QuantizeV2`'s minimum width (1 % of the largest magnitude, at least 0.01), then moved
+/// by less than half a step so that 0 falls on a code: `min = -z · step`, `max = (255 - z) ·
+/// step` with an integer `z`. Then `QuantizeV2(MIN_FIRST)` (which rounds the zero point to a
+/// code) and a kernel that reads the codes as `(x - min) / step` agree exactly.
+pub(crate) fn min_first_range(lo: f32, hi: f32) -> (f32, f32) {
+    let (lo, hi) = (f64::from(lo.min(0.0)), f64::from(hi.max(0.0)));
+    let min_width = 0.01 * 1f64.max(lo.abs()).max(hi.abs());
+    let step = (hi - lo).max(min_width * 1.01) / 255.0;
+    let z = (-lo / step).round().clamp(0.0, 255.0);
+    ((-z * step) as f32, ((255.0 - z) * step) as f32)
+}
+
+/// The float bias of a MatMul kernel fed `x - min` for `x` (a MIN_FIRST input read as
+/// SCALED): `b + min · Σᵢ ŵᵢⱼ`, ŵ being the per-tensor qint8 weight `codes` (row-major
+/// `[in, out]`) times `max_abs / 127`. Computed in f64; `Err` if a value overflows f32.
+pub(crate) fn shifted_bias(
+    bias: &[f32],
+    codes: &[u8],
+    max_abs: f32,
+    min: f32,
+) -> Result<Vec<f32>, String> {
+    let n = bias.len();
+    if n == 0 || codes.len() % n != 0 {
+        return Err(format!("{} weights do not make rows of {n} outputs", codes.len()));
+    }
+    let mut sums = vec![0i64; n];
+    for row in codes.chunks_exact(n) {
+        for (s, c) in sums.iter_mut().zip(row) {
+            *s += i64::from(*c as i8);
+        }
+    }
+    let scale = f64::from(min) * f64::from(max_abs) / 127.0;
+    let out: Vec<f32> =
+        bias.iter().zip(&sums).map(|(b, s)| (f64::from(*b) + scale * *s as f64) as f32).collect();
+    if out.iter().all(|v| v.is_finite()) {
+        Ok(out)
+    } else {
+        Err("the bias with the input's zero point folded in overflows float32".into())
+    }
+}
+
 /// The range of a tensor: a FakeQuant node producing it gives its own, else the ranges file.
 pub(crate) fn range_of(
     g: &Graph,
@@ -539,8 +591,8 @@ pub(crate) struct Emitter<'a> {
     pub(crate) names: Names,
     /// Float tensors (`node:port`) that an eight-bit op also computes, by that op.
     pub(crate) qsrc: HashMap<String, QTensor>,
-    /// Region entries already made, by tensor and type.
-    quantized_inputs: HashMap<(String, i32), QTensor>,
+    /// Region entries already made, by tensor, type and whether MIN_FIRST.
+    quantized_inputs: HashMap<(String, i32, bool), QTensor>,
     pub(crate) rep: ActivationReport,
 }
 
@@ -553,11 +605,27 @@ impl Emitter<'_> {
         g: &mut Graph,
         tensor: &TensorName,
         dtype: i32,
-        (lo, hi): (f32, f32),
+        range: (f32, f32),
         base: &str,
         device: &str,
     ) -> Result<QTensor, QuantError> {
-        let key = (tensor.to_string(), dtype);
+        let min_first = matches!(self.act.form, Form::LegacyGtt(_));
+        self.quantize_input_as(g, tensor, dtype, range, min_first, base, device)
+    }
+
+    /// [`Emitter::quantize_input`] with the mode given: MIN_FIRST (`min_first`) or SCALED.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn quantize_input_as(
+        &mut self,
+        g: &mut Graph,
+        tensor: &TensorName,
+        dtype: i32,
+        (lo, hi): (f32, f32),
+        min_first: bool,
+        base: &str,
+        device: &str,
+    ) -> Result<QTensor, QuantError> {
+        let key = (tensor.to_string(), dtype, min_first);
         if let Some(q) = self.quantized_inputs.get(&key) {
             return Ok(q.clone());
         }
@@ -568,14 +636,11 @@ impl Emitter<'_> {
         g.add_node(constant(&mx, floats(&[], &[hi.max(lo + 1e-6)]), device))?;
         let mut q = node(&qn, "QuantizeV2", vec![tensor.to_string(), mn, mx], device);
         q.attr.insert("T".into(), qtype(dtype).into());
-        match self.act.form {
-            Form::OneDnn => {
-                q.attr.insert("mode".into(), "SCALED".into());
-                q.attr.insert("round_mode".into(), "HALF_TO_EVEN".into());
-            }
-            Form::LegacyGtt(_) => {
-                q.attr.insert("mode".into(), "MIN_FIRST".into());
-            }
+        if min_first {
+            q.attr.insert("mode".into(), "MIN_FIRST".into());
+        } else {
+            q.attr.insert("mode".into(), "SCALED".into());
+            q.attr.insert("round_mode".into(), "HALF_TO_EVEN".into());
         }
         g.add_node(q)?;
         self.rep.quantize_nodes += 1;
@@ -810,14 +875,18 @@ fn emit_chain(
         &format!("output of '{}'", end.name),
     )?;
     if let Some((lo, _)) = input_range {
-        if c.kind != Kind::Conv2D && lo < 0.0 {
-            let what = if c.kind == Kind::MatMul { "MatMul" } else { "depthwise" };
+        if c.kind == Kind::Depthwise && lo < 0.0 {
             return Ok(Err(format!(
-                "input '{input_key}' has negative values (min {lo}): the int8 {what} kernels \
-                 take quint8 input only"
+                "input '{input_key}' has negative values (min {lo}): the int8 depthwise kernel \
+                 takes quint8 input only"
             )));
         }
     }
+    // A MatMul whose input can be negative: quint8 MIN_FIRST input, zero point in the bias.
+    let shifted = match input_range {
+        Some((lo, hi)) if c.kind == Kind::MatMul && lo < 0.0 => Some(min_first_range(lo, hi)),
+        _ => None,
+    };
     let filter = g.node(c.filter.0);
     let wt = Tensor::from_proto(filter.attr_opt_tensor("value").expect("a Const"))
         .map_err(|source| QuantError::Tensor { node: filter.name.clone(), source })?;
@@ -837,23 +906,41 @@ fn emit_chain(
         Kind::MatMul => *wt.shape.last().expect("rank checked"),
         _ => m.len() as i64,
     };
-    let bias: TensorProto = match &c.bias {
+    let mut bias: TensorProto = match &c.bias {
         Some((_, b, _)) => g.node(*b).attr_opt_tensor("value").expect("a Const").clone(),
         None => floats(&[channels], &vec![0.0; channels as usize]),
     };
+    if let Some((amin, _)) = shifted {
+        let b = Tensor::from_proto(&bias)
+            .and_then(|t| t.values::<f32>())
+            .map_err(|e| e.to_string())
+            .and_then(|b| shifted_bias(&b, &payload, m[0], amin));
+        match b {
+            Ok(b) => bias = floats(&[channels], &b),
+            Err(why) => return Ok(Err(format!("bias of '{}': {why}", op.name))),
+        }
+    }
 
     // The input, quantized once per tensor and type.
     let (qin, input_from_int8) = match upstream {
         Some(q) => (q, true),
         None => {
             let (lo, hi) = input_range.expect("set when there is no upstream");
-            let dtype = if lo >= 0.0 { dt::QUINT8 } else { dt::QINT8 };
             let base = if c.input.port == 0 {
                 c.input.node.clone()
             } else {
                 format!("{}_{}", c.input.node, c.input.port)
             };
-            (st.quantize_input(g, &c.input, dtype, (lo, hi), &base, &device)?, false)
+            let q = match shifted {
+                Some(r) => {
+                    st.quantize_input_as(g, &c.input, dt::QUINT8, r, true, &base, &device)?
+                }
+                None => {
+                    let dtype = if lo >= 0.0 { dt::QUINT8 } else { dt::QINT8 };
+                    st.quantize_input(g, &c.input, dtype, (lo, hi), &base, &device)?
+                }
+            };
+            (q, false)
         }
     };
 
@@ -893,17 +980,21 @@ fn emit_chain(
     g.add_node(constant(&wmax, floats(&mshape, &m), &device))?;
     g.add_node(constant(&omin, floats(&[], &[out[0]]), &device))?;
     g.add_node(constant(&omax, floats(&[], &[out[1]]), &device))?;
-    let mut inputs = vec![
-        qin.node.clone(),
-        wn,
-        bn,
-        format!("{}:1", qin.node),
-        format!("{}:2", qin.node),
-        wmin,
-        wmax,
-        omin,
-        omax,
-    ];
+    // The kernel's input range: the QuantizeV2's, or for a MIN_FIRST input [0, max - min]
+    // (the kernel reads the codes as x - min; the bias adds min · Σ w back).
+    let (amin, amax) = match shifted {
+        Some((lo, hi)) => {
+            let (a, b) = (
+                st.names.fresh(&format!("{base}/input_min")),
+                st.names.fresh(&format!("{base}/input_max")),
+            );
+            g.add_node(constant(&a, floats(&[], &[0.0]), &device))?;
+            g.add_node(constant(&b, floats(&[], &[hi - lo]), &device))?;
+            (a, b)
+        }
+        None => (format!("{}:1", qin.node), format!("{}:2", qin.node)),
+    };
+    let mut inputs = vec![qin.node.clone(), wn, bn, amin, amax, wmin, wmax, omin, omax];
     inputs.extend(c.control_inputs(g));
     let mut k = node(&kname, kernel, inputs, &device);
     let ty = |d: i32| AttrValue::from(qtype(d));
@@ -955,6 +1046,7 @@ fn emit_chain(
         replaces,
         input: input_key,
         input_type: qname(qin.dtype),
+        input_mode: if shifted.is_some() { "min_first" } else { "scaled" },
         input_range: qin.range,
         input_from_int8,
         output_range: Some(out),

@@ -269,6 +269,7 @@ pub(crate) fn emit_chain(
         replaces,
         input: input_key,
         input_type: "quint8",
+        input_mode: "min_first",
         input_range: qin.range,
         input_from_int8,
         output_range: out,

@@ -1213,6 +1213,78 @@ fn depthwise_that_int8_cannot_run_stays_float_with_the_reason() {
     assert!(f.why.contains("negative values") && f.why.contains("quint8 input only"), "{}", f.why);
 }
 
+#[test]
+fn min_first_range_puts_zero_on_a_code() {
+    for (lo, hi) in
+        [(-1.0f32, 2.0f32), (-3.0, 2.0), (-0.17, 5.3), (-4.0, -1.0), (-1e-4, 1e-4), (-6.5, 0.0)]
+    {
+        let (min, max) = activations::min_first_range(lo, hi);
+        let step = (max - min) as f64 / 255.0;
+        let z = -(min as f64) / step;
+        assert!((z - z.round()).abs() < 1e-3, "({lo}, {hi}): zero at code {z}");
+        assert!((0.0..=255.0).contains(&z.round()), "({lo}, {hi}): zero at code {z}");
+        // QuantizeV2(MIN_FIRST) widens a range narrower than 1 % of its magnitude (at least
+        // 0.01); this one is wide enough to be kept.
+        let wide = 0.01 * 1f64.max(min.abs() as f64).max(max.abs() as f64);
+        assert!((max - min) as f64 >= wide, "({lo}, {hi}) -> ({min}, {max})");
+        // Within half a step of the calibrated range (which always holds 0).
+        if (hi.max(0.0) - lo.min(0.0)) as f64 >= wide * 1.01 {
+            assert!((min as f64 - lo.min(0.0) as f64).abs() <= step / 2.0 + 1e-6, "{lo} {min}");
+            assert!((max as f64 - hi.max(0.0) as f64).abs() <= step / 2.0 + 1e-6, "{hi} {max}");
+        }
+    }
+}
+
+#[test]
+fn shifted_bias_adds_min_times_column_sums() {
+    // codes [[1, -2], [3, 4]] (row-major [in, out]), max |w| = 127 / 2: ŵ = codes / 2.
+    let codes = [1i8, -2, 3, 4].map(|c| c as u8);
+    let b = activations::shifted_bias(&[0.5, -1.0], &codes, 63.5, -2.0).unwrap();
+    // Column sums of ŵ: 2 and 1; min = -2.
+    assert_eq!(b, [0.5 - 4.0, -1.0 - 2.0]);
+    assert!(activations::shifted_bias(&[0.0; 3], &codes, 1.0, -1.0).is_err());
+    let huge = activations::shifted_bias(&[0.0, 0.0], &codes, 3e38, -3e38).unwrap_err();
+    assert!(huge.contains("overflows"), "{huge}");
+}
+
+#[test]
+fn matmul_with_negative_input_reads_it_min_first() {
+    // dense reads flat (a Reshape of conv2, whose qint8 output a MatMul cannot take), range
+    // [-1, 2]: QuantizeV2(MIN_FIRST) to quint8, read by the kernel as SCALED x - min, the
+    // zero point folded into the bias.
+    let g = legacy_graph();
+    let b3 = tensor_of(find(&g, "b3")).values::<f32>().unwrap();
+    let q = run(g, &act_cfg(legacy_ranges()));
+    let g = &q.graph;
+    let k = find(g, "dense_relu/eightbit");
+    assert_eq!(k.op, "QuantizedMatMulWithBiasAndReluAndRequantize");
+    assert_eq!(k.attr["input_quant_mode"].as_bytes(), Some(&b"SCALED"[..]));
+    let qv = find(g, &k.input[0]);
+    assert_eq!((qv.name.as_str(), qv.op.as_str()), ("flat/quantize", "QuantizeV2"));
+    assert_eq!(qv.attr["mode"].as_bytes(), Some(&b"MIN_FIRST"[..]));
+    assert_eq!(qv.attr["T"].as_type(), Some(DataType::DtQuint8));
+    let f = |name: &str| as_f32s(&tensor_of(find(g, name)));
+    let (min, max) = (f(&qv.input[1])[0], f(&qv.input[2])[0]);
+    assert_eq!((min, max), activations::min_first_range(-1.0, 2.0));
+    assert_eq!(f(&k.input[3]), [0.0]);
+    assert_eq!(f(&k.input[4]), [max - min]);
+    let codes = f(&k.input[1]);
+    let wmax = f(&k.input[6])[0];
+    let bias = f(&k.input[2]);
+    for (j, (got, b)) in bias.iter().zip(&b3).enumerate() {
+        let col: f64 =
+            codes.iter().skip(j).step_by(3).map(|c| *c as f64 * wmax as f64 / 127.0).sum();
+        let want = *b as f64 + min as f64 * col;
+        assert!((*got as f64 - want).abs() < 1e-6, "bias {j}: {got} vs {want}");
+    }
+    let rep = q.report.activations.as_ref().unwrap();
+    let d = rep.int8.iter().find(|k| k.node == "dense_relu/eightbit").unwrap();
+    assert_eq!((d.input_type, d.input_mode), ("quint8", "min_first"));
+    assert_eq!(d.input_range, Some([min, max]));
+    assert!(rep.int8.iter().filter(|k| k.node != d.node).all(|k| k.input_mode == "scaled"));
+    assert!(rep.float.iter().all(|f| f.op != "MatMul"), "{:?}", rep.float);
+}
+
 // ---------------------------------------------------------------------------------------------
 // --activations --legacy-gtt: the Graph Transform Tool's quantize_nodes graph
 
