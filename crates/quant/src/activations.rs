@@ -16,9 +16,10 @@
 //!
 //! Weights become per-output-channel symmetric qint8 `Const`s (depthwise: one range per
 //! (input channel, multiplier) pair, `in_channels · multiplier` of them, in the order of the
-//! output channels; MatMul: one range per tensor, as the kernel takes scalar `min_b`/`max_b`), the bias stays a float `Const` (zeros when there is
-//! no BiasAdd). Weights and bias must stay `Const`s feeding the kernel directly: oneDNN's graph
-//! rewrite replaces these ops' placeholder CPU kernels only then.
+//! output channels; MatMul: one range per tensor, as the kernel takes scalar `min_b`/`max_b`),
+//! the bias stays a float `Const` (zeros when there is no BiasAdd). Weights and bias must stay
+//! `Const`s feeding the kernel directly: oneDNN's graph rewrite replaces these ops'
+//! placeholder CPU kernels only then.
 //!
 //! Activations enter a region through `QuantizeV2(SCALED)` (quint8 for a non-negative range,
 //! qint8 otherwise) and leave it through `Dequantize(SCALED)`, which takes the name of the
