@@ -76,9 +76,12 @@ def median(xs):
 
 
 def why_short(why):
-    """The report's reason without tensor names and values: 'depthwise', ..."""
-    if "depthwise" in why:
-        return "depthwise"
+    """The report's reason without tensor names and values: 'depthwise input can be negative',
+    'depthwise without Relu', ..."""
+    if "negative values" in why:
+        return ("depthwise" if "depthwise" in why else "MatMul") + " input can be negative"
+    if "not followed by Relu" in why:
+        return "depthwise without Relu"
     return re.sub(r"'[^']*'|\([^)]*\)", "", why).strip()[:60]
 
 

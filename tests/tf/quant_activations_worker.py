@@ -109,12 +109,34 @@ def resnet_like():
     return tf.keras.Model(inp, L.Dense(10)(x))
 
 
-MODELS = {"cnn": cnn, "mlp": mlp, "mlp_signed": mlp_signed, "resnet_like": resnet_like}
+def mobilenet_like():
+    """MobileNetV2's pattern without residual Adds: 1x1 expand (Relu6), 3x3 depthwise (bias,
+    Relu6; stride 2 and multiplier 2 in the second block), 1x1 linear projection. No batch
+    norms: a few epochs of training would leave their moving statistics far from the batches'."""
+    L = tf.keras.layers
+    x = inp = tf.keras.Input((32, 32, 3))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = L.Conv2D(16, 1)(x)
+    x = L.Conv2D(32, 1, activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu6")(x)
+    x = L.Conv2D(24, 1)(x)
+    x = L.Conv2D(16, 1, activation="relu6")(x)
+    x = L.Flatten()(x)
+    return tf.keras.Model(inp, L.Dense(10)(x))
+
+
+MODELS = {"cnn": cnn, "mlp": mlp, "mlp_signed": mlp_signed, "resnet_like": resnet_like,
+          "mobilenet_like": mobilenet_like}
 # Trained on the synthetic classes; resnet_like keeps random weights (it is there for the
 # structure: residual Adds that stay float between int8 regions).
-TRAINED = ("cnn", "mlp", "mlp_signed")
+TRAINED = ("cnn", "mlp", "mlp_signed", "mobilenet_like")
 # The tanh/GELU model learns the classes more slowly.
 EPOCHS_OF = {"mlp_signed": 10}
+
+
+# Ops that would be float kernels in an int8 graph (the candidates of the rewrite).
+FLOAT_KERNEL_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 
 
 def randomize_batch_norms(model, rng):
@@ -254,6 +276,8 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
                       "float": [(f["node"], f["why"]) for f in lrep["float"]]}
     res = {"model": name, "int8_nodes": len(rep["int8"]), "int8_pools": len(rep["int8_pools"]),
            "float_nodes": [(f["node"], f["why"]) for f in rep["float"]],
+           "kernels": sorted(k["kernel"] for k in rep["int8"]),
+           "float_ops": sorted(n.op for n in gq.node if n.op in FLOAT_KERNEL_OPS),
            "quantize_nodes": rep["quantize_nodes"],
            "int8_kernels": [{k: e[k] for k in ("node", "kernel", "input_type", "input_mode",
                                                "input_range")} for e in rep["int8"]],

@@ -4,7 +4,8 @@ Seeded Keras models go through tf-freeze, tf-fold, ``tf-run --calibrate`` (64 sa
 ``tf-quant int8 --activations``: a small CNN with max pools and a Relu6, an MLP, and an MLP whose
 Dense inputs can be negative (tanh, LayerNormalization, GELU, as in a transformer), all trained
 for a few epochs on synthetic classes (a class pattern plus noise) so that their logits separate
-the classes, and a ResNet-like pair of blocks whose residual Add stays float (random weights).
+the classes, a MobileNet-like stack of 1x1 and depthwise convolutions trained the same way, and
+a ResNet-like pair of blocks whose residual Add stays float (random weights).
 On 256 held-out samples (not the calibration samples), stock TF 2.21 (oneDNN on) runs every
 int8 graph, and its logits are compared with the float graph's and with TFLite's full-int8
 post-training quantization of the same model on the same calibration samples.
@@ -50,7 +51,7 @@ def results(tmp_path_factory):
     return {**{m["model"]: m for m in res}, "_dir": out}
 
 
-MODELS = ["cnn", "mlp", "mlp_signed", "resnet_like"]
+MODELS = ["cnn", "mlp", "mlp_signed", "resnet_like", "mobilenet_like"]
 
 
 @pytest.mark.needs_bin(*TOOLS)
@@ -115,6 +116,19 @@ def test_regions_chain_without_requantizing(results):
     assert "QuantizedMaxPool" in cnn["ops"]
     # The residual Adds stay float: each block re-enters through a QuantizeV2.
     assert results["resnet_like"]["quantize_nodes"] >= 2
+
+
+@pytest.mark.needs_bin(*TOOLS)
+def test_depthwise_convolutions_run_int8_between_the_1x1_convolutions(results):
+    m = results["mobilenet_like"]
+    # Both depthwise convolutions (one strided, one with multiplier 2) are int8 kernels, and so
+    # is every other convolution and the dense layer: no float kernel is left.
+    assert m["kernels"].count("QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize") == 2, m
+    assert m["float_nodes"] == [] and m["float_ops"] == [], m
+    # Two QuantizeV2: at the input and after Flatten; expand -> depthwise -> projection chain
+    # without leaving int8.
+    assert m["quantize_nodes"] == 2, m
+    assert m["int8"]["cosine_min"] >= 0.99, m
 
 
 @pytest.mark.needs_bin("tf-quant")

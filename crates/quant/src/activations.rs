@@ -2,21 +2,24 @@
 //! weights in 8 bits, in the int8 kernels stock TensorFlow 2.21 runs on x86 CPUs through
 //! oneDNN.
 //!
-//! A *chain* is `Conv2D(x, Const)` or `MatMul(x, Const)`, optionally followed by
-//! `BiasAdd(·, Const)` and then `Relu` or `Relu6`, each step the only reader of the one before.
-//! Each chain becomes one fused kernel:
+//! A *chain* is `Conv2D(x, Const)`, `DepthwiseConv2dNative(x, Const)` or `MatMul(x, Const)`,
+//! optionally followed by `BiasAdd(·, Const)` and then `Relu` or `Relu6`, each step the only
+//! reader of the one before. Each chain becomes one fused kernel:
 //!
 //! | chain | kernel | output |
 //! |---|---|---|
 //! | Conv2D (+BiasAdd) + Relu/Relu6 | `QuantizedConv2DWithBiasAndReluAndRequantize` | quint8, frozen range [0, max] (Relu6: max ≤ 6) |
 //! | Conv2D (+BiasAdd) | `QuantizedConv2DWithBiasAndRequantize` | qint8, frozen range ±max\|x\| |
+//! | DepthwiseConv2dNative (+BiasAdd) + Relu/Relu6 | `QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize` | quint8, [0, max] (Relu6: max ≤ 6) |
 //! | MatMul (+BiasAdd) + Relu | `QuantizedMatMulWithBiasAndReluAndRequantize` | quint8, [0, max] |
 //! | MatMul (+BiasAdd) | `QuantizedMatMulWithBiasAndDequantize` | float |
 //!
-//! Weights become per-output-channel symmetric qint8 `Const`s (MatMul: one range per tensor, as
-//! the kernel takes scalar `min_b`/`max_b`), the bias stays a float `Const` (zeros when there is
-//! no BiasAdd). Weights and bias must stay `Const`s feeding the kernel directly: oneDNN's graph
-//! rewrite replaces these ops' placeholder CPU kernels only then.
+//! Weights become per-output-channel symmetric qint8 `Const`s (depthwise: one range per
+//! (input channel, multiplier) pair, `in_channels · multiplier` of them, in the order of the
+//! output channels; MatMul: one range per tensor, as the kernel takes scalar `min_b`/`max_b`),
+//! the bias stays a float `Const` (zeros when there is no BiasAdd). Weights and bias must stay
+//! `Const`s feeding the kernel directly: oneDNN's graph rewrite replaces these ops'
+//! placeholder CPU kernels only then.
 //!
 //! Activations enter a region through `QuantizeV2(SCALED)` (quint8 for a non-negative range,
 //! qint8 otherwise) and leave it through `Dequantize(SCALED)`, which takes the name of the
@@ -26,7 +29,9 @@
 //! the range [0, max − min], computes with x − min, and its float bias gets min · Σ w back
 //! ([`shifted_bias`]). (The kernels' own `input_quant_mode = MIN_FIRST` adds that compensation
 //! in the wrong units with oneDNN 3, TF 2.21's, with a float bias, and recomputes it on every
-//! run with a qint32 one.) A kernel that reads another kernel's
+//! run with a qint32 one.) The depthwise kernel takes quint8 only too, and there the shift does
+//! not hold (its zero padding would be padding with −min), so a depthwise convolution whose
+//! input can be negative stays float. A kernel that reads another kernel's
 //! requantized output (or a `QuantizedMaxPool` of it) reads it directly, with no dequantize and
 //! quantize between. Everything else stays float; the report says why for each candidate op.
 //!
@@ -117,6 +122,8 @@ impl Requantization {
 pub enum Kind {
     /// `Conv2D`, NHWC, filter HWIO.
     Conv2D,
+    /// `DepthwiseConv2dNative`, NHWC, filter [H, W, in, multiplier].
+    Depthwise,
     /// `MatMul` without transposes, `b` `[in, out]`.
     MatMul,
 }
@@ -234,11 +241,7 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
     let kind = match n.op.as_str() {
         "Conv2D" => Kind::Conv2D,
         "MatMul" => Kind::MatMul,
-        "DepthwiseConv2dNative" => {
-            return Err("depthwise convolutions stay float: the int8 depthwise kernel measured \
-                        no faster than float on this CPU (~1.0x)"
-                .into())
-        }
+        "DepthwiseConv2dNative" => Kind::Depthwise,
         _ => return Err("not a convolution or matrix product".into()),
     };
     if !is_float(n) {
@@ -249,7 +252,7 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
         return Err("does not have two data inputs".into());
     }
     match kind {
-        Kind::Conv2D => {
+        Kind::Conv2D | Kind::Depthwise => {
             if !nhwc(n) {
                 return Err("data_format is not NHWC".into());
             }
@@ -268,6 +271,9 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
             if s.len() != 4 || s[0] != 1 || s[3] != 1 {
                 return Err("strides are not [1, h, w, 1]".into());
             }
+            if kind == Kind::Depthwise && s[1] != s[2] {
+                return Err("strides differ in height and width".into());
+            }
         }
         Kind::MatMul => {
             let t = |a: &str| n.attr.get(a).and_then(AttrValue::as_bool).unwrap_or(false);
@@ -280,11 +286,17 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
         "the weight is not a float Const (oneDNN's int8 kernels need constant weights)".to_string()
     })?;
     let fdims = dims_of(g.node(filter.0));
-    let rank = if kind == Kind::Conv2D { 4 } else { 2 };
+    let rank = if kind == Kind::MatMul { 2 } else { 4 };
     if fdims.len() != rank || fdims.iter().any(|&d| d <= 0) {
         return Err(format!("weight '{}' has shape {fdims:?}", g.node(filter.0).name));
     }
-    let channels = *fdims.last().expect("rank checked");
+    // Output channels: depthwise, in_channels · multiplier.
+    let channels = match kind {
+        Kind::Depthwise => fdims[2]
+            .checked_mul(fdims[3])
+            .ok_or_else(|| format!("weight '{}' has shape {fdims:?}", g.node(filter.0).name))?,
+        _ => *fdims.last().expect("rank checked"),
+    };
     let mut chain = Chain {
         op: id,
         kind,
@@ -309,13 +321,18 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
         let rn = g.node(r);
         let act = match rn.op.as_str() {
             "Relu" => Some(Act::Relu),
-            "Relu6" if kind == Kind::Conv2D => Some(Act::Relu6),
+            "Relu6" if kind != Kind::MatMul => Some(Act::Relu6),
             _ => None,
         };
         if let (Some(a), true) = (act, is_float(rn)) {
             chain.act = Some((r, a));
             chain.end = r;
         }
+    }
+    if kind == Kind::Depthwise && chain.act.is_none() {
+        return Err("not followed by Relu or Relu6: the only requantizing int8 depthwise \
+                    kernel fuses a Relu"
+            .into());
     }
     Ok(chain)
 }
@@ -468,13 +485,12 @@ pub(crate) fn float_bytes(t: &Tensor) -> Result<std::borrow::Cow<'_, [u8]>, Stri
     }
 }
 
-/// Per-channel (last axis) or per-tensor symmetric qint8 of a float weight, with the kernels
-/// (and so the codes) of weight-only int8: the payload and max |w| per channel (1.0 for an
-/// all-zero channel), what the int8 kernels take as `max_filter`.
-fn quantize_weight(t: &Tensor, per_channel: bool) -> Result<(Vec<u8>, Vec<f32>), String> {
+/// Symmetric qint8 of a float weight per channel along the trailing `axes` (none: per
+/// tensor), with the kernels (and so the codes) of weight-only int8: the payload and max |w|
+/// per channel (1.0 for an all-zero channel), what the int8 kernels take as `max_filter`.
+fn quantize_weight(t: &Tensor, axes: &[usize]) -> Result<(Vec<u8>, Vec<f32>), String> {
     let data = float_bytes(t)?;
-    let axes = if per_channel { vec![t.shape.len() - 1] } else { Vec::new() };
-    let layout = Layout::of(&t.shape, &axes).expect("one axis is contiguous");
+    let layout = Layout::of(&t.shape, axes).ok_or("channel axes are not contiguous")?;
     let max_abs = kernels::max_abs(&data, layout)
         .ok_or_else(|| "the weight has NaN or infinite values".to_string())?;
     let scales: Vec<(f32, f32)> = max_abs.iter().map(|m| kernels::int8_scale(*m)).collect();
@@ -859,6 +875,14 @@ fn emit_chain(
         &TensorName { node: end.name.clone(), port: 0 },
         &format!("output of '{}'", end.name),
     )?;
+    if let Some((lo, _)) = input_range {
+        if c.kind == Kind::Depthwise && lo < 0.0 {
+            return Ok(Err(format!(
+                "input '{input_key}' has negative values (min {lo}): the int8 depthwise kernel \
+                 takes quint8 input only"
+            )));
+        }
+    }
     // A MatMul whose input can be negative: quint8 MIN_FIRST input, zero point in the bias.
     let shifted = match input_range {
         Some((lo, hi)) if c.kind == Kind::MatMul && lo < 0.0 => Some(min_first_range(lo, hi)),
@@ -867,12 +891,22 @@ fn emit_chain(
     let filter = g.node(c.filter.0);
     let wt = Tensor::from_proto(filter.attr_opt_tensor("value").expect("a Const"))
         .map_err(|source| QuantError::Tensor { node: filter.name.clone(), source })?;
-    let per_channel = c.kind == Kind::Conv2D;
-    let (payload, m) = match quantize_weight(&wt, per_channel) {
+    // The output-channel axes of the weight: its last (Conv2D), in · multiplier (depthwise),
+    // none (MatMul: per tensor).
+    let axes: Vec<usize> = match c.kind {
+        Kind::Conv2D => vec![3],
+        Kind::Depthwise => vec![2, 3],
+        Kind::MatMul => Vec::new(),
+    };
+    let per_channel = !axes.is_empty();
+    let (payload, m) = match quantize_weight(&wt, &axes) {
         Ok(x) => x,
         Err(why) => return Ok(Err(format!("weight '{}': {why}", filter.name))),
     };
-    let channels = *wt.shape.last().expect("rank checked");
+    let channels: i64 = match c.kind {
+        Kind::MatMul => *wt.shape.last().expect("rank checked"),
+        _ => m.len() as i64,
+    };
     let mut bias: TensorProto = match &c.bias {
         Some((_, b, _)) => g.node(*b).attr_opt_tensor("value").expect("a Const").clone(),
         None => floats(&[channels], &vec![0.0; channels as usize]),
@@ -925,6 +959,7 @@ fn emit_chain(
     let kernel = match (c.kind, c.act.is_some()) {
         (Kind::Conv2D, true) => "QuantizedConv2DWithBiasAndReluAndRequantize",
         (Kind::Conv2D, false) => "QuantizedConv2DWithBiasAndRequantize",
+        (Kind::Depthwise, _) => "QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize",
         (Kind::MatMul, true) => "QuantizedMatMulWithBiasAndReluAndRequantize",
         (Kind::MatMul, false) => "QuantizedMatMulWithBiasAndDequantize",
     };
@@ -965,7 +1000,7 @@ fn emit_chain(
     let mut k = node(&kname, kernel, inputs, &device);
     let ty = |d: i32| AttrValue::from(qtype(d));
     match c.kind {
-        Kind::Conv2D => {
+        Kind::Conv2D | Kind::Depthwise => {
             k.attr.insert("Tinput".into(), ty(qin.dtype));
             k.attr.insert("Tfilter".into(), ty(dt::QINT8));
             k.attr.insert("Tbias".into(), DataType::DtFloat.into());

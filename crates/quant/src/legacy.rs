@@ -155,6 +155,9 @@ pub(crate) fn emit_chain(
     st: &mut Emitter<'_>,
     rq: Requantization,
 ) -> Result<Result<(), String>, QuantError> {
+    if c.kind == Kind::Depthwise {
+        return Ok(Err("the Graph Transform Tool's form has no depthwise kernel".into()));
+    }
     let act = st.act;
     let op = g.node(c.op).clone();
     let end_name = g.node(c.end).name.clone();
@@ -217,6 +220,7 @@ pub(crate) fn emit_chain(
             }
             k
         }
+        Kind::Depthwise => unreachable!("depthwise chains return above"),
         Kind::MatMul => {
             let mut k = node(&main, "QuantizedMatMul", inputs, &device);
             k.attr.insert("T1".into(), quint8());

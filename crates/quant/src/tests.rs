@@ -1089,6 +1089,130 @@ fn activations_need_every_range_and_honour_exclude() {
     assert!(rep.float.iter().any(|f| f.node == "conv2" && f.why.contains("--exclude")));
 }
 
+/// A MobileNet block: x -> 1x1 Conv2D + Relu6 -> depthwise 3x3 (multiplier 2) + BiasAdd + Relu6
+/// -> 1x1 Conv2D (linear), the depthwise node given `dw_attrs`; the depthwise reads `dw_input`
+/// and the projection `project_input` (`expand_relu` and `dw_relu` in the block).
+fn mobilenet_block_from(
+    dw_attrs: &[(&str, AttrValue)],
+    dw_input: &str,
+    project_input: &str,
+) -> (GraphDef, Vec<f32>) {
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    let conv = |name: &str, input: &str, w: &str| {
+        let n = f(node(name, "Conv2D", &[input, w]));
+        with(with(n, "strides", vec![1i64, 1, 1, 1]), "padding", "SAME")
+    };
+    let mut dw = f(node("dw", "DepthwiseConv2dNative", &[dw_input, "dw/kernel"]));
+    dw = with(with(dw, "strides", vec![1i64, 1, 1, 1]), "padding", "SAME");
+    for (k, v) in dw_attrs {
+        dw.attr.insert(k.to_string(), v.clone());
+    }
+    let (dwk, dw_values) = const_rand("dw/kernel", &[3, 3, 4, 2], 11);
+    let g = graph(vec![
+        placeholder("x"),
+        const_rand("expand/kernel", &[1, 1, 3, 4], 10).0,
+        conv("expand", "x", "expand/kernel"),
+        f(node("expand_relu", "Relu6", &["expand"])),
+        dwk,
+        dw,
+        const_rand("dw/bias", &[8], 12).0,
+        f(node("dw_bias", "BiasAdd", &["dw", "dw/bias"])),
+        f(node("dw_relu", "Relu6", &["dw_bias"])),
+        const_rand("project/kernel", &[1, 1, 8, 5], 13).0,
+        conv("project", project_input, "project/kernel"),
+    ]);
+    (g, dw_values)
+}
+
+fn mobilenet_block(dw_attrs: &[(&str, AttrValue)]) -> (GraphDef, Vec<f32>) {
+    mobilenet_block_from(dw_attrs, "expand_relu", "dw_relu")
+}
+
+const BLOCK_TENSORS: [&str; 5] = ["x:0", "expand_relu:0", "dw_relu:0", "project:0", "dw:0"];
+
+#[test]
+fn depthwise_chain_stays_int8_between_convolutions() {
+    let (g0, w) = mobilenet_block(&[]);
+    let t = activations::calibration_tensors(&g0).unwrap();
+    assert_eq!(t, ["dw_relu:0", "expand_relu:0", "project:0", "x:0"]);
+    let mut r = ranges_for(&BLOCK_TENSORS);
+    r.tensors.get_mut("dw_relu:0").unwrap().max = 9.0;
+    let q = run(g0, &act_cfg(r));
+    let g = &q.graph;
+    let k = find(g, "dw_relu/eightbit");
+    assert_eq!(k.op, "QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize");
+    // Straight from the expand kernel's quint8 output, straight into the projection.
+    assert_eq!(k.input[0], "expand_relu/eightbit");
+    assert_eq!(k.input[1], "dw/weights_qint8");
+    assert_eq!(k.input[2], "dw/bias_1");
+    assert_eq!(k.attr["Tinput"].as_type(), Some(DataType::DtQuint8));
+    assert_eq!(k.attr["Tfilter"].as_type(), Some(DataType::DtQint8));
+    assert_eq!(k.attr["Tbias"].as_type(), Some(DataType::DtFloat));
+    assert_eq!(k.attr["out_type"].as_type(), Some(DataType::DtQuint8));
+    assert_eq!(k.attr["padding"], AttrValue::from("SAME"));
+    assert_eq!(find(g, "project/eightbit").input[0], "dw_relu/eightbit");
+    assert_eq!(find(g, "dw_relu").op, "Dequantize");
+    for gone in ["dw", "dw_bias", "dw/kernel", "dw/bias"] {
+        assert!(g.node.iter().all(|n| n.name != gone), "{gone} is still there");
+    }
+    // One qint8 range per output channel (in_channel * 2 + m), the filter keeps its shape.
+    let wq = tensor_of(find(g, "dw/weights_qint8"));
+    assert_eq!((wq.dtype, wq.shape.clone()), (dt::QINT8, vec![3, 3, 4, 2]));
+    let max = as_f32s(&tensor_of(find(g, "dw/weights_max")));
+    let min = as_f32s(&tensor_of(find(g, "dw/weights_min")));
+    assert_eq!(max, max_abs_by(&w, |i| i % 8, 8));
+    assert_eq!(min, max.iter().map(|m| -m).collect::<Vec<_>>());
+    let codes = as_f32s(&wq);
+    for (i, (c, v)) in codes.iter().zip(&w).enumerate() {
+        assert!((c * max[i % 8] / 127.0 - v).abs() <= max[i % 8] / 254.0 + 1e-6, "{i}");
+    }
+    // Relu6: the frozen output range stops at 6.
+    assert_eq!(as_f32s(&tensor_of(find(g, "dw/output_max"))), [6.0]);
+    let rep = q.report.activations.as_ref().unwrap();
+    assert_eq!(rep.quantize_nodes, 1);
+    assert!(rep.float.is_empty(), "{:?}", rep.float);
+    let d = rep.int8.iter().find(|n| n.node == "dw_relu/eightbit").unwrap();
+    assert_eq!(d.replaces, ["dw", "dw_bias", "dw_relu"]);
+    assert_eq!((d.weight_scales, d.input_from_int8), (8, true));
+    assert_eq!(d.output_range, Some([0.0, 6.0]));
+    assert_eq!(rep.eight_bit_ops["Dequantize"], 3);
+}
+
+#[test]
+fn depthwise_that_int8_cannot_run_stays_float_with_the_reason() {
+    // project reads dw_bias: the depthwise chain has no activation.
+    let (mut no_relu, _) = mobilenet_block_from(&[], "expand_relu", "dw_bias");
+    no_relu.node.retain(|n| n.name != "dw_relu");
+    let dilated = mobilenet_block(&[("dilations", vec![1i64, 2, 2, 1].into())]).0;
+    let nchw = mobilenet_block(&[("data_format", "NCHW".into())]).0;
+    let uneven = mobilenet_block(&[("strides", vec![1i64, 1, 2, 1].into())]).0;
+    let cases = [
+        (no_relu, "not followed by Relu or Relu6"),
+        (dilated, "dilated"),
+        (nchw, "not NHWC"),
+        (uneven, "strides differ"),
+    ];
+    for (g, why) in cases {
+        let mut r = ranges_for(&BLOCK_TENSORS);
+        r.tensors.insert("dw_bias:0".into(), r.tensors["x:0"].clone());
+        let q = run(g, &act_cfg(r));
+        assert_eq!(find(&q.graph, "dw").op, "DepthwiseConv2dNative", "{why}");
+        let rep = q.report.activations.unwrap();
+        let f = rep.float.iter().find(|f| f.node == "dw").unwrap();
+        assert!(f.why.contains(why), "{why}: {}", f.why);
+    }
+    // An input that can be negative: the kernel takes quint8 only.
+    let (mut g, _) = mobilenet_block_from(&[], "expand", "dw_relu");
+    g.node.retain(|n| n.name != "expand_relu");
+    let mut r = ranges_for(&BLOCK_TENSORS);
+    r.tensors.insert("expand:0".into(), r.tensors["x:0"].clone());
+    let q = run(g, &act_cfg(r));
+    assert_eq!(find(&q.graph, "dw").op, "DepthwiseConv2dNative");
+    let rep = q.report.activations.unwrap();
+    let f = rep.float.iter().find(|f| f.node == "dw").unwrap();
+    assert!(f.why.contains("negative values") && f.why.contains("quint8 input only"), "{}", f.why);
+}
+
 #[test]
 fn min_first_range_puts_zero_on_a_code() {
     for (lo, hi) in
@@ -1385,4 +1509,15 @@ fn legacy_gtt_weights_are_quantize_weights_bytes() {
             assert_eq!(as_f32s(&tensor_of(a)), as_f32s(&tensor_of(b)), "{w}{r}");
         }
     }
+}
+
+#[test]
+fn legacy_form_keeps_depthwise_float() {
+    let (g, _) = mobilenet_block(&[]);
+    let q = run(g, &legacy_cfg(ranges_for(&BLOCK_TENSORS), activations::Requantization::Frozen));
+    assert_eq!(find(&q.graph, "dw").op, "DepthwiseConv2dNative");
+    let rep = q.report.activations.unwrap();
+    let f = rep.float.iter().find(|f| f.node == "dw").unwrap();
+    assert!(f.why.contains("no depthwise kernel"), "{}", f.why);
+    assert_eq!(rep.int8.len(), 2);
 }
