@@ -82,6 +82,8 @@ def why_short(why):
         return ("depthwise" if "depthwise" in why else "MatMul") + " input can be negative"
     if "not followed by Relu" in why:
         return "depthwise without Relu"
+    if "--min-matmul-weights" in why:
+        return "MatMul under --min-matmul-weights"
     return re.sub(r"'[^']*'|\([^)]*\)", "", why).strip()[:60]
 
 

@@ -67,6 +67,10 @@ struct Args {
     /// (the clip whose 8-bit histogram is closest to the recorded one, least KL divergence)
     #[arg(long, value_name = "RULE", default_value = "minmax")]
     calibration: String,
+    /// With --activations: a MatMul whose weight has fewer elements (K×N) stays float; the
+    /// int8 kernel's fixed cost makes small products slower than float (0 = every MatMul)
+    #[arg(long, value_name = "N", default_value_t = tf_quant::activations::DEFAULT_MIN_MATMUL_WEIGHTS)]
+    min_matmul_weights: u64,
     /// With --activations: emit the graph of the Graph Transform Tool's quantize_nodes
     /// (QuantizedConv2D, QuantizedMatMul, QuantizedBiasAdd, QuantizedRelu ... on quint8
     /// MIN_FIRST, Requantize) for stacks that expect it; slower than float. Requantize ranges:
@@ -111,7 +115,7 @@ impl TryFrom<&Args> for QuantConfig {
             activations: a
                 .activations
                 .as_deref()
-                .map(|p| read_ranges(p, &a.calibration, form))
+                .map(|p| read_ranges(p, &a.calibration, form, a.min_matmul_weights))
                 .transpose()?,
             ..QuantConfig::default()
         };
@@ -121,12 +125,17 @@ impl TryFrom<&Args> for QuantConfig {
 }
 
 /// Reads and checks an `--activations` file; errors name the file.
-fn read_ranges(path: &std::path::Path, rule: &str, form: Form) -> anyhow::Result<Activations> {
+fn read_ranges(
+    path: &std::path::Path,
+    rule: &str,
+    form: Form,
+    min_matmul_weights: u64,
+) -> anyhow::Result<Activations> {
     let file = path.display().to_string();
     let calibration = rule.parse().map_err(anyhow::Error::msg)?;
     let text = std::fs::read(path).with_context(|| format!("--activations {file}"))?;
     let ranges = RangesFile::parse(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    Ok(Activations { ranges, file, calibration, form })
+    Ok(Activations { ranges, file, calibration, form, min_matmul_weights })
 }
 
 fn main() -> std::process::ExitCode {

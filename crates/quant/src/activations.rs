@@ -59,6 +59,12 @@ use crate::select::Layout;
 use crate::{QuantError, QuantReport, Quantized};
 use tf_ops::is_pass_through;
 
+/// The default of [`Activations::min_matmul_weights`]: 512×512. Measured in TF 2.21 with oneDNN
+/// on (AVX2, 2 cores), the int8 MatMul kernel with its `QuantizeV2` costs about 0.3 ms whatever
+/// its size: a 256×256 weight runs at 0.5–0.8× float at batch 1 to 128, 512×512 at 0.5× (batch
+/// 1), 1.1× (32) and 2.0× (128), 768×3072 at 1.3–9.4×.
+pub const DEFAULT_MIN_MATMUL_WEIGHTS: u64 = 512 * 512;
+
 /// What `--activations` needs besides the weight-mode flags.
 #[derive(Debug, Clone)]
 pub struct Activations {
@@ -68,6 +74,9 @@ pub struct Activations {
     pub file: String,
     /// How a range is chosen from what was recorded.
     pub calibration: Calibration,
+    /// A MatMul whose weight has fewer elements (K×N) stays float in the oneDNN form
+    /// (`--min-matmul-weights`; [`DEFAULT_MIN_MATMUL_WEIGHTS`] by default, 0 for every MatMul).
+    pub min_matmul_weights: u64,
     /// Which graph form is emitted.
     pub form: Form,
 }
@@ -735,6 +744,17 @@ pub fn rewrite(
                         .find(|r| r.is_match(&name) || r.is_match(&end_name))
                         .map(|r| format!("excluded by --exclude '{}'", r.as_str()))
                 });
+            let filtered = filtered.or_else(|| {
+                let weights: u64 = dims_of(g.node(c.filter.0)).iter().map(|&d| d as u64).product();
+                (legacy.is_none() && c.kind == Kind::MatMul && weights < act.min_matmul_weights)
+                    .then(|| {
+                        format!(
+                            "MatMul weight of {weights} elements, under --min-matmul-weights {}: \
+                             the int8 kernel's fixed cost makes small products slower than float",
+                            act.min_matmul_weights
+                        )
+                    })
+            });
             if let Some(why) = filtered {
                 st.rep.float.push(FloatNode { node: name, op: g.node(id).op.clone(), why });
                 continue;

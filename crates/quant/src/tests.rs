@@ -1035,6 +1035,7 @@ fn act_cfg(ranges: crate::ranges::RangesFile) -> QuantConfig {
             ranges,
             file: "r.json".into(),
             calibration: Default::default(),
+            min_matmul_weights: 0,
             form: Default::default(),
         }),
         ..Default::default()
@@ -1282,6 +1283,33 @@ fn matmul_with_negative_input_reads_it_min_first() {
     assert_eq!((d.input_type, d.input_mode), ("quint8", "min_first"));
     assert_eq!(d.input_range, Some([min, max]));
     assert!(rep.int8.iter().filter(|k| k.node != d.node).all(|k| k.input_mode == "scaled"));
+    assert!(rep.float.iter().all(|f| f.op != "MatMul"), "{:?}", rep.float);
+}
+
+#[test]
+fn matmul_under_min_matmul_weights_stays_float() {
+    // dense's weight is 4x3: 12 elements. At 12 it becomes int8; at 13 (and by default) it
+    // stays float with the reason, and its input gets no QuantizeV2. The convolutions are not
+    // affected, nor is the legacy form.
+    for (min, int8) in [(12, true), (13, false), (activations::DEFAULT_MIN_MATMUL_WEIGHTS, false)] {
+        let mut cfg = act_cfg(legacy_ranges());
+        cfg.activations.as_mut().unwrap().min_matmul_weights = min;
+        let q = run(legacy_graph(), &cfg);
+        let rep = q.report.activations.as_ref().unwrap();
+        let float = rep.float.iter().find(|f| f.node == "dense");
+        assert_eq!(float.is_none(), int8, "{min}: {:?}", rep.float);
+        assert_eq!(rep.int8.iter().any(|k| k.node == "dense_relu/eightbit"), int8);
+        if let Some(f) = float {
+            assert!(f.why.contains("12 elements") && f.why.contains("--min-matmul-weights"));
+            assert_eq!(find(&q.graph, "dense").op, "MatMul");
+            assert!(q.graph.node.iter().all(|n| n.name != "flat/quantize"));
+        }
+        assert_eq!(rep.int8.iter().filter(|k| k.kernel.contains("Conv2D")).count(), 2);
+    }
+    let mut cfg = legacy_cfg(legacy_ranges(), activations::Requantization::Frozen);
+    cfg.activations.as_mut().unwrap().min_matmul_weights = 13;
+    let q = run(legacy_graph(), &cfg);
+    let rep = q.report.activations.as_ref().unwrap();
     assert!(rep.float.iter().all(|f| f.op != "MatMul"), "{:?}", rep.float);
 }
 

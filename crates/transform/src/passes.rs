@@ -264,6 +264,7 @@ pub(crate) fn quantize_nodes(
             ranges,
             file: name,
             calibration: Default::default(),
+            min_matmul_weights: tf_quant::activations::DEFAULT_MIN_MATMUL_WEIGHTS,
             form,
         }),
         ..QuantConfig::default()
