@@ -745,7 +745,10 @@ pub fn rewrite(
                         .map(|r| format!("excluded by --exclude '{}'", r.as_str()))
                 });
             let filtered = filtered.or_else(|| {
-                let weights: u64 = dims_of(g.node(c.filter.0)).iter().map(|&d| d as u64).product();
+                // Dims are positive (checked by `chain_at`) but claimed, not checked yet.
+                let weights = dims_of(g.node(c.filter.0))
+                    .iter()
+                    .fold(1u64, |a, &d| a.saturating_mul(d as u64));
                 (legacy.is_none() && c.kind == Kind::MatMul && weights < act.min_matmul_weights)
                     .then(|| {
                         format!(
