@@ -42,7 +42,7 @@
 //! for the same chains instead (see the `legacy` module); the selection, ranges, filters and
 //! report are this module's, the emitters differ.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 use regex::Regex;
@@ -161,8 +161,26 @@ pub struct Chain {
     pub bias: Option<(NodeId, NodeId, Vec<NodeId>)>,
     /// The Relu or Relu6.
     pub act: Option<(NodeId, Act)>,
+    /// A residual `Add` and the `Relu` after it, fused into a Conv2D as its summand.
+    pub sum: Option<Sum>,
     /// The last node of the chain, whose output the chain computes.
     pub end: NodeId,
+}
+
+/// `Relu(Add(chain, summand))` after a Conv2D (+BiasAdd): the residual connection of a ResNet
+/// block, which `QuantizedConv2DWithBias(Signed)SumAndReluAndRequantize` computes in the
+/// convolution. The kernel writes its result over the summand's buffer, so the summand must
+/// have no reader that could run after it (see [`find_chains`]).
+#[derive(Debug, Clone)]
+pub struct Sum {
+    /// The `Add` or `AddV2`.
+    pub add: NodeId,
+    /// Its other input.
+    pub summand: TensorName,
+    /// The `Relu` reading the Add.
+    pub relu: NodeId,
+    /// The chain's last node before the Add (its BiasAdd or Conv2D).
+    pub before: NodeId,
 }
 
 impl Chain {
@@ -171,7 +189,16 @@ impl Chain {
         let mut v = vec![self.op];
         v.extend(self.bias.as_ref().map(|b| b.0));
         v.extend(self.act.map(|a| a.0));
+        v.extend(self.sum.iter().flat_map(|s| [s.add, s.relu]));
         v
+    }
+
+    /// The chain without its residual Add (itself when it has none).
+    pub fn without_sum(&self) -> Chain {
+        match &self.sum {
+            Some(s) => Chain { sum: None, end: s.before, ..self.clone() },
+            None => self.clone(),
+        }
     }
 
     /// The control inputs of every replaced node, each once.
@@ -313,6 +340,7 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
         filter,
         bias: None,
         act: None,
+        sum: None,
         end: id,
     };
     if let Some((r, 0)) = sole_reader(g, id) {
@@ -338,6 +366,12 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
             chain.end = r;
         }
     }
+    if kind == Kind::Conv2D && chain.act.is_none() {
+        chain.sum = residual_after(g, chain.end);
+        if let Some(s) = &chain.sum {
+            chain.end = s.relu;
+        }
+    }
     if kind == Kind::Depthwise && chain.act.is_none() {
         return Err("not followed by Relu or Relu6: the only requantizing int8 depthwise \
                     kernel fuses a Relu"
@@ -346,8 +380,25 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
     Ok(chain)
 }
 
+/// `Relu(Add(end, s))` where `end`'s only reader is the Add and the Add's only reader the Relu.
+fn residual_after(g: &Graph, end: NodeId) -> Option<Sum> {
+    let (add, slot) = sole_reader(g, end)?;
+    let an = g.node(add);
+    let data: Vec<&String> = an.input.iter().filter(|s| !s.starts_with('^')).collect();
+    if !matches!(an.op.as_str(), "Add" | "AddV2") || !is_float(an) || data.len() != 2 || slot > 1 {
+        return None;
+    }
+    let summand = TensorName::parse(data[1 - slot]);
+    if summand.node == g.node(end).name || const_behind(g, data[1 - slot]).is_some() {
+        return None;
+    }
+    let (relu, 0) = sole_reader(g, add)? else { return None };
+    let rn = g.node(relu);
+    (rn.op == "Relu" && is_float(rn)).then_some(Sum { add, summand, relu, before: end })
+}
+
 /// Every chain of the graph, and for each other candidate op (Conv2D, DepthwiseConv2dNative,
-/// MatMul) why it is not one.
+/// MatMul, and a residual Add a chain could not take) why it is not one.
 pub fn find_chains(g: &Graph) -> (Vec<Chain>, Vec<(NodeId, String)>) {
     let (mut chains, mut not) = (Vec::new(), Vec::new());
     for (id, n) in g.nodes() {
@@ -358,7 +409,109 @@ pub fn find_chains(g: &Graph) -> (Vec<Chain>, Vec<(NodeId, String)>) {
             }
         }
     }
+    settle_sums(g, &mut chains, &mut not);
     (chains, not)
+}
+
+/// The fused-sum kernels write their result over the summand's buffer (TensorFlow forwards the
+/// summand to the output and fails, or crashes, when something else still holds it). So a
+/// residual Add stays with its chain only when every other reader of the summand is an
+/// ancestor of the convolution (it has run before), the summand is no other chain's summand,
+/// and the summand is not the output of the Add's other chain (two convolutions meeting in one
+/// Add: the one reading slot 1 takes it, the other becomes its summand). Others lose the Add.
+fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>) {
+    if chains.iter().all(|c| c.sum.is_none()) {
+        return;
+    }
+    let pos: Option<HashMap<NodeId, usize>> =
+        g.topo_order().ok().map(|o| o.into_iter().enumerate().map(|(i, id)| (id, i)).collect());
+    let mut summands: HashMap<String, usize> = HashMap::new();
+    let mut claims: HashMap<NodeId, usize> = HashMap::new();
+    for c in chains.iter() {
+        if let Some(s) = &c.sum {
+            *summands.entry(s.summand.to_string()).or_default() += 1;
+            *claims.entry(s.add).or_default() += 1;
+        }
+    }
+    for c in chains.iter_mut() {
+        let Some(s) = &c.sum else { continue };
+        let add = g.node(s.add);
+        let why = if claims[&s.add] > 1 && add.input.first().map(|i| TensorName::parse(i).node)
+            == Some(g.node(s.before).name.clone())
+        {
+            // The other chain takes this Add; this one is its summand (no note: fused).
+            *c = c.without_sum();
+            continue;
+        } else if summands[&s.summand.to_string()] > 1 {
+            Some(format!("'{}' is the summand of several residual Adds", s.summand))
+        } else {
+            match &pos {
+                None => Some("the graph has a cycle".to_string()),
+                Some(pos) => summand_blocked(g, pos, c.op, &s.summand, s.add),
+            }
+        };
+        if let Some(why) = why {
+            not.push((
+                s.add,
+                format!(
+                    "residual Add not fused into '{}': {why} (the fused kernel writes over the                      summand)",
+                    g.node(c.op).name
+                ),
+            ));
+            *c = c.without_sum();
+        }
+    }
+}
+
+/// Why `summand` cannot be overwritten by the kernel replacing the chain at `op`: a reader of it
+/// other than `add` that is not an ancestor of `op`.
+fn summand_blocked(
+    g: &Graph,
+    pos: &HashMap<NodeId, usize>,
+    op: NodeId,
+    summand: &TensorName,
+    add: NodeId,
+) -> Option<String> {
+    let src = g.id(&summand.node)?;
+    let readers: Vec<NodeId> = g
+        .consumers()
+        .of_output(src, summand.port)
+        .map(|(r, _)| r)
+        .filter(|&r| r != add)
+        .collect();
+    for r in readers {
+        if !is_ancestor(g, pos, r, op) {
+            return Some(format!("'{}' also reads it and may run later", g.node(r).name));
+        }
+    }
+    None
+}
+
+/// Whether `a` is a proper ancestor of `b` (through data or control edges): a walk back from `b`
+/// over the nodes between them in topological order, given up (false) after 4096 nodes.
+fn is_ancestor(g: &Graph, pos: &HashMap<NodeId, usize>, a: NodeId, b: NodeId) -> bool {
+    let (Some(&pa), Some(&pb)) = (pos.get(&a), pos.get(&b)) else { return false };
+    if pa >= pb {
+        return false;
+    }
+    let mut seen: HashSet<NodeId> = HashSet::new();
+    let mut stack = vec![b];
+    while let Some(id) = stack.pop() {
+        for s in &g.node(id).input {
+            let name = s.strip_prefix('^').unwrap_or(s);
+            let Some(p) = g.id(&TensorName::parse(name).node) else { continue };
+            if p == a {
+                return true;
+            }
+            if pos.get(&p).is_some_and(|&i| i > pa) && seen.insert(p) {
+                if seen.len() > 4096 {
+                    return false;
+                }
+                stack.push(p);
+            }
+        }
+    }
+    false
 }
 
 /// The tensors whose ranges the rewrite needs (each chain's input and output), canonical
@@ -370,6 +523,11 @@ pub fn calibration_tensors(graph: &GraphDef) -> Result<Vec<String>, QuantError> 
     for c in &chains {
         set.insert(c.input.to_string());
         set.insert(format!("{}:0", g.node(c.end).name));
+        if let Some(s) = &c.sum {
+            // The summand, and the chain's output without the Add (if the Add is not fused).
+            set.insert(s.summand.to_string());
+            set.insert(format!("{}:0", g.node(s.before).name));
+        }
     }
     Ok(set.into_iter().collect())
 }
@@ -400,6 +558,9 @@ pub struct Int8Node {
     pub output_range: Option<[f32; 2]>,
     /// Scales of the weight (output channels, or 1).
     pub weight_scales: usize,
+    /// A residual Add fused into the kernel: its summand tensor and that tensor's 8-bit type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summand: Option<[String; 2]>,
 }
 
 /// A candidate that stayed float.
@@ -603,6 +764,8 @@ pub(crate) struct Emitter<'a> {
     pub(crate) qsrc: HashMap<String, QTensor>,
     /// Region entries already made, by tensor, type and whether MIN_FIRST.
     quantized_inputs: HashMap<(String, i32, bool), QTensor>,
+    /// Fused-sum kernels and the node whose output 0 is their summand.
+    sums: Vec<(String, String)>,
     pub(crate) rep: ActivationReport,
 }
 
@@ -720,20 +883,29 @@ pub fn rewrite(
     }
     let names = Names::new(g.nodes().map(|(_, n)| n.name.clone()));
     let mut st =
-        Emitter { act, names, qsrc: HashMap::new(), quantized_inputs: HashMap::new(), rep };
+        Emitter {
+            act,
+            names,
+            qsrc: HashMap::new(),
+            quantized_inputs: HashMap::new(),
+            sums: Vec::new(),
+            rep,
+        };
     let (chains, not) = find_chains(&g);
     for (id, why) in not {
         let n = g.node(id);
         st.rep.float.push(FloatNode { node: n.name.clone(), op: n.op.clone(), why });
     }
-    let by_op: HashMap<NodeId, Chain> = chains.into_iter().map(|c| (c.op, c)).collect();
+    // A chain is rewritten when the walk reaches its last node: by then the producers of its
+    // input and of a residual summand have been rewritten.
+    let by_end: HashMap<NodeId, Chain> = chains.into_iter().map(|c| (c.end, c)).collect();
     let order = g.topo_order()?;
     let mut dead: Vec<NodeId> = Vec::new();
     for id in order {
         if !g.is_live(id) {
             continue;
         }
-        if let Some(c) = by_op.get(&id) {
+        if let Some(c) = by_end.get(&id) {
             let name = g.node(c.op).name.clone();
             let end_name = g.node(c.end).name.clone();
             let filtered = (!include.is_empty() && !include.iter().any(|r| r.is_match(&name)))
@@ -764,7 +936,17 @@ pub fn rewrite(
             }
             let done = match legacy {
                 None => emit_chain(&mut g, c, &mut st)?,
-                Some(r) => crate::legacy::emit_chain(&mut g, c, &mut st, r)?,
+                Some(r) => {
+                    if let Some(s) = &c.sum {
+                        let add = g.node(s.add);
+                        st.rep.float.push(FloatNode {
+                            node: add.name.clone(),
+                            op: add.op.clone(),
+                            why: "the Graph Transform Tool's form has no fused residual Add".into(),
+                        });
+                    }
+                    crate::legacy::emit_chain(&mut g, &c.without_sum(), &mut st, r)?
+                }
             };
             match done {
                 Ok(()) => dead.extend(c.filter.1.iter().rev().chain([&c.filter.0]).copied()),
@@ -784,6 +966,7 @@ pub fn rewrite(
             Some(_) => crate::legacy::pass_through(&mut g, id, &mut st)?,
         };
     }
+    order_summand_readers(&mut g, &st.sums);
     // The float weights and biases nothing reads any more.
     for id in dead {
         if g.is_live(id) && !g.consumers().has_any(id) {
@@ -869,11 +1052,93 @@ pub(crate) fn pass_through(
     Ok(true)
 }
 
-/// Rewrites one chain into a fused oneDNN kernel; the inner `Err` says why it stays float
-/// (nothing changed then).
+/// A `Dequantize` reading a fused kernel's summand (a region exit, run only when something
+/// fetches it) must run before the kernel overwrites the summand: it gets a control edge into
+/// the kernel. (Other readers of the summand are ancestors of the kernel, see [`find_chains`].)
+fn order_summand_readers(g: &mut Graph, sums: &[(String, String)]) {
+    for (kernel, summand) in sums {
+        let (Some(k), Some(src)) = (g.id(kernel), g.id(summand)) else { continue };
+        let exits: Vec<String> = g
+            .consumers()
+            .of_output(src, 0)
+            .map(|(r, _)| r)
+            .filter(|&r| r != k && g.node(r).op == "Dequantize")
+            .map(|r| g.node(r).name.clone())
+            .collect();
+        for d in exits {
+            g.add_control_input(k, &d);
+        }
+    }
+}
+
+/// How a residual Add is fused: the summand in 8 bits (already, or to quantize with a range).
+struct SumPlan {
+    summand: TensorName,
+    quantized: Option<QTensor>,
+    range: (f32, f32),
+}
+
+/// Whether chain `c`'s residual Add can be fused, checked before anything changes.
+fn sum_plan(g: &Graph, c: &Chain, st: &Emitter<'_>) -> Result<Result<SumPlan, String>, QuantError> {
+    let s = c.sum.as_ref().expect("a chain with a residual Add");
+    let act = st.act;
+    let input_unsigned = match st.qsrc.get(&c.input.to_string()) {
+        Some(q) => q.dtype == dt::QUINT8,
+        None => range_of(g, act, &c.input, "input")?.0 >= 0.0,
+    };
+    if !input_unsigned {
+        return Ok(Err("the convolution's input can be negative: the fused-sum kernels take                        quint8 input only"
+            .into()));
+    }
+    let end = format!("{}:0", g.node(c.end).name);
+    let shape = |t: &str| act.ranges.tensors.get(t).and_then(|r| r.shape.clone());
+    match (shape(&s.summand.to_string()), shape(&end)) {
+        (Some(a), Some(b)) if a == b => {}
+        (Some(a), Some(b)) => {
+            return Ok(Err(format!(
+                "the summand '{}' has shape {a:?}, the sum {b:?} (a broadcast Add)",
+                s.summand
+            )))
+        }
+        _ => {
+            return Ok(Err(format!(
+                "{} records no shapes for '{}' and '{end}' (calibrated by an older tf-run):                  recalibrate to fuse residual Adds",
+                act.file, s.summand
+            )))
+        }
+    }
+    let quantized = st.qsrc.get(&s.summand.to_string()).cloned();
+    let range = match &quantized {
+        Some(q) => q.range.map_or((0.0, 0.0), |r| (r[0], r[1])),
+        None => range_of(g, act, &s.summand, "residual summand")?,
+    };
+    Ok(Ok(SumPlan { summand: s.summand.clone(), quantized, range }))
+}
+
+/// Rewrites one chain into a fused oneDNN kernel, with its residual Add when it can (else the
+/// Add stays float, with the reason in the report); the inner `Err` says why the chain stays
+/// float (nothing changed then).
 fn emit_chain(
     g: &mut Graph,
     c: &Chain,
+    st: &mut Emitter<'_>,
+) -> Result<Result<(), String>, QuantError> {
+    let Some(s) = &c.sum else { return emit_fused(g, c, None, st) };
+    match sum_plan(g, c, st)? {
+        Ok(plan) => emit_fused(g, c, Some(plan), st),
+        Err(why) => {
+            let add = g.node(s.add);
+            let (node, op) = (add.name.clone(), add.op.clone());
+            st.rep.float.push(FloatNode { node, op, why: format!("residual Add not fused: {why}") });
+            emit_fused(g, &c.without_sum(), None, st)
+        }
+    }
+}
+
+fn emit_fused(
+    g: &mut Graph,
+    c: &Chain,
+    sum: Option<SumPlan>,
     st: &mut Emitter<'_>,
 ) -> Result<Result<(), String>, QuantError> {
     let act = st.act;
@@ -968,18 +1233,42 @@ fn emit_chain(
         }
     };
 
+    // The summand of a residual Add, in 8 bits.
+    let summand = match sum {
+        None => None,
+        Some(p) => Some(match p.quantized {
+            Some(q) => q,
+            None => {
+                let dtype = if p.range.0 >= 0.0 { dt::QUINT8 } else { dt::QINT8 };
+                let base = if p.summand.port == 0 {
+                    p.summand.node.clone()
+                } else {
+                    format!("{}_{}", p.summand.node, p.summand.port)
+                };
+                st.quantize_input(g, &p.summand, dtype, p.range, &base, &device)?
+            }
+        }),
+    };
+
     // The frozen output range.
     let (lo, hi) = out_range;
-    let (out_dtype, out) = match c.act {
-        Some((_, Act::Relu)) => (dt::QUINT8, [0.0, hi.max(1e-6)]),
-        Some((_, Act::Relu6)) => (dt::QUINT8, [0.0, hi.clamp(1e-6, 6.0)]),
-        None => {
+    let (out_dtype, out) = match (c.act, &summand) {
+        // A qint8 summand: the kernel adds it in a signed 8-bit buffer that it then reads as
+        // quint8, so codes above 127 saturate. Given twice the range, it keeps 7 bits.
+        (_, Some(q)) if q.dtype == dt::QINT8 => (dt::QUINT8, [0.0, hi.max(1e-6) * 255.0 / 127.0]),
+        (_, Some(_)) | (Some((_, Act::Relu)), _) => (dt::QUINT8, [0.0, hi.max(1e-6)]),
+        (Some((_, Act::Relu6)), _) => (dt::QUINT8, [0.0, hi.clamp(1e-6, 6.0)]),
+        (None, None) => {
             let a = lo.abs().max(hi.abs()).max(1e-6);
             (dt::QINT8, [-a, a])
         }
     };
     let dequantizes = c.kind == Kind::MatMul && c.act.is_none();
     let kernel = match (c.kind, c.act.is_some()) {
+        _ if summand.as_ref().is_some_and(|q| q.dtype == dt::QINT8) => {
+            "QuantizedConv2DWithBiasSignedSumAndReluAndRequantize"
+        }
+        _ if summand.is_some() => "QuantizedConv2DWithBiasSumAndReluAndRequantize",
         (Kind::Conv2D, true) => "QuantizedConv2DWithBiasAndReluAndRequantize",
         (Kind::Conv2D, false) => "QuantizedConv2DWithBiasAndRequantize",
         (Kind::Depthwise, _) => "QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize",
@@ -1019,6 +1308,9 @@ fn emit_chain(
         None => (format!("{}:1", qin.node), format!("{}:2", qin.node)),
     };
     let mut inputs = vec![qin.node.clone(), wn, bn, amin, amax, wmin, wmax, omin, omax];
+    if let Some(q) = &summand {
+        inputs.extend([q.node.clone(), format!("{}:1", q.node), format!("{}:2", q.node)]);
+    }
     inputs.extend(c.control_inputs(g));
     let mut k = node(&kname, kernel, inputs, &device);
     let ty = |d: i32| AttrValue::from(qtype(d));
@@ -1028,6 +1320,10 @@ fn emit_chain(
             k.attr.insert("Tfilter".into(), ty(dt::QINT8));
             k.attr.insert("Tbias".into(), DataType::DtFloat.into());
             k.attr.insert("out_type".into(), ty(out_dtype));
+            if let Some(q) = &summand {
+                k.attr.insert("Tsummand".into(), ty(q.dtype));
+                st.sums.push((kname.clone(), q.node.clone()));
+            }
             for a in ["strides", "padding"] {
                 k.attr.insert(a.into(), op.attr[a].clone());
             }
@@ -1075,6 +1371,9 @@ fn emit_chain(
         input_from_int8,
         output_range: Some(out),
         weight_scales: m.len(),
+        summand: c.sum.as_ref().zip(summand.as_ref()).map(|(s, q)| {
+            [s.summand.to_string(), qname(q.dtype).to_string()]
+        }),
     });
     Ok(Ok(()))
 }

@@ -274,6 +274,7 @@ pub(crate) fn emit_chain(
         input_from_int8,
         output_range: out,
         weight_scales: 1,
+        summand: None,
     });
     Ok(Ok(()))
 }

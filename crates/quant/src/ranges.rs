@@ -39,6 +39,10 @@ pub struct TensorRange {
     pub hist_max: f64,
     /// Counts of |x| in equal bins over `[0, hist_max]`.
     pub histogram: Vec<u64>,
+    /// The tensor's dimensions, -1 where they differed between batches (absent in files from
+    /// before shapes were recorded). Fusing a residual Add needs its two inputs' shapes equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Vec<i64>>,
 }
 
 /// A ranges file.
@@ -255,6 +259,7 @@ pub struct Accumulator {
     count: u64,
     hist_max: f64,
     hist: Vec<u64>,
+    shape: Option<Vec<i64>>,
 }
 
 impl Default for Accumulator {
@@ -265,11 +270,24 @@ impl Default for Accumulator {
             count: 0,
             hist_max: 0.0,
             hist: vec![0; BINS],
+            shape: None,
         }
     }
 }
 
 impl Accumulator {
+    /// Records a batch's dimensions (call it before [`Accumulator::add`]): a dimension that
+    /// differs from an earlier batch's becomes -1; a rank that differs leaves no shape.
+    pub fn add_shape(&mut self, dims: &[i64]) {
+        self.shape = match self.shape.take() {
+            None if self.count == 0 => Some(dims.to_vec()),
+            Some(s) if s.len() == dims.len() => {
+                Some(s.iter().zip(dims).map(|(&a, &b)| if a == b { a } else { -1 }).collect())
+            }
+            _ => None,
+        };
+    }
+
     /// Records a batch of values; NaN and infinities are not counted.
     pub fn add(&mut self, values: impl Iterator<Item = f32> + Clone) {
         let mut amax = 0f64;
@@ -311,6 +329,7 @@ impl Accumulator {
             count: self.count,
             hist_max: self.hist_max,
             histogram: self.hist,
+            shape: self.shape,
         }
     }
 }

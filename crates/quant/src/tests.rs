@@ -1023,6 +1023,7 @@ fn ranges_for(tensors: &[&str]) -> crate::ranges::RangesFile {
                 count: 2,
                 hist_max: 2.0,
                 histogram: vec![1, 1],
+                shape: Some(vec![1, 4, 4, 4]),
             },
         );
     }
@@ -1088,6 +1089,152 @@ fn activations_need_every_range_and_honour_exclude() {
     assert_eq!(find(&q.graph, "conv2").op, "Conv2D");
     let rep = q.report.activations.unwrap();
     assert!(rep.float.iter().any(|f| f.node == "conv2" && f.why.contains("--exclude")));
+}
+
+/// A ResNet identity block: x -> Conv2D + BiasAdd + Relu (r0) -> Conv2D + Relu (r1) -> Conv2D +
+/// BiasAdd (b2) -> AddV2(b2, r0) -> Relu (out); `extra` adds more nodes.
+fn residual_block(extra: Vec<NodeDef>) -> GraphDef {
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    let conv = |name: &str, input: &str, w: &str| {
+        let n = f(node(name, "Conv2D", &[input, w]));
+        with(with(n, "strides", vec![1i64, 1, 1, 1]), "padding", "SAME")
+    };
+    let mut nodes = vec![
+        placeholder("x"),
+        const_rand("w0", &[1, 1, 3, 4], 20).0,
+        const_rand("c0/b", &[4], 21).0,
+        conv("c0", "x", "w0"),
+        f(node("b0", "BiasAdd", &["c0", "c0/b"])),
+        f(node("r0", "Relu", &["b0"])),
+        const_rand("w1", &[3, 3, 4, 4], 22).0,
+        conv("c1", "r0", "w1"),
+        f(node("r1", "Relu", &["c1"])),
+        const_rand("w2", &[1, 1, 4, 4], 23).0,
+        const_rand("c2/b", &[4], 24).0,
+        conv("c2", "r1", "w2"),
+        f(node("b2", "BiasAdd", &["c2", "c2/b"])),
+        f(node("add", "AddV2", &["b2", "r0"])),
+        f(node("out", "Relu", &["add"])),
+    ];
+    nodes.extend(extra);
+    graph(nodes)
+}
+
+const RESIDUAL_TENSORS: [&str; 6] = ["x:0", "r0:0", "r1:0", "b2:0", "out:0", "c2:0"];
+
+#[test]
+fn residual_add_is_fused_into_the_convolution() {
+    let g = residual_block(Vec::new());
+    let t = activations::calibration_tensors(&g).unwrap();
+    assert_eq!(t, ["b2:0", "out:0", "r0:0", "r1:0", "x:0"]);
+    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
+    for (name, r) in ranges.tensors.iter_mut() {
+        if name != "x:0" {
+            r.min = 0.0;
+        }
+    }
+    let q = run(g.clone(), &act_cfg(ranges.clone()));
+    let k = find(&q.graph, "out/eightbit");
+    assert_eq!(k.op, "QuantizedConv2DWithBiasSumAndReluAndRequantize");
+    // The summand is r0's kernel output, with its range; r0's Dequantize (a region exit that
+    // runs only when fetched) must run before the kernel writes over the summand.
+    assert_eq!(&k.input[9..12], ["r0/eightbit", "r0/eightbit:1", "r0/eightbit:2"]);
+    assert!(k.input.contains(&"^r0".to_string()), "{:?}", k.input);
+    assert_eq!(k.attr["Tsummand"].as_type(), Some(DataType::DtQuint8));
+    for gone in ["c2", "b2", "add"] {
+        assert!(q.graph.node.iter().all(|n| n.name != gone), "{gone} is still there");
+    }
+    assert_eq!(find(&q.graph, "out").op, "Dequantize");
+    let rep = q.report.activations.as_ref().unwrap();
+    let fused = rep.int8.iter().find(|n| n.node == "out/eightbit").unwrap();
+    assert_eq!(fused.replaces, ["c2", "b2", "add", "out"]);
+    assert_eq!(fused.summand, Some(["r0:0".to_string(), "quint8".to_string()]));
+    assert_eq!(fused.output_range, Some([0.0, 2.0]));
+
+    // A signed summand (qint8): the signed-sum kernel, given twice the output range.
+    let mut signed = ranges.clone();
+    signed.tensors.get_mut("x:0").unwrap().min = 0.0;
+    signed.tensors.get_mut("r0:0").unwrap().min = -1.0;
+    let mut g2 = g.clone();
+    g2.node.retain(|n| n.name != "r0");
+    for n in g2.node.iter_mut() {
+        for i in n.input.iter_mut() {
+            if i == "r0" {
+                *i = "b0".into();
+            }
+        }
+    }
+    let t = activations::calibration_tensors(&g2).unwrap();
+    assert!(t.contains(&"b0:0".to_string()), "{t:?}");
+    let mut s2 = signed.clone();
+    let b0 = s2.tensors["r0:0"].clone();
+    s2.tensors.insert("b0:0".into(), b0);
+    let q = run(g2, &act_cfg(s2));
+    let k = find(&q.graph, "out/eightbit");
+    assert_eq!(k.op, "QuantizedConv2DWithBiasSignedSumAndReluAndRequantize");
+    assert_eq!(k.attr["Tsummand"].as_type(), Some(DataType::DtQint8));
+    let rep = q.report.activations.as_ref().unwrap();
+    let fused = rep.int8.iter().find(|n| n.node == "out/eightbit").unwrap();
+    assert_eq!(fused.output_range, Some([0.0, 2.0 * 255.0 / 127.0]));
+
+    // Ranges without shapes (an older tf-run): the Add stays float, with the reason.
+    let mut old = ranges.clone();
+    for r in old.tensors.values_mut() {
+        r.shape = None;
+    }
+    let q = run(g.clone(), &act_cfg(old));
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+    assert_eq!(find(&q.graph, "b2").op, "Dequantize");
+    let rep = q.report.activations.as_ref().unwrap();
+    assert!(rep.float.iter().any(|f| f.node == "add" && f.why.contains("recalibrate")), "{rep:?}");
+
+    // A broadcast summand: float Add.
+    let mut bc = ranges.clone();
+    bc.tensors.get_mut("r0:0").unwrap().shape = Some(vec![1, 1, 1, 4]);
+    let q = run(g.clone(), &act_cfg(bc));
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+
+    // The legacy form has no fused sum.
+    let q = run(g, &legacy_cfg(ranges, activations::Requantization::Frozen));
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+}
+
+#[test]
+fn residual_add_stays_float_when_the_summand_is_read_later() {
+    // r0 is also read by a node that does not run before the last convolution: the kernel
+    // would write over r0 while that node may still read it.
+    let side = with(node("side", "Neg", &["r0"]), "T", DataType::DtFloat);
+    let g = residual_block(vec![side]);
+    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
+    for r in ranges.tensors.values_mut() {
+        r.min = 0.0;
+    }
+    let q = run(g, &act_cfg(ranges.clone()));
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+    let rep = q.report.activations.as_ref().unwrap();
+    assert!(
+        rep.float.iter().any(|f| f.node == "add" && f.why.contains("'side' also reads it")),
+        "{:?}",
+        rep.float
+    );
+    // One convolution between the block input and the Add: the kernel would read its input
+    // from the buffer it writes. Float Add.
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    let conv = with(
+        with(f(node("c", "Conv2D", &["r", "w"])), "strides", vec![1i64, 1, 1, 1]),
+        "padding",
+        "SAME",
+    );
+    let g = graph(vec![
+        placeholder("x"),
+        f(node("r", "Relu", &["x"])),
+        const_rand("w", &[1, 1, 4, 4], 30).0,
+        conv,
+        f(node("add", "AddV2", &["c", "r"])),
+        f(node("out", "Relu", &["add"])),
+    ]);
+    let q = run(g, &act_cfg(ranges_for(&["r:0", "out:0", "c:0", "x:0"])));
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
 }
 
 /// A MobileNet block: x -> 1x1 Conv2D + Relu6 -> depthwise 3x3 (multiplier 2) + BiasAdd + Relu6

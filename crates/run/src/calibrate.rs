@@ -119,6 +119,7 @@ pub fn calibrate(
         let fed_values = b.iter().map(|(n, v)| (canonical_tensor_name(n), v.clone()));
         for (name, v) in fetch.iter().map(|s| s.to_string()).zip(values).chain(fed_values) {
             let (Some(a), Some(f)) = (acc.get_mut(&name), v.to_f64()) else { continue };
+            a.add_shape(&v.shape.iter().map(|&d| d as i64).collect::<Vec<_>>());
             a.add(f.iter().map(|&x| x as f32));
         }
     }

@@ -228,6 +228,7 @@ pub(crate) fn quantize_nodes(
         count: 0,
         hist_max: lo.abs().max(hi.abs()),
         histogram: vec![0; ranges.bins],
+        shape: None,
     };
     let graph = g.into_graph_def();
     let needed = calibration_tensors(&graph).map_err(|e| e.to_string())?;
