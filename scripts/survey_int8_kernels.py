@@ -507,6 +507,147 @@ def signed_matmul_rows(seconds: float, shapes=((128, 1024, 1024), (32, 64, 128),
     return rows
 
 
+def sum_rows(seconds: float, batch: int = 8, reader: str = "none"):
+    """The fused residual Add: a 1x1 conv 14x14x64->64 (+bias) plus a summand, then Relu, as a
+    frozen GraphDef in a Session. Each form is checked against float on the same dequantized
+    inputs (error in steps of the true output range / 255, or / 127 for the forms that keep 7
+    bits) and timed against float Conv2D + BiasAdd + AddV2 + Relu. `reader`: "fetched" also
+    fetches a Dequantize of the summand (a second reader, unordered), "ordered" gives the kernel
+    a control edge from that Dequantize."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.core.framework import attr_value_pb2, graph_pb2, types_pb2
+
+    A = attr_value_pb2.AttrValue
+    F, U8, S8 = types_pb2.DT_FLOAT, types_pb2.DT_QUINT8, types_pb2.DT_QINT8
+    rng = np.random.default_rng(20261204)
+    n, h, w_, c, k = batch, 14, 14, 64, 64
+    x = rng.uniform(0, 4, (n, h, w_, c)).astype(np.float32)
+    wf = (rng.standard_normal((1, 1, c, k)) * 0.1).astype(np.float32)
+    b = (rng.standard_normal(k) * 0.1).astype(np.float32)
+    xmax, smax, omax = 4.0, 3.0, 8.0
+    m = np.abs(wf).max(axis=(0, 1, 2))
+    wq = np.clip(np.round(wf / m * 127), -127, 127)
+    conv = np.einsum("nhwc,ck->nhwk", np.round(x / xmax * 255) * xmax / 255, (wq * m / 127)[0, 0]) + b
+    summands = {"quint8": rng.uniform(0, smax, (n, h, w_, k)).astype(np.float32),
+                "qint8": rng.uniform(-smax, smax, (n, h, w_, k)).astype(np.float32)}
+
+    def graph(form, st, kmax):
+        gd = graph_pb2.GraphDef()
+
+        def add(name, op, inputs=(), **attrs):
+            nd = gd.node.add(name=name, op=op, input=list(inputs))
+            for key, v in attrs.items():
+                nd.attr[key].CopyFrom(v)
+
+        def const(name, arr, dtype):
+            add(name, "Const", dtype=A(type=dtype.as_datatype_enum),
+                value=A(tensor=tf.make_tensor_proto(arr, dtype=dtype)))
+
+        add("x", "Placeholder", dtype=A(type=F))
+        add("s", "Placeholder", dtype=A(type=F))
+        if form == "float":
+            const("w", wf, tf.float32)
+            const("b", b, tf.float32)
+            strides = A(list=A.ListValue(i=[1, 1, 1, 1]))
+            add("conv", "Conv2D", ["x", "w"], T=A(type=F), strides=strides, padding=A(s=b"SAME"))
+            add("bias", "BiasAdd", ["conv", "b"], T=A(type=F))
+            add("sum", "AddV2", ["bias", "s"], T=A(type=F))
+            add("out", "Relu", ["sum"], T=A(type=F))
+            return gd
+        signed = st == "qint8"
+        const("xmin", np.float32(0), tf.float32)
+        const("xmax", np.float32(xmax), tf.float32)
+        rnd = {"mode": A(s=b"SCALED"), "round_mode": A(s=b"HALF_TO_EVEN")}
+        add("qx", "QuantizeV2", ["x", "xmin", "xmax"], T=A(type=U8), **rnd)
+        const("smin", np.float32(-smax if signed else 0), tf.float32)
+        const("smax", np.float32(smax), tf.float32)
+        add("qs", "QuantizeV2", ["s", "smin", "smax"], T=A(type=S8 if signed else U8), **rnd)
+        const("w", wq.astype(np.int8), tf.qint8)
+        const("b", b, tf.float32)
+        const("wmin", -m, tf.float32)
+        const("wmax", m, tf.float32)
+        const("omin", np.float32(0), tf.float32)
+        const("omax", np.float32(kmax), tf.float32)
+        # What the kernel outputs: quint8 when it requantizes (every legacy op here), float
+        # when it dequantizes, else qint32.
+        out = U8 if not form.startswith("_Fused") or "Requantize" in form else (
+            F if "Dequantize" in form else types_pb2.DT_QINT32)
+        attrs = dict(Tinput=A(type=U8), Tfilter=A(type=S8), Tbias=A(type=F),
+                     Tsummand=A(type=S8 if signed else U8), out_type=A(type=out),
+                     strides=A(list=A.ListValue(i=[1, 1, 1, 1])), padding=A(s=b"SAME"))
+        if form.startswith("_Fused"):
+            fused = [f.encode() for f in form.split(":")[1].split(",")]
+            types = [U8, S8, F, S8 if signed else U8] + [F] * 8
+            add("k", "_FusedQuantizedConv2D",
+                ["qx", "w", "b", "qs", "qx:1", "qx:2", "wmin", "wmax", "qs:1", "qs:2", "omin", "omax"],
+                Tdevice_inputs=A(list=A.ListValue(type=types)), Thost_inputs=A(list=A.ListValue(type=[])),
+                Tdevice_outputs=A(list=A.ListValue(type=[out, F, F])),
+                Thost_outputs=A(list=A.ListValue(type=[])), fused_ops=A(list=A.ListValue(s=fused)),
+                **attrs)
+        else:
+            add("k", form, ["qx", "w", "b", "qx:1", "qx:2", "wmin", "wmax", "omin", "omax",
+                            "qs", "qs:1", "qs:2"], **attrs)
+        if out == U8:
+            add("out", "Dequantize", ["k", "k:1", "k:2"], T=A(type=U8), mode=A(s=b"SCALED"))
+        else:  # per-channel ranges of a qint32 result are vectors, which Dequantize rejects
+            add("out", "Identity", ["k"], T=A(type=out))
+        if reader != "none":
+            add("sd", "Dequantize", ["qs", "qs:1", "qs:2"], T=A(type=S8 if signed else U8),
+                mode=A(s=b"SCALED"))
+            if reader == "ordered":
+                gd.node[[nd.name for nd in gd.node].index("k")].input.append("^sd")
+        return gd
+
+    def session(gd, st):
+        g = tf.Graph()
+        with g.as_default():
+            tf.graph_util.import_graph_def(gd, name="")
+        sess = tf.compat.v1.Session(graph=g)
+        fetch = [g.get_tensor_by_name("out:0")]
+        if reader != "none" and "sd" in [nd.name for nd in gd.node]:
+            fetch.append(g.get_tensor_by_name("sd:0"))
+        feeds = {g.get_tensor_by_name("x:0"): x, g.get_tensor_by_name("s:0"): summands[st]}
+        return lambda: sess.run(fetch, feeds)[0]
+
+    forms = [("QuantizedConv2DWithBiasSumAndReluAndRequantize", "quint8", 1.0),
+             ("QuantizedConv2DWithBiasSignedSumAndReluAndRequantize", "qint8", 1.0),
+             ("QuantizedConv2DWithBiasSignedSumAndReluAndRequantize", "qint8", 255 / 127),
+             ("_FusedQuantizedConv2D:BiasAdd,Sum,Relu,Requantize", "quint8", 1.0),
+             ("_FusedQuantizedConv2D:BiasAdd,Sum,Requantize", "qint8", 1.0),
+             ("_FusedQuantizedConv2D:BiasAdd,Sum,Dequantize", "qint8", 1.0),
+             ("_FusedQuantizedConv2D:BiasAdd,Sum", "qint8", 1.0)]
+    rows = []
+    for form, st, widen in forms:
+        sd = summands[st]
+        scale = smax / (127 if st == "qint8" else 255)
+        sq = np.clip(np.round(sd / scale), -127 if st == "qint8" else 0, 255) * scale
+        ref = np.clip(np.maximum(conv + sq, 0), 0, omax)
+        label = f"{form}, {st} summand" + (", output range x255/127" if widen != 1.0 else "")
+        row = {"case": label, "reader": reader}
+        try:
+            f_run = session(graph("float", st, omax), st)
+            i_run = session(graph(form, st, omax * widen), st)
+            got = i_run()
+            if got.dtype != np.float32:
+                row["error"] = f"runs, {got.dtype} output (no requantization)"
+                rows.append(row)
+                continue
+            row["max_err_steps"] = round(float(np.abs(got - ref).max() / (omax / (255 / widen))), 2)
+        except Exception as e:  # the form does not run here: that is the finding
+            lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+            skip = ("Graph execution error", "Detected at node", "Node:", "[[", "Original stack")
+            row["error"] = next((ln for ln in lines if not ln.startswith(skip)), "?")[:160]
+            rows.append(row)
+            continue
+        if seconds > 0:
+            row["float_ms"] = round(_median_time(f_run, seconds) * 1e3, 3)
+            row["int8_ms"] = round(_median_time(i_run, seconds) * 1e3, 3)
+            row["speedup"] = round(row["float_ms"] / row["int8_ms"], 2)
+        rows.append(row)
+    return rows
+
+
 def cpu_name() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -565,7 +706,27 @@ def main():
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--signed-only", action="store_true",
                     help="only the MatMul forms for an input that can be negative (oneDNN on)")
+    ap.add_argument("--sum-only", action="store_true",
+                    help="only the fused residual Add forms (oneDNN on); each summand-reader "
+                         "case in its own process, since an unordered reader can crash TF")
+    ap.add_argument("--sum-reader", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.sum_reader:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+        for r in sum_rows(args.seconds, args.batch, args.sum_reader):
+            print(json.dumps(r), flush=True)
+        return
+    if args.sum_only:
+        for reader in ("none", "ordered", "fetched"):
+            env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="3")
+            secs = str(args.seconds if reader == "none" else 0)
+            p = subprocess.run([sys.executable, __file__, "--sum-reader", reader, "--batch",
+                                str(args.batch), "--seconds", secs], env=env,
+                               capture_output=True, text=True)
+            sys.stdout.write(p.stdout)
+            if p.returncode != 0:
+                print(json.dumps({"reader": reader, "process": f"exit status {p.returncode}"}))
+        return
     if args.signed_only:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
         for r in signed_matmul_rows(args.seconds):

@@ -105,6 +105,12 @@ def resnet_like():
         y = L.ReLU()(L.BatchNormalization()(L.Conv2D(32, 3, padding="same", use_bias=False)(x)))
         y = L.BatchNormalization()(L.Conv2D(32, 3, padding="same", use_bias=False)(y))
         x = L.ReLU()(L.Add()([x, y]))
+    # A projection block (ResNet50's first block of each stage): strided 1x1 shortcut, linear.
+    s = L.BatchNormalization()(L.Conv2D(64, 1, strides=2, use_bias=False)(x))
+    y = L.ReLU()(L.BatchNormalization()(L.Conv2D(64, 3, strides=2, padding="same",
+                                                 use_bias=False)(x)))
+    y = L.BatchNormalization()(L.Conv2D(64, 3, padding="same", use_bias=False)(y))
+    x = L.ReLU()(L.Add()([s, y]))
     x = L.GlobalAveragePooling2D()(x)
     return tf.keras.Model(inp, L.Dense(10)(x))
 
@@ -129,7 +135,7 @@ def mobilenet_like():
 MODELS = {"cnn": cnn, "mlp": mlp, "mlp_signed": mlp_signed, "resnet_like": resnet_like,
           "mobilenet_like": mobilenet_like}
 # Trained on the synthetic classes; resnet_like keeps random weights (it is there for the
-# structure: residual Adds that stay float between int8 regions).
+# structure: residual Adds fused into the convolutions, with unsigned and signed summands).
 TRAINED = ("cnn", "mlp", "mlp_signed", "mobilenet_like")
 # The tanh/GELU model learns the classes more slowly.
 EPOCHS_OF = {"mlp_signed": 10}
@@ -284,6 +290,7 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
            "int8_kernels": [{k: e[k] for k in ("node", "kernel", "input_type", "input_mode",
                                                "input_range")} for e in rep["int8"]],
            "ops": sorted({n.op for n in gq.node if "Quantiz" in n.op}),
+           "all_ops": sorted({n.op for n in gq.node}),
            "int8": metrics(ref, got), "rewrite_s": rewrite_s, "legacy": legacy,
            "float_accuracy": float(np.mean(ref.reshape(len(ref), -1).argmax(1) == labels)),
            "float_margin_median": margin(ref)}

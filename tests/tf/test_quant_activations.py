@@ -5,7 +5,8 @@ Seeded Keras models go through tf-freeze, tf-fold, ``tf-run --calibrate`` (64 sa
 Dense inputs can be negative (tanh, LayerNormalization, GELU, as in a transformer), all trained
 for a few epochs on synthetic classes (a class pattern plus noise) so that their logits separate
 the classes, a MobileNet-like stack of 1x1 and depthwise convolutions trained the same way, and
-a ResNet-like pair of blocks whose residual Add stays float (random weights).
+a ResNet-like model (random weights) of two identity blocks and a projection block, whose
+residual Adds are fused into the convolutions.
 On 256 held-out samples (not the calibration samples), stock TF 2.21 (oneDNN on) runs every
 int8 graph, and its logits are compared with the float graph's and with TFLite's full-int8
 post-training quantization of the same model on the same calibration samples.
@@ -114,8 +115,21 @@ def test_regions_chain_without_requantizing(results):
     assert cnn["quantize_nodes"] == 2, cnn
     assert cnn["int8_pools"] == 2, cnn
     assert "QuantizedMaxPool" in cnn["ops"]
-    # The residual Adds stay float: each block re-enters through a QuantizeV2.
-    assert results["resnet_like"]["quantize_nodes"] >= 2
+
+
+@pytest.mark.needs_bin(*TOOLS)
+def test_residual_adds_are_fused_into_the_convolutions(results):
+    m = results["resnet_like"]
+    # Each block's last convolution adds the shortcut and applies the Relu in the int8 kernel:
+    # the identity blocks' shortcut is the previous block's quint8 output, the projection
+    # block's a strided 1x1 convolution's qint8 output. Nothing is left float, and the only
+    # QuantizeV2 are at the input and after the global pool (before the Dense).
+    ks = m["kernels"]
+    assert ks.count("QuantizedConv2DWithBiasSumAndReluAndRequantize") == 2, ks
+    assert ks.count("QuantizedConv2DWithBiasSignedSumAndReluAndRequantize") == 1, ks
+    assert m["float_nodes"] == [] and m["float_ops"] == [], m
+    assert m["quantize_nodes"] == 2, m
+    assert "AddV2" not in m["all_ops"], m
 
 
 @pytest.mark.needs_bin(*TOOLS)
@@ -178,10 +192,11 @@ LEGACY_OPS = {
             "QuantizedMaxPool": 2, "QuantizedReshape": 1, "QuantizedMatMul": 2, "QuantizeV2": 1},
     # 4 dense chains, one QuantizeV2.
     "mlp": {"QuantizedMatMul": 4, "QuantizedRelu": 3, "QuantizeV2": 1},
-    # 6 chains; the residual Adds and the global pool stay float, so each block re-enters
-    # through a QuantizeV2.
-    "resnet_like": {"QuantizedConv2D": 5, "QuantizedMatMul": 1, "QuantizedBiasAdd": 5,
-                    "QuantizedRelu": 3, "QuantizeV2": 3},
+    # 9 chains (8 convolutions, the projection block's shortcut among them); the 3 residual
+    # Adds (GTT's form has no fused sum) and the global pool stay float, so the graph re-enters
+    # eight bits through a QuantizeV2 after each Add and at the input.
+    "resnet_like": {"QuantizedConv2D": 8, "QuantizedMatMul": 1, "QuantizedBiasAdd": 8,
+                    "QuantizedRelu": 4, "QuantizeV2": 4},
 }
 
 
@@ -192,7 +207,9 @@ def test_legacy_gtt_graph_runs_with_onednn_on_and_off(results, legacy_off, model
     leg = results[model]["legacy"][rq]
     on, off = leg["metrics"], legacy_off[model][rq]
     print(f"legacy-gtt {rq} {model}: oneDNN on {on} / off {off}; ops {leg['eight_bit_ops']}")
-    assert leg["float"] == [], leg["float"]
+    # Nothing float but the residual Adds, which this form cannot fuse.
+    assert all("no fused residual Add" in why for _, why in leg["float"]), leg["float"]
+    assert len(leg["float"]) == (3 if model == "resnet_like" else 0), leg["float"]
     for m in (on, off):
         # GTT's form has one range per weight tensor (no per-channel scales) and quint8
         # activations: on the trained MLP the worst held-out sample's cosine is 0.990-0.991

@@ -436,8 +436,9 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
     for c in chains.iter_mut() {
         let Some(s) = &c.sum else { continue };
         let add = g.node(s.add);
-        let why = if claims[&s.add] > 1 && add.input.first().map(|i| TensorName::parse(i).node)
-            == Some(g.node(s.before).name.clone())
+        let why = if claims[&s.add] > 1
+            && add.input.first().map(|i| TensorName::parse(i).node)
+                == Some(g.node(s.before).name.clone())
         {
             // The other chain takes this Add; this one is its summand (no note: fused).
             *c = c.without_sum();
@@ -473,12 +474,8 @@ fn summand_blocked(
     add: NodeId,
 ) -> Option<String> {
     let src = g.id(&summand.node)?;
-    let readers: Vec<NodeId> = g
-        .consumers()
-        .of_output(src, summand.port)
-        .map(|(r, _)| r)
-        .filter(|&r| r != add)
-        .collect();
+    let readers: Vec<NodeId> =
+        g.consumers().of_output(src, summand.port).map(|(r, _)| r).filter(|&r| r != add).collect();
     for r in readers {
         if !is_ancestor(g, pos, r, op) {
             return Some(format!("'{}' also reads it and may run later", g.node(r).name));
@@ -882,15 +879,14 @@ pub fn rewrite(
         ));
     }
     let names = Names::new(g.nodes().map(|(_, n)| n.name.clone()));
-    let mut st =
-        Emitter {
-            act,
-            names,
-            qsrc: HashMap::new(),
-            quantized_inputs: HashMap::new(),
-            sums: Vec::new(),
-            rep,
-        };
+    let mut st = Emitter {
+        act,
+        names,
+        qsrc: HashMap::new(),
+        quantized_inputs: HashMap::new(),
+        sums: Vec::new(),
+        rep,
+    };
     let (chains, not) = find_chains(&g);
     for (id, why) in not {
         let n = g.node(id);
@@ -1129,7 +1125,11 @@ fn emit_chain(
         Err(why) => {
             let add = g.node(s.add);
             let (node, op) = (add.name.clone(), add.op.clone());
-            st.rep.float.push(FloatNode { node, op, why: format!("residual Add not fused: {why}") });
+            st.rep.float.push(FloatNode {
+                node,
+                op,
+                why: format!("residual Add not fused: {why}"),
+            });
             emit_fused(g, &c.without_sum(), None, st)
         }
     }
@@ -1371,9 +1371,11 @@ fn emit_fused(
         input_from_int8,
         output_range: Some(out),
         weight_scales: m.len(),
-        summand: c.sum.as_ref().zip(summand.as_ref()).map(|(s, q)| {
-            [s.summand.to_string(), qname(q.dtype).to_string()]
-        }),
+        summand: c
+            .sum
+            .as_ref()
+            .zip(summand.as_ref())
+            .map(|(s, q)| [s.summand.to_string(), qname(q.dtype).to_string()]),
     });
     Ok(Ok(()))
 }
