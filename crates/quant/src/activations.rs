@@ -3,8 +3,9 @@
 //! oneDNN.
 //!
 //! A *chain* is `Conv2D(x, Const)`, `DepthwiseConv2dNative(x, Const)` or `MatMul(x, Const)`,
-//! optionally followed by `BiasAdd(·, Const)` and then `Relu` or `Relu6`, each step the only
-//! reader of the one before. Each chain becomes one fused kernel:
+//! optionally followed by `BiasAdd(·, Const)` and then `Relu` or `Relu6` (a Conv2D: or a
+//! residual `Add` and `Relu`, see [`Sum`]), each step the only reader of the one before. Each
+//! chain becomes one fused kernel:
 //!
 //! | chain | kernel | output |
 //! |---|---|---|
@@ -13,6 +14,7 @@
 //! | DepthwiseConv2dNative (+BiasAdd) + Relu/Relu6 | `QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize` | quint8, [0, max] (Relu6: max ≤ 6) |
 //! | MatMul (+BiasAdd) + Relu | `QuantizedMatMulWithBiasAndReluAndRequantize` | quint8, [0, max] |
 //! | MatMul (+BiasAdd) | `QuantizedMatMulWithBiasAndDequantize` | float |
+//! | Conv2D (+BiasAdd) + Add(·, s) + Relu | `QuantizedConv2DWithBias(Signed)SumAndReluAndRequantize` | quint8, [0, max] (qint8 s: [0, max · 255/127]) |
 //!
 //! Weights become per-output-channel symmetric qint8 `Const`s (depthwise: one range per
 //! (input channel, multiplier) pair, `in_channels · multiplier` of them, in the order of the

@@ -353,6 +353,25 @@ mod tests {
     }
 
     #[test]
+    fn shapes_keep_what_every_batch_agrees_on() {
+        let mut a = Accumulator::default();
+        a.add_shape(&[32, 7, 3]);
+        a.add([1.0f32].into_iter());
+        a.add_shape(&[8, 7, 3]);
+        a.add([1.0f32].into_iter());
+        assert_eq!(a.clone().finish().shape, Some(vec![-1, 7, 3]));
+        a.add_shape(&[8, 7]);
+        assert_eq!(a.finish().shape, None);
+        // A file without shapes still parses; one with them round-trips.
+        let mut r = Accumulator::default();
+        r.add_shape(&[1, 2]);
+        r.add([0.5f32, 1.0].into_iter());
+        let t = r.finish();
+        let back: TensorRange = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back.shape, Some(vec![1, 2]));
+    }
+
+    #[test]
     fn entropy_clips_rare_outliers_and_keeps_a_full_distribution() {
         // A bell of |x| (a folded normal, sigma 1) from a seeded generator, and 20 outliers at
         // 40..60 among 200,000 values: the histogram reaches 64, the bulk stays below ~5.

@@ -317,6 +317,9 @@ fn tf_run_calibrate_records_ranges_and_flags_a_smoke_run() {
     assert_eq!((x.min, x.count), (-2.0, 120));
     assert!((x.max - 9.9).abs() < 1e-5, "{}", x.max);
     assert_eq!(x.histogram.iter().sum::<u64>(), 120);
+    // The shapes seen: the batch dimension differed between the two runs.
+    assert_eq!(x.shape, Some(vec![-1, 3]));
+    assert_eq!(r.tensors["mm:0"].shape.as_ref().map(Vec::len), Some(2));
 
     let o = run(TF_RUN, &[s(&g), "--calibrate", "-o", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
