@@ -116,14 +116,19 @@ def resnet_like():
 
 
 def mobilenet_like():
-    """MobileNetV2's pattern without residual Adds: 1x1 expand (Relu6), 3x3 depthwise (bias,
-    Relu6; stride 2 and multiplier 2 in the second block), 1x1 linear projection. No batch
-    norms: a few epochs of training would leave their moving statistics far from the batches'."""
+    """MobileNetV2's pattern: 1x1 expand (Relu6), 3x3 depthwise (bias, Relu6; stride 2 and
+    multiplier 2 in the last block), 1x1 linear projection, and two linear-bottleneck blocks
+    whose residual Add has no Relu after it. No batch norms: a few epochs of training would
+    leave their moving statistics far from the batches'."""
     L = tf.keras.layers
     x = inp = tf.keras.Input((32, 32, 3))
     x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
     x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
     x = L.Conv2D(16, 1)(x)
+    for _ in range(2):
+        y = L.Conv2D(48, 1, activation="relu6")(x)
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
+        x = L.Add()([x, L.Conv2D(16, 1)(y)])
     x = L.Conv2D(32, 1, activation="relu6")(x)
     x = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu6")(x)
     x = L.Conv2D(24, 1)(x)

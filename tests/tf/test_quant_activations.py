@@ -135,14 +135,29 @@ def test_residual_adds_are_fused_into_the_convolutions(results):
 @pytest.mark.needs_bin(*TOOLS)
 def test_depthwise_convolutions_run_int8_between_the_1x1_convolutions(results):
     m = results["mobilenet_like"]
-    # Both depthwise convolutions (one strided, one with multiplier 2) are int8 kernels, and so
-    # is every other convolution and the dense layer: no float kernel is left.
-    assert m["kernels"].count("QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize") == 2, m
+    # The four depthwise convolutions (one strided, one with multiplier 2) are int8 kernels, and
+    # so is every other convolution and the dense layer: no float kernel is left.
+    assert m["kernels"].count("QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize") == 4, m
     assert m["float_nodes"] == [] and m["float_ops"] == [], m
     # Two QuantizeV2: at the input and after Flatten; expand -> depthwise -> projection chain
-    # without leaving int8.
+    # without leaving int8, through the residual Adds too.
     assert m["quantize_nodes"] == 2, m
     assert m["int8"]["cosine_min"] >= 0.99, m
+
+
+@pytest.mark.needs_bin(*TOOLS)
+def test_linear_bottleneck_adds_are_fused_with_an_offset(results):
+    m = results["mobilenet_like"]
+    # The Adds without Relu are fused too: the first adds the projection's qint8 output
+    # (signed-sum kernel), the second the first's quint8 output, which holds the sum plus an
+    # offset that its readers' biases take back. No float Add is left.
+    ks = m["kernels"]
+    assert ks.count("QuantizedConv2DWithBiasSignedSumAndReluAndRequantize") == 1, ks
+    assert ks.count("QuantizedConv2DWithBiasSumAndReluAndRequantize") == 1, ks
+    assert "AddV2" not in m["all_ops"], m
+    offsets = [k for k in m["int8_kernels"] if k["input_mode"] == "offset"]
+    # the second block's expansion reads the first sum; the 1x1 after the blocks the second
+    assert len(offsets) == 2, m["int8_kernels"]
 
 
 @pytest.mark.needs_bin("tf-quant")

@@ -169,18 +169,21 @@ pub struct Chain {
     pub end: NodeId,
 }
 
-/// `Relu(Add(chain, summand))` after a Conv2D (+BiasAdd): the residual connection of a ResNet
-/// block, which `QuantizedConv2DWithBias(Signed)SumAndReluAndRequantize` computes in the
-/// convolution. The kernel writes its result over the summand's buffer, so the summand must
-/// have no reader that could run after it (see [`find_chains`]).
+/// `Add(chain, summand)` after a Conv2D (+BiasAdd), with the `Relu` after it if there is one:
+/// the residual connection of a ResNet block (Relu) or of a MobileNetV2 linear bottleneck (none),
+/// which `QuantizedConv2DWithBias(Signed)SumAndReluAndRequantize` computes in the convolution.
+/// Without a Relu, the kernel's bias is raised by an offset C that keeps the sum non-negative
+/// and its quint8 output holds `sum + C` ([`QTensor::offset`]). The kernel writes its result over
+/// the summand's buffer, so the summand must have no reader that could run after it (see
+/// [`find_chains`]).
 #[derive(Debug, Clone)]
 pub struct Sum {
     /// The `Add` or `AddV2`.
     pub add: NodeId,
     /// Its other input.
     pub summand: TensorName,
-    /// The `Relu` reading the Add.
-    pub relu: NodeId,
+    /// The `Relu` reading the Add, if it is the Add's only reader.
+    pub relu: Option<NodeId>,
     /// The chain's last node before the Add (its BiasAdd or Conv2D).
     pub before: NodeId,
 }
@@ -191,7 +194,7 @@ impl Chain {
         let mut v = vec![self.op];
         v.extend(self.bias.as_ref().map(|b| b.0));
         v.extend(self.act.map(|a| a.0));
-        v.extend(self.sum.iter().flat_map(|s| [s.add, s.relu]));
+        v.extend(self.sum.iter().flat_map(|s| std::iter::once(s.add).chain(s.relu)));
         v
     }
 
@@ -371,7 +374,7 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
     if kind == Kind::Conv2D && chain.act.is_none() {
         chain.sum = residual_after(g, chain.end);
         if let Some(s) = &chain.sum {
-            chain.end = s.relu;
+            chain.end = s.relu.unwrap_or(s.add);
         }
     }
     if kind == Kind::Depthwise && chain.act.is_none() {
@@ -382,7 +385,8 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
     Ok(chain)
 }
 
-/// `Relu(Add(end, s))` where `end`'s only reader is the Add and the Add's only reader the Relu.
+/// `Add(end, s)` where `end`'s only reader is the Add, and the `Relu` after it if that is the
+/// Add's only reader.
 fn residual_after(g: &Graph, end: NodeId) -> Option<Sum> {
     let (add, slot) = sole_reader(g, end)?;
     let an = g.node(add);
@@ -394,9 +398,10 @@ fn residual_after(g: &Graph, end: NodeId) -> Option<Sum> {
     if summand.node == g.node(end).name || const_behind(g, data[1 - slot]).is_some() {
         return None;
     }
-    let (relu, 0) = sole_reader(g, add)? else { return None };
-    let rn = g.node(relu);
-    (rn.op == "Relu" && is_float(rn)).then_some(Sum { add, summand, relu, before: end })
+    let relu = sole_reader(g, add)
+        .filter(|&(r, slot)| slot == 0 && g.node(r).op == "Relu" && is_float(g.node(r)))
+        .map(|(r, _)| r);
+    Some(Sum { add, summand, relu, before: end })
 }
 
 /// Every chain of the graph, and for each other candidate op (Conv2D, DepthwiseConv2dNative,
@@ -560,6 +565,9 @@ pub struct Int8Node {
     /// A residual Add fused into the kernel: its summand tensor and that tensor's 8-bit type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summand: Option<[String; 2]>,
+    /// A residual Add without Relu: the output's codes hold the sum plus this (see the docs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_offset: Option<f32>,
 }
 
 /// A candidate that stayed float.
@@ -681,13 +689,26 @@ pub(crate) fn min_first_range(lo: f32, hi: f32) -> (f32, f32) {
     ((-z * step) as f32, ((255.0 - z) * step) as f32)
 }
 
-/// The float bias of a MatMul kernel fed `x - min` for `x` (a MIN_FIRST input read as
-/// SCALED): `b + min · Σᵢ ŵᵢⱼ`, ŵ being the per-tensor qint8 weight `codes` (row-major
-/// `[in, out]`) times `max_abs / 127`. Computed in f64; `Err` if a value overflows f32.
+/// The offset and step of a residual sum without Relu in `[lo, hi]`, written by a kernel with a
+/// Relu as quint8 codes of `levels` steps (255; 127 for the signed-sum kernel): the offset is a
+/// whole number of steps at least `-lo`, so that the sum plus the offset is non-negative and a
+/// `Dequantize(MIN_FIRST)` on `[-offset, 255 · step - offset]` gives the sum back exactly.
+pub(crate) fn offset_range(lo: f32, hi: f32, levels: f32) -> (f32, f32) {
+    let (lo, hi) = (f64::from(lo.min(0.0)), f64::from(hi.max(0.0)));
+    let step = (hi - lo).max(1e-6) / f64::from(levels);
+    let z = (-lo / step).round().clamp(0.0, f64::from(levels));
+    ((z * step) as f32, step as f32)
+}
+
+/// The float bias of a kernel fed `x - min` for `x` (a MIN_FIRST input, or an offset tensor,
+/// read as SCALED): `b + min · Σᵢ ŵᵢⱼ`, ŵ being the qint8 weight `codes` (row-major, output
+/// channels last: MatMul `[in, out]`, Conv2D HWIO, depthwise `[H, W, in, multiplier]`) times
+/// `max_abs / 127`, `max_abs` per output channel or one for the tensor. Computed in f64; `Err`
+/// if a value overflows f32.
 pub(crate) fn shifted_bias(
     bias: &[f32],
     codes: &[u8],
-    max_abs: f32,
+    max_abs: &[f32],
     min: f32,
 ) -> Result<Vec<f32>, String> {
     let n = bias.len();
@@ -700,9 +721,16 @@ pub(crate) fn shifted_bias(
             *s += i64::from(*c as i8);
         }
     }
-    let scale = f64::from(min) * f64::from(max_abs) / 127.0;
-    let out: Vec<f32> =
-        bias.iter().zip(&sums).map(|(b, s)| (f64::from(*b) + scale * *s as f64) as f32).collect();
+    if max_abs.len() != 1 && max_abs.len() != n {
+        return Err(format!("{} weight scales for {n} outputs", max_abs.len()));
+    }
+    let scale = |j: usize| f64::from(min) * f64::from(max_abs[j % max_abs.len()]) / 127.0;
+    let out: Vec<f32> = bias
+        .iter()
+        .zip(&sums)
+        .enumerate()
+        .map(|(j, (b, s))| (f64::from(*b) + scale(j) * *s as f64) as f32)
+        .collect();
     if out.iter().all(|v| v.is_finite()) {
         Ok(out)
     } else {
@@ -753,6 +781,10 @@ pub(crate) struct QTensor {
     pub(crate) node: String,
     pub(crate) dtype: i32,
     pub(crate) range: Option<[f32; 2]>,
+    /// The values the codes stand for (SCALED, `range`) are the tensor's plus this: a residual
+    /// sum without a Relu, raised to be non-negative. Its readers take it back through their
+    /// bias (only those without zero padding), its exit through `Dequantize(MIN_FIRST)`.
+    pub(crate) offset: f32,
 }
 
 /// What the emitters of both forms share while the graph is rewritten.
@@ -816,9 +848,40 @@ impl Emitter<'_> {
         }
         g.add_node(q)?;
         self.rep.quantize_nodes += 1;
-        let q = QTensor { node: qn, dtype, range: Some([lo, hi]) };
+        let q = QTensor { node: qn, dtype, range: Some([lo, hi]), offset: 0.0 };
         self.quantized_inputs.insert(key, q.clone());
         Ok(q)
+    }
+
+    /// [`Emitter::dequantize_in_place`] of `q`; an offset tensor is dequantized `MIN_FIRST` on
+    /// `[-offset, max - offset]` (new `Const`s), which takes the offset back exactly since the
+    /// offset is a whole number of steps.
+    pub(crate) fn exit_in_place(
+        &mut self,
+        g: &mut Graph,
+        id: NodeId,
+        q: &QTensor,
+    ) -> Result<(), QuantError> {
+        if q.offset == 0.0 {
+            self.dequantize_in_place(g, id, &q.node, q.dtype);
+            return Ok(());
+        }
+        let orig = g.node(id).clone();
+        let top = q.range.map_or(0.0, |r| r[1]);
+        let lo = self.names.fresh(&format!("{}/exit_min", orig.name));
+        let hi = self.names.fresh(&format!("{}/exit_max", orig.name));
+        g.add_node(constant(&lo, floats(&[], &[-q.offset]), &orig.device))?;
+        g.add_node(constant(&hi, floats(&[], &[top - q.offset]), &orig.device))?;
+        let mut attr = orig.attr.clone();
+        attr.retain(|k, _| k.starts_with('_'));
+        let mut d =
+            NodeDef { op: "Dequantize".into(), input: vec![q.node.clone(), lo, hi], attr, ..orig };
+        d.attr.insert("T".into(), qtype(q.dtype).into());
+        d.attr.insert("mode".into(), "MIN_FIRST".into());
+        d.attr.insert("dtype".into(), DataType::DtFloat.into());
+        g.replace_node(id, d);
+        self.rep.dequantize_nodes += 1;
+        Ok(())
     }
 
     /// `Dequantize` of `src`'s outputs 0-2 in place of node `id` (which keeps its name, device
@@ -1041,7 +1104,8 @@ pub(crate) fn pass_through(
     }
     let qp_name = qp.name.clone();
     g.add_node(qp)?;
-    st.dequantize_in_place(g, id, &qp_name, q.dtype);
+    // A max pool commutes with the offset; the legacy ops never see one.
+    st.exit_in_place(g, id, &QTensor { node: qp_name.clone(), ..q.clone() })?;
     match op {
         "MaxPool" | "AvgPool" => st.rep.int8_pools.push(name.clone()),
         _ => st.rep.int8_other.push(name.clone()),
@@ -1149,11 +1213,18 @@ fn emit_fused(
     let replaces: Vec<String> = c.nodes().iter().map(|&id| g.node(id).name.clone()).collect();
     let device = op.device.clone();
     let input_key = c.input.to_string();
-    // The input: straight from an int8 kernel when one produces it in a type this op takes.
+    // Whether the op pads its input with zeros (which an offset input would read as -offset).
+    let fdims = dims_of(g.node(c.filter.0));
+    let pads = c.kind != Kind::MatMul
+        && op.attr.get("padding").and_then(AttrValue::as_bytes) != Some(b"VALID".as_slice())
+        && fdims[..2] != [1, 1];
+    // The input: straight from an int8 kernel when one produces it in a type this op takes
+    // (an offset tensor only if the op does not pad it).
     let upstream = st
         .qsrc
         .get(&input_key)
         .filter(|q| c.kind == Kind::Conv2D || q.dtype == dt::QUINT8)
+        .filter(|q| q.offset == 0.0 || !pads)
         .cloned();
     let input_range = match &upstream {
         Some(_) => None,
@@ -1197,17 +1268,24 @@ fn emit_fused(
         Kind::MatMul => *wt.shape.last().expect("rank checked"),
         _ => m.len() as i64,
     };
-    let mut bias: TensorProto = match &c.bias {
+    let bias_proto: TensorProto = match &c.bias {
         Some((_, b, _)) => g.node(*b).attr_opt_tensor("value").expect("a Const").clone(),
         None => floats(&[channels], &vec![0.0; channels as usize]),
     };
-    if let Some((amin, _)) = shifted {
-        let b = Tensor::from_proto(&bias)
-            .and_then(|t| t.values::<f32>())
-            .map_err(|e| e.to_string())
-            .and_then(|b| shifted_bias(&b, &payload, m[0], amin));
-        match b {
-            Ok(b) => bias = floats(&[channels], &b),
+    let mut bias =
+        match Tensor::from_proto(&bias_proto).and_then(|t| t.values::<f32>()).map(|v| v.to_vec()) {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(format!("bias of '{}': {e}", op.name))),
+        };
+    // What the kernel reads is x + in_offset: an offset tensor, or x - min of a MIN_FIRST input.
+    let in_offset = match (&upstream, shifted) {
+        (Some(q), _) => q.offset,
+        (None, Some((amin, _))) => -amin,
+        (None, None) => 0.0,
+    };
+    if in_offset != 0.0 {
+        match shifted_bias(&bias, &payload, &m, -in_offset) {
+            Ok(b) => bias = b,
             Err(why) => return Ok(Err(format!("bias of '{}': {why}", op.name))),
         }
     }
@@ -1252,19 +1330,38 @@ fn emit_fused(
         }),
     };
 
-    // The frozen output range.
+    // The frozen output range, and the output's offset.
     let (lo, hi) = out_range;
+    let mut out_offset = 0.0;
     let (out_dtype, out) = match (c.act, &summand) {
-        // A qint8 summand: the kernel adds it in a signed 8-bit buffer that it then reads as
-        // quint8, so codes above 127 saturate. Given twice the range, it keeps 7 bits.
-        (_, Some(q)) if q.dtype == dt::QINT8 => (dt::QUINT8, [0.0, hi.max(1e-6) * 255.0 / 127.0]),
-        (_, Some(_)) | (Some((_, Act::Relu)), _) => (dt::QUINT8, [0.0, hi.max(1e-6)]),
-        (Some((_, Act::Relu6)), _) => (dt::QUINT8, [0.0, hi.clamp(1e-6, 6.0)]),
+        (_, Some(q)) => {
+            // A qint8 summand: the kernel adds it in a signed 8-bit buffer that it then reads
+            // as quint8, so codes above 127 saturate; told 255 steps, it uses 127 of them.
+            let levels = if q.dtype == dt::QINT8 { 127.0 } else { 255.0 };
+            let has_relu = c.sum.as_ref().is_some_and(|s| s.relu.is_some());
+            let (c_out, step) = if has_relu {
+                (0.0, hi.max(1e-6) / levels)
+            } else {
+                offset_range(lo, hi, levels)
+            };
+            // The kernel adds the summand's offset; the output takes its own.
+            for b in bias.iter_mut() {
+                *b += c_out - q.offset;
+            }
+            out_offset = c_out;
+            (dt::QUINT8, [0.0, 255.0 * step])
+        }
+        (Some((_, Act::Relu)), None) => (dt::QUINT8, [0.0, hi.max(1e-6)]),
+        (Some((_, Act::Relu6)), None) => (dt::QUINT8, [0.0, hi.clamp(1e-6, 6.0)]),
         (None, None) => {
             let a = lo.abs().max(hi.abs()).max(1e-6);
             (dt::QINT8, [-a, a])
         }
     };
+    if bias.iter().any(|b| !b.is_finite()) {
+        return Ok(Err(format!("bias of '{}': not finite with the offsets folded in", op.name)));
+    }
+    let bias = floats(&[channels], &bias);
     let dequantizes = c.kind == Kind::MatMul && c.act.is_none();
     let kernel = match (c.kind, c.act.is_some()) {
         _ if summand.as_ref().is_some_and(|q| q.dtype == dt::QINT8) => {
@@ -1356,11 +1453,10 @@ fn emit_fused(
     } else {
         g.add_node(k)?;
         c.remove_inner(g);
-        st.dequantize_in_place(g, c.end, &kname, out_dtype);
-        st.qsrc.insert(
-            format!("{}:0", end.name),
-            QTensor { node: kname.clone(), dtype: out_dtype, range: Some(out) },
-        );
+        let q =
+            QTensor { node: kname.clone(), dtype: out_dtype, range: Some(out), offset: out_offset };
+        st.exit_in_place(g, c.end, &q)?;
+        st.qsrc.insert(format!("{}:0", end.name), q);
     }
     st.rep.int8.push(Int8Node {
         node: kname,
@@ -1368,7 +1464,13 @@ fn emit_fused(
         replaces,
         input: input_key,
         input_type: qname(qin.dtype),
-        input_mode: if shifted.is_some() { "min_first" } else { "scaled" },
+        input_mode: if shifted.is_some() {
+            "min_first"
+        } else if in_offset != 0.0 {
+            "offset"
+        } else {
+            "scaled"
+        },
         input_range: qin.range,
         input_from_int8,
         output_range: Some(out),
@@ -1378,6 +1480,7 @@ fn emit_fused(
             .as_ref()
             .zip(summand.as_ref())
             .map(|(s, q)| [s.summand.to_string(), qname(q.dtype).to_string()]),
+        output_offset: (out_offset != 0.0).then_some(out_offset),
     });
     Ok(Ok(()))
 }

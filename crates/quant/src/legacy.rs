@@ -262,7 +262,7 @@ pub(crate) fn emit_chain(
     }
     c.remove_inner(g);
     st.dequantize_in_place(g, c.end, &cur, dt::QUINT8);
-    st.qsrc.insert(format!("{end_name}:0"), QTensor { node: cur, dtype: dt::QUINT8, range: out });
+    st.qsrc.insert(format!("{end_name}:0"), QTensor { node: cur, dtype: dt::QUINT8, range: out, offset: 0.0 });
     st.rep.int8.push(Int8Node {
         node: main,
         kernel: kernels.join(" + "),
@@ -275,6 +275,7 @@ pub(crate) fn emit_chain(
         output_range: out,
         weight_scales: 1,
         summand: None,
+        output_offset: None,
     });
     Ok(Ok(()))
 }
@@ -320,6 +321,6 @@ pub(crate) fn pass_through(
     g.add_node(k)?;
     st.dequantize_in_place(g, id, &qn, dt::QUINT8);
     st.rep.int8_other.push(name.clone());
-    st.qsrc.insert(format!("{name}:0"), QTensor { node: qn, dtype: dt::QUINT8, range: None });
+    st.qsrc.insert(format!("{name}:0"), QTensor { node: qn, dtype: dt::QUINT8, range: None, offset: 0.0 });
     Ok(true)
 }

@@ -1237,6 +1237,104 @@ fn residual_add_stays_float_when_the_summand_is_read_later() {
     assert_eq!(find(&q.graph, "add").op, "AddV2");
 }
 
+/// MobileNetV2's linear bottlenecks: x -> 1x1 conv + BiasAdd (p0, linear) -> two blocks of
+/// [1x1 conv + Relu6 -> 1x1 conv + BiasAdd -> AddV2(block input, ·)] (add1, add2, no Relu) ->
+/// a 1x1 conv + Relu (c3) and a 3x3 SAME conv + Relu (c4), both reading add2.
+fn bottlenecks() -> GraphDef {
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    let conv = |name: &str, input: &str, w: &str| {
+        let n = f(node(name, "Conv2D", &[input, w]));
+        with(with(n, "strides", vec![1i64, 1, 1, 1]), "padding", "SAME")
+    };
+    graph(vec![
+        placeholder("x"),
+        const_rand("w0", &[1, 1, 3, 4], 40).0,
+        const_rand("bb0", &[4], 41).0,
+        conv("c0", "x", "w0"),
+        f(node("p0", "BiasAdd", &["c0", "bb0"])),
+        const_rand("we1", &[1, 1, 4, 8], 42).0,
+        conv("e1", "p0", "we1"),
+        f(node("r1", "Relu6", &["e1"])),
+        const_rand("w1", &[1, 1, 8, 4], 43).0,
+        const_rand("bb1", &[4], 44).0,
+        conv("c1", "r1", "w1"),
+        f(node("p1", "BiasAdd", &["c1", "bb1"])),
+        f(node("add1", "AddV2", &["p0", "p1"])),
+        const_rand("we2", &[1, 1, 4, 8], 45).0,
+        conv("e2", "add1", "we2"),
+        f(node("r2", "Relu6", &["e2"])),
+        const_rand("w2", &[1, 1, 8, 4], 46).0,
+        const_rand("bb2", &[4], 47).0,
+        conv("c2", "r2", "w2"),
+        f(node("p2", "BiasAdd", &["c2", "bb2"])),
+        f(node("add2", "AddV2", &["add1", "p2"])),
+        const_rand("w3", &[1, 1, 4, 4], 48).0,
+        conv("c3", "add2", "w3"),
+        f(node("r3", "Relu", &["c3"])),
+        const_rand("w4", &[3, 3, 4, 4], 49).0,
+        conv("c4", "add2", "w4"),
+        f(node("r4", "Relu", &["c4"])),
+    ])
+}
+
+#[test]
+fn residual_add_without_relu_writes_an_offset_tensor() {
+    let g = bottlenecks();
+    let t = activations::calibration_tensors(&g).unwrap();
+    for want in ["p0:0", "p1:0", "add1:0", "p2:0", "add2:0"] {
+        assert!(t.contains(&want.to_string()), "{want} not in {t:?}");
+    }
+    let mut ranges = ranges_for(&t.iter().map(String::as_str).collect::<Vec<_>>());
+    for (name, r) in ranges.tensors.iter_mut() {
+        if name.starts_with('r') || name == "x:0" {
+            r.min = 0.0;
+        }
+    }
+    let q = run(g, &act_cfg(ranges));
+    let gq = &q.graph;
+    let rep = q.report.activations.as_ref().unwrap();
+    // add1: the summand p0 is a qint8 kernel output: the signed-sum kernel, 127 steps over
+    // [-1, 2], so the offset is 1 / (3 / 127) = 42.33 -> 42 steps.
+    let k1 = find(gq, "add1/eightbit");
+    assert_eq!(k1.op, "QuantizedConv2DWithBiasSignedSumAndReluAndRequantize");
+    let step1 = 3.0f32 / 127.0;
+    let c1 = 42.0 * step1;
+    let n1 = rep.int8.iter().find(|n| n.node == "add1/eightbit").unwrap();
+    assert_eq!(n1.replaces, ["c1", "p1", "add1"]);
+    assert_eq!(n1.output_offset, Some(c1));
+    assert_eq!(n1.output_range, Some([0.0, 255.0 * step1]));
+    let bias1 = tensor_of(find(gq, &k1.input[2])).values::<f32>().unwrap().to_vec();
+    let orig1 = values(4, 44);
+    for (b, o) in bias1.iter().zip(&orig1) {
+        assert!((b - (o + c1)).abs() < 1e-5, "{b} vs {o} + {c1}");
+    }
+    // add1's exit takes the offset back: Dequantize(MIN_FIRST) on [-c1, 255 step - c1].
+    let d1 = find(gq, "add1");
+    assert_eq!(d1.op, "Dequantize");
+    assert_eq!(d1.attr["mode"].as_bytes(), Some(b"MIN_FIRST".as_slice()));
+    assert_eq!(tensor_of(find(gq, &d1.input[1])).values::<f32>().unwrap()[0], -c1);
+    // e2 (1x1) reads add1's codes directly; its bias takes the offset back: -c1 · Σ ŵ.
+    let ke2 = find(gq, "r2/eightbit");
+    assert_eq!(ke2.input[0], "add1/eightbit");
+    let be2 = tensor_of(find(gq, &ke2.input[2])).values::<f32>().unwrap().to_vec();
+    assert!(be2.iter().all(|b| *b != 0.0), "{be2:?}");
+    // add2: the summand add1 is quint8 with an offset: the unsigned-sum kernel, bias raised by
+    // its own offset less the summand's.
+    let k2 = find(gq, "add2/eightbit");
+    assert_eq!(k2.op, "QuantizedConv2DWithBiasSumAndReluAndRequantize");
+    assert_eq!(k2.input[9], "add1/eightbit");
+    let step2 = 3.0f32 / 255.0;
+    let c2 = 85.0 * step2;
+    let bias2 = tensor_of(find(gq, &k2.input[2])).values::<f32>().unwrap().to_vec();
+    for (b, o) in bias2.iter().zip(&values(4, 47)) {
+        assert!((b - (o + c2 - c1)).abs() < 1e-5, "{b} vs {o} + {c2} - {c1}");
+    }
+    // c3 (1x1) reads add2's codes; c4 (3x3, zero padding) cannot and quantizes add2's float.
+    assert_eq!(find(gq, "r3/eightbit").input[0], "add2/eightbit");
+    assert_eq!(find(gq, "r4/eightbit").input[0], "add2/quantize");
+    assert_eq!(find(gq, "add2/quantize").input[0], "add2:0");
+}
+
 /// A MobileNet block: x -> 1x1 Conv2D + Relu6 -> depthwise 3x3 (multiplier 2) + BiasAdd + Relu6
 /// -> 1x1 Conv2D (linear), the depthwise node given `dw_attrs`; the depthwise reads `dw_input`
 /// and the projection `project_input` (`expand_relu` and `dw_relu` in the block).
@@ -1387,11 +1485,15 @@ fn min_first_range_puts_zero_on_a_code() {
 fn shifted_bias_adds_min_times_column_sums() {
     // codes [[1, -2], [3, 4]] (row-major [in, out]), max |w| = 127 / 2: ŵ = codes / 2.
     let codes = [1i8, -2, 3, 4].map(|c| c as u8);
-    let b = activations::shifted_bias(&[0.5, -1.0], &codes, 63.5, -2.0).unwrap();
+    let b = activations::shifted_bias(&[0.5, -1.0], &codes, &[63.5], -2.0).unwrap();
     // Column sums of ŵ: 2 and 1; min = -2.
     assert_eq!(b, [0.5 - 4.0, -1.0 - 2.0]);
-    assert!(activations::shifted_bias(&[0.0; 3], &codes, 1.0, -1.0).is_err());
-    let huge = activations::shifted_bias(&[0.0, 0.0], &codes, 3e38, -3e38).unwrap_err();
+    assert!(activations::shifted_bias(&[0.0; 3], &codes, &[1.0], -1.0).is_err());
+    // One scale per output channel: column 1's ŵ = codes.
+    let b = activations::shifted_bias(&[0.5, -1.0], &codes, &[63.5, 127.0], -2.0).unwrap();
+    assert_eq!(b, [0.5 - 4.0, -1.0 - 4.0]);
+    assert!(activations::shifted_bias(&[0.0; 2], &codes, &[1.0; 3], -1.0).is_err());
+    let huge = activations::shifted_bias(&[0.0, 0.0], &codes, &[3e38], -3e38).unwrap_err();
     assert!(huge.contains("overflows"), "{huge}");
 }
 
