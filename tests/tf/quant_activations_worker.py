@@ -117,7 +117,8 @@ def resnet_like():
 
 def mobilenet_like():
     """MobileNetV2's pattern: 1x1 expand (Relu6), 3x3 depthwise (bias, Relu6; stride 2 and
-    multiplier 2 in the last block), 1x1 linear projection, and two linear-bottleneck blocks
+    multiplier 2 in the last block, after a ZeroPadding2D as Keras' MobileNetV2 has it), 1x1
+    linear projection, and two linear-bottleneck blocks
     whose residual Add has no Relu after it. No batch norms: a few epochs of training would
     leave their moving statistics far from the batches'."""
     L = tf.keras.layers
@@ -130,7 +131,10 @@ def mobilenet_like():
         y = L.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
         x = L.Add()([x, L.Conv2D(16, 1)(y)])
     x = L.Conv2D(32, 1, activation="relu6")(x)
-    x = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu6")(x)
+    # Keras' MobileNetV2 pads explicitly before a strided depthwise convolution.
+    x = L.ZeroPadding2D(((0, 1), (0, 1)))(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="valid", depth_multiplier=2,
+                          activation="relu6")(x)
     x = L.Conv2D(24, 1)(x)
     x = L.Conv2D(16, 1, activation="relu6")(x)
     x = L.Flatten()(x)
@@ -292,8 +296,9 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
            "kernels": sorted(k["kernel"] for k in rep["int8"]),
            "float_ops": sorted(n.op for n in gq.node if n.op in FLOAT_KERNEL_OPS),
            "quantize_nodes": rep["quantize_nodes"],
-           "int8_kernels": [{k: e[k] for k in ("node", "kernel", "input_type", "input_mode",
-                                               "input_range")} for e in rep["int8"]],
+           "int8_kernels": [{k: e.get(k) for k in ("node", "kernel", "input_type", "input_mode",
+                                                   "input_range", "folded_pad")}
+                            for e in rep["int8"]],
            "ops": sorted({n.op for n in gq.node if "Quantiz" in n.op}),
            "all_ops": sorted({n.op for n in gq.node}),
            "int8": metrics(ref, got), "rewrite_s": rewrite_s, "legacy": legacy,

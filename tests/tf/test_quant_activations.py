@@ -140,8 +140,10 @@ def test_depthwise_convolutions_run_int8_between_the_1x1_convolutions(results):
     assert m["kernels"].count("QuantizedDepthwiseConv2DWithBiasAndReluAndRequantize") == 4, m
     assert m["float_nodes"] == [] and m["float_ops"] == [], m
     # Two QuantizeV2: at the input and after Flatten; expand -> depthwise -> projection chain
-    # without leaving int8, through the residual Adds too.
+    # without leaving int8, through the residual Adds too, and the ZeroPadding2D before the
+    # strided depthwise convolution is its SAME padding (16x16 input: SAME pads 0 and 1).
     assert m["quantize_nodes"] == 2, m
+    assert len([k for k in m["int8_kernels"] if k["folded_pad"]]) == 1, m["int8_kernels"]
     assert m["int8"]["cosine_min"] >= 0.99, m
 
 

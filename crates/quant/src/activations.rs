@@ -165,6 +165,13 @@ pub struct Chain {
     pub act: Option<(NodeId, Act)>,
     /// A residual `Add` and the `Relu` after it, fused into a Conv2D as its summand.
     pub sum: Option<Sum>,
+    /// A zero `Pad` (float) that the VALID convolution reads, its input and its amounts
+    /// (top, bottom, left, right): folded into SAME padding when they are SAME's for the shape
+    /// calibration saw (Keras' `ZeroPadding2D` before MobileNetV2's strided depthwise
+    /// convolutions).
+    pub pad: Option<(NodeId, TensorName, [i64; 4])>,
+    /// Whether `pad` was folded: `input` is then the Pad's input and the kernel pads SAME.
+    pub same: bool,
     /// The last node of the chain, whose output the chain computes.
     pub end: NodeId,
 }
@@ -346,6 +353,8 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
         bias: None,
         act: None,
         sum: None,
+        pad: None,
+        same: false,
         end: id,
     };
     if let Some((r, 0)) = sole_reader(g, id) {
@@ -371,6 +380,10 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
             chain.end = r;
         }
     }
+    if kind != Kind::MatMul && n.attr.get("padding").and_then(AttrValue::as_bytes) == Some(b"VALID")
+    {
+        chain.pad = zero_pad(g, &chain.input);
+    }
     if kind == Kind::Conv2D && chain.act.is_none() {
         chain.sum = residual_after(g, chain.end);
         if let Some(s) = &chain.sum {
@@ -383,6 +396,54 @@ fn chain_at(g: &Graph, id: NodeId) -> Result<Chain, String> {
             .into());
     }
     Ok(chain)
+}
+
+/// A float `Pad` producing `t` with constant paddings that pad only height and width: the
+/// Pad, its input and the amounts (top, bottom, left, right).
+fn zero_pad(g: &Graph, t: &TensorName) -> Option<(NodeId, TensorName, [i64; 4])> {
+    let id = g.id(&t.node)?;
+    let n = g.node(id);
+    let data: Vec<&String> = n.input.iter().filter(|s| !s.starts_with('^')).collect();
+    if n.op != "Pad" || t.port != 0 || !is_float(n) || data.len() != 2 {
+        return None;
+    }
+    let pid = g.id(&TensorName::parse(data[1]).node)?;
+    let pv = g.node(pid).attr_opt_tensor("value").filter(|_| g.node(pid).op == "Const")?;
+    let v: Vec<i64> = match Tensor::from_proto(pv).ok()? {
+        t if t.shape == [4, 2] && t.dtype == dt::INT32 => {
+            t.values::<i32>().ok()?.iter().map(|&x| i64::from(x)).collect()
+        }
+        t if t.shape == [4, 2] && t.dtype == dt::INT64 => t.values::<i64>().ok()?.to_vec(),
+        _ => return None,
+    };
+    let ok = v[0] == 0 && v[1] == 0 && v[6] == 0 && v[7] == 0 && v[2..6].iter().all(|&x| x >= 0);
+    ok.then(|| (id, TensorName::parse(data[0]), [v[2], v[3], v[4], v[5]]))
+}
+
+/// The chain reading the Pad's input with SAME padding, if the Pad's amounts are what SAME pads
+/// for the input shape the ranges file records (`None` if it records none, or they differ).
+fn fold_pad(c: &Chain, g: &Graph, act: &Activations) -> Option<Chain> {
+    let (_, input, amounts) = c.pad.as_ref()?;
+    let shape = act.ranges.tensors.get(&input.to_string())?.shape.as_ref()?;
+    let n = g.node(c.op);
+    let k = dims_of(g.node(c.filter.0));
+    let s = n.attr.get("strides").and_then(AttrValue::as_list_i64)?;
+    if shape.len() != 4 || k.len() != 4 || s.len() != 4 {
+        return None;
+    }
+    // TensorFlow's SAME: out = ceil(in / s), total = max((out - 1) · s + k - in, 0), the
+    // smaller half before.
+    let same = |size: i64, k: i64, s: i64| {
+        let out = (size + s - 1) / s;
+        let total = ((out - 1) * s + k - size).max(0);
+        [total / 2, total - total / 2]
+    };
+    for (axis, (size, (k, s))) in [(0, (shape[1], (k[0], s[1]))), (1, (shape[2], (k[1], s[2])))] {
+        if size <= 0 || s <= 0 || same(size, k, s) != amounts[2 * axis..2 * axis + 2] {
+            return None;
+        }
+    }
+    Some(Chain { input: input.clone(), same: true, ..c.clone() })
 }
 
 /// `Add(end, s)` where `end`'s only reader is the Add, and the `Relu` after it if that is the
@@ -527,6 +588,10 @@ pub fn calibration_tensors(graph: &GraphDef) -> Result<Vec<String>, QuantError> 
     for c in &chains {
         set.insert(c.input.to_string());
         set.insert(format!("{}:0", g.node(c.end).name));
+        if let Some((_, input, _)) = &c.pad {
+            // Its shape decides whether the Pad folds into SAME padding.
+            set.insert(input.to_string());
+        }
         if let Some(s) = &c.sum {
             // The summand, and the chain's output without the Add (if the Add is not fused).
             set.insert(s.summand.to_string());
@@ -568,6 +633,10 @@ pub struct Int8Node {
     /// A residual Add without Relu: the output's codes hold the sum plus this (see the docs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_offset: Option<f32>,
+    /// A zero `Pad` before the convolution that the kernel's SAME padding does instead (the Pad
+    /// stays for any other reader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded_pad: Option<String>,
 }
 
 /// A candidate that stayed float.
@@ -1185,6 +1254,8 @@ fn emit_chain(
     c: &Chain,
     st: &mut Emitter<'_>,
 ) -> Result<Result<(), String>, QuantError> {
+    let folded = fold_pad(c, g, st.act);
+    let c = folded.as_ref().unwrap_or(c);
     let Some(s) = &c.sum else { return emit_fused(g, c, None, st) };
     match sum_plan(g, c, st)? {
         Ok(plan) => emit_fused(g, c, Some(plan), st),
@@ -1216,7 +1287,7 @@ fn emit_fused(
     // Whether the op pads its input with zeros (which an offset input would read as -offset).
     let fdims = dims_of(g.node(c.filter.0));
     let pads = c.kind != Kind::MatMul
-        && op.attr.get("padding").and_then(AttrValue::as_bytes) != Some(b"VALID".as_slice())
+        && (c.same || op.attr.get("padding").and_then(AttrValue::as_bytes) != Some(b"VALID"))
         && fdims[..2] != [1, 1];
     // The input: straight from an int8 kernel when one produces it in a type this op takes
     // (an offset tensor only if the op does not pad it).
@@ -1339,11 +1410,8 @@ fn emit_fused(
             // as quint8, so codes above 127 saturate; told 255 steps, it uses 127 of them.
             let levels = if q.dtype == dt::QINT8 { 127.0 } else { 255.0 };
             let has_relu = c.sum.as_ref().is_some_and(|s| s.relu.is_some());
-            let (c_out, step) = if has_relu {
-                (0.0, hi.max(1e-6) / levels)
-            } else {
-                offset_range(lo, hi, levels)
-            };
+            let (c_out, step) =
+                if has_relu { (0.0, hi.max(1e-6) / levels) } else { offset_range(lo, hi, levels) };
             // The kernel adds the summand's offset; the output takes its own.
             for b in bias.iter_mut() {
                 *b += c_out - q.offset;
@@ -1426,6 +1494,9 @@ fn emit_fused(
             for a in ["strides", "padding"] {
                 k.attr.insert(a.into(), op.attr[a].clone());
             }
+            if c.same {
+                k.attr.insert("padding".into(), "SAME".into());
+            }
             k.attr.insert("dilations".into(), vec![1i64, 1, 1, 1].into());
         }
         Kind::MatMul => {
@@ -1481,6 +1552,7 @@ fn emit_fused(
             .zip(summand.as_ref())
             .map(|(s, q)| [s.summand.to_string(), qname(q.dtype).to_string()]),
         output_offset: (out_offset != 0.0).then_some(out_offset),
+        folded_pad: c.pad.as_ref().filter(|_| c.same).map(|p| g.node(p.0).name.clone()),
     });
     Ok(Ok(()))
 }

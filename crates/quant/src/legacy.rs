@@ -262,7 +262,10 @@ pub(crate) fn emit_chain(
     }
     c.remove_inner(g);
     st.dequantize_in_place(g, c.end, &cur, dt::QUINT8);
-    st.qsrc.insert(format!("{end_name}:0"), QTensor { node: cur, dtype: dt::QUINT8, range: out, offset: 0.0 });
+    st.qsrc.insert(
+        format!("{end_name}:0"),
+        QTensor { node: cur, dtype: dt::QUINT8, range: out, offset: 0.0 },
+    );
     st.rep.int8.push(Int8Node {
         node: main,
         kernel: kernels.join(" + "),
@@ -276,6 +279,7 @@ pub(crate) fn emit_chain(
         weight_scales: 1,
         summand: None,
         output_offset: None,
+        folded_pad: None,
     });
     Ok(Ok(()))
 }
@@ -321,6 +325,9 @@ pub(crate) fn pass_through(
     g.add_node(k)?;
     st.dequantize_in_place(g, id, &qn, dt::QUINT8);
     st.rep.int8_other.push(name.clone());
-    st.qsrc.insert(format!("{name}:0"), QTensor { node: qn, dtype: dt::QUINT8, range: None, offset: 0.0 });
+    st.qsrc.insert(
+        format!("{name}:0"),
+        QTensor { node: qn, dtype: dt::QUINT8, range: None, offset: 0.0 },
+    );
     Ok(true)
 }

@@ -1335,6 +1335,52 @@ fn residual_add_without_relu_writes_an_offset_tensor() {
     assert_eq!(find(gq, "add2/quantize").input[0], "add2:0");
 }
 
+#[test]
+fn a_zero_pad_before_a_valid_convolution_folds_into_same_padding() {
+    // x -> 1x1 conv + Relu6 (r) -> Pad (bottom and right by 1) -> depthwise 3x3 stride 2
+    // VALID + Relu6: Keras' ZeroPadding2D before MobileNetV2's strided depthwise convolutions.
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    let paddings =
+        Tensor::from_values(dt::INT32, &[4, 2], &[0i32, 0, 0, 1, 0, 1, 0, 0]).unwrap().to_proto();
+    let dw = f(node("dw", "DepthwiseConv2dNative", &["pad", "dwk"]));
+    let g = graph(vec![
+        placeholder("x"),
+        const_rand("w", &[1, 1, 3, 4], 50).0,
+        with(
+            with(f(node("c", "Conv2D", &["x", "w"])), "strides", vec![1i64, 1, 1, 1]),
+            "padding",
+            "SAME",
+        ),
+        f(node("r", "Relu6", &["c"])),
+        with(with(node("p", "Const", &[]), "dtype", DataType::DtInt32), "value", paddings),
+        with(f(node("pad", "Pad", &["r", "p"])), "Tpaddings", DataType::DtInt32),
+        const_rand("dwk", &[3, 3, 4, 1], 51).0,
+        with(with(dw, "strides", vec![1i64, 2, 2, 1]), "padding", "VALID"),
+        f(node("dwr", "Relu6", &["dw"])),
+    ]);
+    let t = activations::calibration_tensors(&g).unwrap();
+    assert_eq!(t, ["dwr:0", "pad:0", "r:0", "x:0"]);
+    let mut ranges = ranges_for(&t.iter().map(String::as_str).collect::<Vec<_>>());
+    for r in ranges.tensors.values_mut() {
+        r.min = 0.0;
+    }
+    // Height and width 4 (even): SAME pads 0 before and 1 after, as the Pad does.
+    let q = run(g.clone(), &act_cfg(ranges.clone()));
+    let k = find(&q.graph, "dwr/eightbit");
+    assert_eq!(k.input[0], "r/eightbit");
+    assert_eq!(k.attr["padding"].as_bytes(), Some(b"SAME".as_slice()));
+    let rep = q.report.activations.as_ref().unwrap();
+    assert_eq!(rep.quantize_nodes, 1, "only x is quantized");
+    let n = rep.int8.iter().find(|n| n.node == "dwr/eightbit").unwrap();
+    assert_eq!(n.folded_pad.as_deref(), Some("pad"));
+    // Size 5 (odd): SAME would pad 1 and 1; the Pad stays and its output is quantized.
+    ranges.tensors.get_mut("r:0").unwrap().shape = Some(vec![1, 5, 5, 4]);
+    let q = run(g, &act_cfg(ranges));
+    let k = find(&q.graph, "dwr/eightbit");
+    assert_eq!(k.input[0], "pad/quantize");
+    assert_eq!(k.attr["padding"].as_bytes(), Some(b"VALID".as_slice()));
+}
+
 /// A MobileNet block: x -> 1x1 Conv2D + Relu6 -> depthwise 3x3 (multiplier 2) + BiasAdd + Relu6
 /// -> 1x1 Conv2D (linear), the depthwise node given `dw_attrs`; the depthwise reads `dw_input`
 /// and the projection `project_input` (`expand_relu` and `dw_relu` in the block).
