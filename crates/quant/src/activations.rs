@@ -15,6 +15,10 @@
 //! | MatMul (+BiasAdd) + Relu | `QuantizedMatMulWithBiasAndReluAndRequantize` | quint8, [0, max] |
 //! | MatMul (+BiasAdd) | `QuantizedMatMulWithBiasAndDequantize` | float |
 //! | Conv2D (+BiasAdd) + Add(·, s) + Relu | `QuantizedConv2DWithBias(Signed)SumAndReluAndRequantize` | quint8, [0, max] (qint8 s: [0, max · 255/127]) |
+//! | Conv2D (+BiasAdd) + Add(·, s) | the same, bias + C | quint8 holding sum + C (`QTensor::offset`) |
+//!
+//! A VALID convolution reading a zero `Pad` whose amounts are SAME's for the recorded input
+//! shape reads the Pad's input with SAME padding instead ([`Chain::pad`]).
 //!
 //! Weights become per-output-channel symmetric qint8 `Const`s (depthwise: one range per
 //! (input channel, multiplier) pair, `in_channels · multiplier` of them, in the order of the
@@ -180,7 +184,7 @@ pub struct Chain {
 /// the residual connection of a ResNet block (Relu) or of a MobileNetV2 linear bottleneck (none),
 /// which `QuantizedConv2DWithBias(Signed)SumAndReluAndRequantize` computes in the convolution.
 /// Without a Relu, the kernel's bias is raised by an offset C that keeps the sum non-negative
-/// and its quint8 output holds `sum + C` ([`QTensor::offset`]). The kernel writes its result over
+/// and its quint8 output holds `sum + C` (`QTensor::offset`). The kernel writes its result over
 /// the summand's buffer, so the summand must have no reader that could run after it (see
 /// [`find_chains`]).
 #[derive(Debug, Clone)]
