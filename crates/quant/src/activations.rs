@@ -870,6 +870,8 @@ pub(crate) struct Emitter<'a> {
     quantized_inputs: HashMap<(String, i32, bool), QTensor>,
     /// Fused-sum kernels and the node whose output 0 is their summand.
     sums: Vec<(String, String)>,
+    /// The chains' qint8 weights, quantized ahead on every thread (oneDNN form), by filter.
+    weights: HashMap<NodeId, (Vec<u8>, Vec<f32>)>,
     pub(crate) rep: ActivationReport,
 }
 
@@ -987,6 +989,7 @@ pub fn rewrite(
     act: &Activations,
     exclude: &[Regex],
     include: &[Regex],
+    threads: usize,
 ) -> Result<Quantized, QuantError> {
     let mut g = Graph::from_graph_def(graph)?;
     g.check(Some(Registry::global()))?;
@@ -1023,6 +1026,7 @@ pub fn rewrite(
         qsrc: HashMap::new(),
         quantized_inputs: HashMap::new(),
         sums: Vec::new(),
+        weights: HashMap::new(),
         rep,
     };
     let (chains, not) = find_chains(&g);
@@ -1032,6 +1036,9 @@ pub fn rewrite(
     }
     // A chain is rewritten when the walk reaches its last node: by then the producers of its
     // input and of a residual summand have been rewritten.
+    if legacy.is_none() {
+        st.weights = quantize_weights(&g, &chains, threads);
+    }
     let by_end: HashMap<NodeId, Chain> = chains.into_iter().map(|c| (c.end, c)).collect();
     let order = g.topo_order()?;
     let mut dead: Vec<NodeId> = Vec::new();
@@ -1124,6 +1131,59 @@ pub fn rewrite(
     }
     report.activations = Some(rep);
     Ok(Quantized { graph: g.into_graph_def(), report, payload: Bytes::new() })
+}
+
+/// The qint8 weights (codes and max |w| per output channel) of every chain whose weight decodes
+/// and quantizes, on `threads` threads (0: one per core), the largest weights first onto the
+/// least loaded thread. The rewrite itself then runs in graph order on one thread.
+fn quantize_weights(
+    g: &Graph,
+    chains: &[Chain],
+    threads: usize,
+) -> HashMap<NodeId, (Vec<u8>, Vec<f32>)> {
+    type Job = (NodeId, Tensor, Vec<usize>, u64);
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut seen = HashSet::new();
+    for c in chains {
+        let Some(t) = g.node(c.filter.0).attr_opt_tensor("value") else { continue };
+        let Ok(t) = Tensor::from_proto(t) else { continue };
+        let axes = match c.kind {
+            Kind::Conv2D => vec![3],
+            Kind::Depthwise => vec![2, 3],
+            Kind::MatMul => Vec::new(),
+        };
+        if seen.insert(c.filter.0) {
+            let n = tf_tensor::num_elements(&t.shape).unwrap_or(0);
+            jobs.push((c.filter.0, t, axes, n));
+        }
+    }
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, jobs.len().max(1));
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.3));
+    let mut buckets: Vec<(u64, Vec<Job>)> = (0..threads).map(|_| (0, Vec::new())).collect();
+    for j in jobs {
+        let b = buckets.iter_mut().min_by_key(|b| b.0).expect("at least one bucket");
+        b.0 = b.0.saturating_add(j.3);
+        b.1.push(j);
+    }
+    let work = |jobs: Vec<Job>| {
+        jobs.into_iter()
+            .filter_map(|(id, t, axes, _)| quantize_weight(&t, &axes).ok().map(|q| (id, q)))
+            .collect::<Vec<_>>()
+    };
+    if threads == 1 {
+        return buckets.into_iter().flat_map(|(_, j)| work(j)).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = buckets.into_iter().map(|(_, j)| s.spawn(move || work(j))).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("weight quantization worker panicked"))
+            .collect()
+    })
 }
 
 /// A single-input op reading an eight-bit tensor, run on it: `MaxPool` (both forms),
@@ -1335,7 +1395,8 @@ fn emit_fused(
         Kind::MatMul => Vec::new(),
     };
     let per_channel = !axes.is_empty();
-    let (payload, m) = match quantize_weight(&wt, &axes) {
+    let done = st.weights.remove(&c.filter.0).map(Ok);
+    let (payload, m) = match done.unwrap_or_else(|| quantize_weight(&wt, &axes)) {
         Ok(x) => x,
         Err(why) => return Ok(Err(format!("weight '{}': {why}", filter.name))),
     };

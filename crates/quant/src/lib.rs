@@ -102,7 +102,7 @@ impl Done {
 pub fn quantize_graph_def(graph: GraphDef, cfg: &QuantConfig) -> Result<Quantized, QuantError> {
     cfg.validate()?;
     if let Some(a) = &cfg.activations {
-        return activations::rewrite(graph, a, &cfg.exclude, &cfg.include);
+        return activations::rewrite(graph, a, &cfg.exclude, &cfg.include, cfg.threads);
     }
     let g = Graph::from_graph_def(graph)?;
     // A broken input is the user's error, reported before anything is quantized.
