@@ -371,11 +371,13 @@ pub fn fold(data: &[u8]) -> bool {
     })
 }
 
-/// tf-quant in each mode, small tensors included.
+/// tf-quant in each mode, small tensors included, and `--activations` (both forms) with ranges
+/// made up from the input's bytes for every tensor the rewrite asks for (hostile shapes too).
 pub fn quant(data: &[u8]) -> bool {
     use tf_quant::{Encoding as E, Mode};
-    let v = variant(data, 6);
+    let v = variant(data, 8);
     pass("tf-quant", data, |l| {
+        let activations = if v >= 6 { Some(made_up_ranges(&l.graph, data, v == 7)?) } else { None };
         let cfg = tf_quant::QuantConfig {
             mode: [
                 Mode::Int8,
@@ -384,16 +386,69 @@ pub fn quant(data: &[u8]) -> bool {
                 Mode::Float16,
                 Mode::Bfloat16,
                 Mode::Round(16),
+                Mode::Int8,
+                Mode::Int8,
             ][v],
             per_tensor: v == 1,
             encoding: if v == 0 { E::Dequantize } else { E::CastMul },
             min_elements: 4,
-            threads: 1,
+            threads: if v == 6 { 2 } else { 1 },
+            activations,
             ..Default::default()
         };
         let buffer = l.buffer.clone();
         let q = tf_quant::quantize_graph_def(l.graph, &cfg).ok()?;
         Some((q.graph, vec![buffer, q.payload]))
+    })
+}
+
+/// The `--activations` settings for `g` with a range and a shape per tensor it needs, taken
+/// from `data`: signed or not, small or huge, shapes plausible or absurd.
+fn made_up_ranges(
+    g: &tf_proto::tensorflow::GraphDef,
+    data: &[u8],
+    legacy: bool,
+) -> Option<tf_quant::activations::Activations> {
+    use tf_quant::activations::{Activations, Form};
+    use tf_quant::ranges::{RangesFile, TensorRange};
+    let needed = tf_quant::activations::calibration_tensors(g).ok()?;
+    let byte = |i: usize| data.get(i % data.len().max(1)).copied().unwrap_or(0);
+    let tensors = needed
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let b = byte(i);
+            let hi = [1.0, 6.0, 1e-7, 3e38][usize::from(b) % 4];
+            let lo = if b & 4 == 0 { 0.0 } else { -hi * f64::from(b >> 3) / 31.0 };
+            let side = [4, 7, 1, 0, i64::MAX, -1][usize::from(b >> 2) % 6];
+            let shape = (b & 1 == 0).then(|| vec![-1, side, side, 3]);
+            let r = TensorRange {
+                min: lo,
+                max: hi,
+                count: 1,
+                hist_max: hi,
+                histogram: vec![1, 0],
+                shape,
+            };
+            (t, r)
+        })
+        .collect();
+    let ranges = RangesFile {
+        format: tf_quant::ranges::FORMAT.into(),
+        version: tf_quant::ranges::VERSION,
+        source: "fuzz".into(),
+        samples: 1,
+        smoke_run_only: false,
+        note: None,
+        bins: 2,
+        tensors,
+    };
+    Some(Activations {
+        ranges,
+        file: "ranges.json".into(),
+        calibration: Default::default(),
+        min_matmul_weights: 0,
+        form: if legacy { Form::LegacyGtt(Default::default()) } else { Form::OneDnn },
     })
 }
 

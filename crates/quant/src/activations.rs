@@ -437,13 +437,16 @@ fn fold_pad(c: &Chain, g: &Graph, act: &Activations) -> Option<Chain> {
     }
     // TensorFlow's SAME: out = ceil(in / s), total = max((out - 1) · s + k - in, 0), the
     // smaller half before.
+    // (In i128: sizes come from the ranges file, kernel sizes and strides from the graph.)
     let same = |size: i64, k: i64, s: i64| {
+        let (size, k, s) = (i128::from(size), i128::from(k), i128::from(s));
         let out = (size + s - 1) / s;
         let total = ((out - 1) * s + k - size).max(0);
         [total / 2, total - total / 2]
     };
     for (axis, (size, (k, s))) in [(0, (shape[1], (k[0], s[1]))), (1, (shape[2], (k[1], s[2])))] {
-        if size <= 0 || s <= 0 || same(size, k, s) != amounts[2 * axis..2 * axis + 2] {
+        let want = [i128::from(amounts[2 * axis]), i128::from(amounts[2 * axis + 1])];
+        if size <= 0 || s <= 0 || same(size, k, s) != want {
             return None;
         }
     }
