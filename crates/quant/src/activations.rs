@@ -530,7 +530,8 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
             not.push((
                 s.add,
                 format!(
-                    "residual Add not fused into '{}': {why} (the fused kernel writes over the                      summand)",
+                    "residual Add not fused into '{}': {why} (the fused kernel writes over the \
+                     summand)",
                     g.node(c.op).name
                 ),
             ));
@@ -1285,13 +1286,31 @@ fn sum_plan(g: &Graph, c: &Chain, st: &Emitter<'_>) -> Result<Result<SumPlan, St
         None => range_of(g, act, &c.input, "input")?.0 >= 0.0,
     };
     if !input_unsigned {
-        return Ok(Err("the convolution's input can be negative: the fused-sum kernels take                        quint8 input only"
+        return Ok(Err("the convolution's input can be negative: the fused-sum kernels take \
+                     quint8 input only"
             .into()));
     }
     let end = format!("{}:0", g.node(c.end).name);
     let shape = |t: &str| act.ranges.tensors.get(t).and_then(|r| r.shape.clone());
     match (shape(&s.summand.to_string()), shape(&end)) {
-        (Some(a), Some(b)) if a == b => {}
+        (Some(a), Some(b)) if a == b => {
+            // A size of 1 on both sides in every calibration run may hide a broadcast (a
+            // summand [1, …] against a sum [n, …]) where the graph's inputs can change size:
+            // the kernel then overwrites a buffer too small for its output (TensorFlow crashed
+            // on a 1-sample calibration or a smoke run, then batch 7).
+            let dynamic = dynamic_input_dims(g);
+            let hidden = a.iter().enumerate().find(|&(i, &d)| {
+                d == 1 && dynamic.as_ref().is_none_or(|set| set.contains(&i))
+            });
+            if let Some((i, _)) = hidden {
+                return Ok(Err(format!(
+                    "the summand '{}' and the sum had size 1 in dimension {i} in every \
+                     calibration run, which an input of the graph leaves open: a broadcast \
+                     Add cannot be ruled out; calibrate with batches of several samples",
+                    s.summand
+                )));
+            }
+        }
         (Some(a), Some(b)) => {
             return Ok(Err(format!(
                 "the summand '{}' has shape {a:?}, the sum {b:?} (a broadcast Add)",
@@ -1300,7 +1319,8 @@ fn sum_plan(g: &Graph, c: &Chain, st: &Emitter<'_>) -> Result<Result<SumPlan, St
         }
         _ => {
             return Ok(Err(format!(
-                "{} records no shapes for '{}' and '{end}' (calibrated by an older tf-run):                  recalibrate to fuse residual Adds",
+                "{} records no shapes for '{}' and '{end}' (calibrated by an older tf-run): \
+                 recalibrate to fuse residual Adds",
                 act.file, s.summand
             )))
         }
@@ -1311,6 +1331,21 @@ fn sum_plan(g: &Graph, c: &Chain, st: &Emitter<'_>) -> Result<Result<SumPlan, St
         None => range_of(g, act, &s.summand, "residual summand")?,
     };
     Ok(Ok(SumPlan { summand: s.summand.clone(), quantized, range }))
+}
+
+/// The dimensions (by index) whose size some input of the graph (a `Placeholder`) leaves
+/// open, so that a tensor's size there can differ from run to run (a model's batch
+/// dimension). `None` when an input's rank is open too (then any dimension can).
+fn dynamic_input_dims(g: &Graph) -> Option<BTreeSet<usize>> {
+    let mut set = BTreeSet::new();
+    for (_, n) in g.nodes() {
+        if !matches!(n.op.as_str(), "Placeholder" | "PlaceholderWithDefault") {
+            continue;
+        }
+        let shape = n.attr_opt_shape("shape").filter(|s| !s.unknown_rank)?;
+        set.extend(shape.dim.iter().enumerate().filter(|(_, d)| d.size < 0).map(|(i, _)| i));
+    }
+    Some(set)
 }
 
 /// Rewrites one chain into a fused oneDNN kernel, with its residual Add when it can (else the

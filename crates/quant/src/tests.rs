@@ -1023,7 +1023,7 @@ fn ranges_for(tensors: &[&str]) -> crate::ranges::RangesFile {
                 count: 2,
                 hist_max: 2.0,
                 histogram: vec![1, 1],
-                shape: Some(vec![1, 4, 4, 4]),
+                shape: Some(vec![-1, 4, 4, 4]),
             },
         );
     }
@@ -1196,6 +1196,50 @@ fn residual_add_is_fused_into_the_convolution() {
 
     // The legacy form has no fused sum.
     let q = run(g, &legacy_cfg(ranges, activations::Requantization::Frozen));
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+}
+
+#[test]
+fn residual_add_stays_float_when_a_size_1_dimension_may_hide_a_broadcast() {
+    // Calibrated on one sample at a time (or a smoke run): every shape starts with 1, so a
+    // summand [1, …] that the Add broadcasts over a batch of n would look like the sum. Where
+    // an input leaves that dimension open (or its whole shape), the Add stays float.
+    let mut one = ranges_for(&RESIDUAL_TENSORS);
+    for r in one.tensors.values_mut() {
+        r.min = 0.0;
+        r.shape = Some(vec![1, 4, 4, 4]);
+    }
+    let with_x_shape = |dims: Option<&[i64]>| {
+        let mut g = residual_block(Vec::new());
+        if let Some(d) = dims {
+            let x = g.node.iter_mut().find(|n| n.name == "x").unwrap();
+            x.attr.insert("shape".into(), tf_tensor::shape_proto(d).into());
+        }
+        g
+    };
+    for dims in [None, Some(&[-1i64, 4, 4, 3][..])] {
+        let q = run(with_x_shape(dims), &act_cfg(one.clone()));
+        assert_eq!(find(&q.graph, "add").op, "AddV2", "{dims:?}");
+        let rep = q.report.activations.as_ref().unwrap();
+        assert!(
+            rep.float.iter().any(|f| f.node == "add"
+                && f.why.contains("size 1 in dimension 0 in every calibration run")),
+            "{:?}",
+            rep.float
+        );
+    }
+    // A graph whose input shape is fixed at batch 1: no broadcast can appear at run time.
+    let q = run(with_x_shape(Some(&[1, 4, 4, 3])), &act_cfg(one.clone()));
+    assert_eq!(find(&q.graph, "out/eightbit").op, "QuantizedConv2DWithBiasSumAndReluAndRequantize");
+    // An open batch seen with several sizes (-1), other sizes of 1 fixed by the input: fused.
+    let mut many = one;
+    for r in many.tensors.values_mut() {
+        r.shape = Some(vec![-1, 4, 1, 4]);
+    }
+    let q = run(with_x_shape(Some(&[-1, 4, 1, 3])), &act_cfg(many.clone()));
+    assert_eq!(find(&q.graph, "out/eightbit").op, "QuantizedConv2DWithBiasSumAndReluAndRequantize");
+    // ... but not when the input leaves that dimension open as well.
+    let q = run(with_x_shape(Some(&[-1, 4, -1, 3])), &act_cfg(many));
     assert_eq!(find(&q.graph, "add").op, "AddV2");
 }
 
