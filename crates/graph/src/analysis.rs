@@ -136,6 +136,12 @@ pub fn is_v1_loop(op: &str) -> bool {
     )
 }
 
+/// Ops whose value is known whenever their input's shape is (not its values): what a compiler
+/// or TensorFlow's constant folding evaluates when the shape is static.
+pub fn is_shape_op(op: &str) -> bool {
+    matches!(op, "Shape" | "ShapeN" | "Size" | "Rank" | "VariableShape" | "TensorListElementShape")
+}
+
 /// Whether nothing should treat this node as a graph output: [`machinery`], constants,
 /// placeholders, shape queries.
 pub fn is_machinery(n: &NodeDef) -> bool {

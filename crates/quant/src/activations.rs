@@ -53,6 +53,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use bytes::Bytes;
 use regex::Regex;
 use serde::Serialize;
+use tf_graph::analysis::is_shape_op;
 use tf_graph::{Graph, NodeId, TensorName};
 use tf_ops::Registry;
 use tf_proto::tensorflow::{AttrValue, DataType, GraphDef, NodeDef, TensorProto};
@@ -498,8 +499,10 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
     if chains.iter().all(|c| c.sum.is_none()) {
         return;
     }
+    let order = g.topo_order().ok();
     let pos: Option<HashMap<NodeId, usize>> =
-        g.topo_order().ok().map(|o| o.into_iter().enumerate().map(|(i, id)| (id, i)).collect());
+        order.as_ref().map(|o| o.iter().enumerate().map(|(i, &id)| (id, i)).collect());
+    let varying = order.as_deref().map(|o| input_dependent(g, o)).unwrap_or_default();
     let mut summands: HashMap<String, usize> = HashMap::new();
     let mut claims: HashMap<NodeId, usize> = HashMap::new();
     for c in chains.iter() {
@@ -523,6 +526,13 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
         } else {
             match &pos {
                 None => Some("the graph has a cycle".to_string()),
+                Some(_) if g.id(&s.summand.node).is_none_or(|id| !varying.contains(&id)) => {
+                    Some(format!(
+                        "'{}' depends on no input of the graph: TensorFlow folds it into a \
+                         constant, whose buffer the kernel cannot overwrite",
+                        s.summand
+                    ))
+                }
                 Some(pos) => summand_blocked(g, pos, c.op, &s.summand, s.add),
             }
         };
@@ -538,6 +548,30 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
             *c = c.without_sum();
         }
     }
+}
+
+/// The nodes (in topological `order`) whose values depend on the values of a graph input (a
+/// `Placeholder`). TensorFlow folds the others into constants when it loads the graph, and
+/// that includes what only reads an input's shape (a shape query, `ZerosLike`, `OnesLike`)
+/// when the shape is static.
+fn input_dependent(g: &Graph, order: &[NodeId]) -> HashSet<NodeId> {
+    let mut set = HashSet::new();
+    for &id in order {
+        let n = g.node(id);
+        let shape_only = is_shape_op(&n.op) || matches!(n.op.as_str(), "ZerosLike" | "OnesLike");
+        let reads_varying = || {
+            n.input
+                .iter()
+                .filter(|s| !s.starts_with('^'))
+                .any(|s| g.id(&TensorName::parse(s).node).is_some_and(|p| set.contains(&p)))
+        };
+        if matches!(n.op.as_str(), "Placeholder" | "PlaceholderV2")
+            || !shape_only && reads_varying()
+        {
+            set.insert(id);
+        }
+    }
+    set
 }
 
 /// Why `summand` cannot be overwritten by the kernel replacing the chain at `op`: a reader of it
@@ -1299,9 +1333,10 @@ fn sum_plan(g: &Graph, c: &Chain, st: &Emitter<'_>) -> Result<Result<SumPlan, St
             // the kernel then overwrites a buffer too small for its output (TensorFlow crashed
             // on a 1-sample calibration or a smoke run, then batch 7).
             let dynamic = dynamic_input_dims(g);
-            let hidden = a.iter().enumerate().find(|&(i, &d)| {
-                d == 1 && dynamic.as_ref().is_none_or(|set| set.contains(&i))
-            });
+            let hidden = a
+                .iter()
+                .enumerate()
+                .find(|&(i, &d)| d == 1 && dynamic.as_ref().is_none_or(|set| set.contains(&i)));
             if let Some((i, _)) = hidden {
                 return Ok(Err(format!(
                     "the summand '{}' and the sum had size 1 in dimension {i} in every \

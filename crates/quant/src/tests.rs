@@ -1243,6 +1243,46 @@ fn residual_add_stays_float_when_a_size_1_dimension_may_hide_a_broadcast() {
     assert_eq!(find(&q.graph, "add").op, "AddV2");
 }
 
+/// [`residual_block`] whose Add reads `k` (among `extra`) instead of r0.
+fn summand_k(extra: Vec<NodeDef>) -> GraphDef {
+    let mut g = residual_block(extra);
+    g.node.retain(|n| n.name != "add");
+    g.node.push(with(node("add", "AddV2", &["b2", "k"]), "T", DataType::DtFloat));
+    g
+}
+
+#[test]
+fn residual_add_stays_float_when_the_summand_depends_on_no_input() {
+    // A summand computed from constants only (an op tf-fold left alone), or from an input's
+    // shape alone: TensorFlow folds it into a Const when it loads the graph, and the kernel
+    // writing over that buffer crashed it. Float Add, with the reason.
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
+    for r in ranges.tensors.values_mut() {
+        r.min = 0.0;
+    }
+    ranges.tensors.insert("k:0".into(), ranges.tensors["r0:0"].clone());
+    for from in ["c", "zeros"] {
+        let g = summand_k(vec![
+            const_rand("c", &[1, 4, 4, 4], 40).0,
+            f(node("zeros", "ZerosLike", &["r0"])),
+            f(node("k", "Relu", &[from])),
+        ]);
+        let q = run(g, &act_cfg(ranges.clone()));
+        assert_eq!(find(&q.graph, "add").op, "AddV2", "{from}");
+        let rep = q.report.activations.as_ref().unwrap();
+        assert!(
+            rep.float.iter().any(|f| f.node == "add" && f.why.contains("depends on no input")),
+            "{from}: {:?}",
+            rep.float
+        );
+    }
+    // Read through a Relu from the input's values: fused.
+    let g = summand_k(vec![f(node("k", "Relu", &["r0"]))]);
+    let q = run(g, &act_cfg(ranges));
+    assert_eq!(find(&q.graph, "out/eightbit").op, "QuantizedConv2DWithBiasSumAndReluAndRequantize");
+}
+
 #[test]
 fn residual_add_stays_float_when_the_summand_is_read_later() {
     // r0 is also read by a node that does not run before the last convolution: the kernel

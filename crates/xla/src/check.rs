@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
+use tf_graph::analysis::is_shape_op;
 use tf_graph::{Graph, Input, NodeId, TensorName};
 use tf_ops::{signature, Registry};
 use tf_proto::tensorflow::{attr_value, AttrValue, DataType, FunctionDef, NodeDef};
@@ -128,11 +129,6 @@ const TF1_CONTROL_FLOW: &[&str] = &[
 /// Ops that become `_Arg` when the graph is compiled as a function.
 fn is_arg(op: &str) -> bool {
     matches!(op, "Placeholder" | "PlaceholderV2" | "_Arg")
-}
-
-/// Ops whose value is known at compile time whenever their input's shape is.
-fn is_shape_op(op: &str) -> bool {
-    matches!(op, "Shape" | "ShapeN" | "Size" | "Rank" | "VariableShape" | "TensorListElementShape")
 }
 
 fn dtype_name(t: i32) -> String {
