@@ -502,7 +502,7 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
     let order = g.topo_order().ok();
     let pos: Option<HashMap<NodeId, usize>> =
         order.as_ref().map(|o| o.iter().enumerate().map(|(i, &id)| (id, i)).collect());
-    let varying = order.as_deref().map(|o| input_dependent(g, o)).unwrap_or_default();
+    let folded = order.as_deref().map(|o| folded_by_tensorflow(g, o)).unwrap_or_default();
     let mut summands: HashMap<String, usize> = HashMap::new();
     let mut claims: HashMap<NodeId, usize> = HashMap::new();
     for c in chains.iter() {
@@ -526,7 +526,7 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
         } else {
             match &pos {
                 None => Some("the graph has a cycle".to_string()),
-                Some(_) if g.id(&s.summand.node).is_none_or(|id| !varying.contains(&id)) => {
+                Some(_) if g.id(&s.summand.node).is_some_and(|id| folded.contains(&id)) => {
                     Some(format!(
                         "'{}' depends on no input of the graph: TensorFlow folds it into a \
                          constant, whose buffer the kernel cannot overwrite",
@@ -550,24 +550,21 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
     }
 }
 
-/// The nodes (in topological `order`) whose values depend on the values of a graph input (a
-/// `Placeholder`). TensorFlow folds the others into constants when it loads the graph, and
-/// that includes what only reads an input's shape (a shape query, `ZerosLike`, `OnesLike`)
-/// when the shape is static.
-fn input_dependent(g: &Graph, order: &[NodeId]) -> HashSet<NodeId> {
+/// The nodes (in topological `order`) that TensorFlow may fold into constants when it loads
+/// the graph: `Const`, a stateless op reading only such nodes, and what reads only a tensor's
+/// shape (a shape query, `ZerosLike`, `OnesLike`: folded when the shape is static).
+fn folded_by_tensorflow(g: &Graph, order: &[NodeId]) -> HashSet<NodeId> {
     let mut set = HashSet::new();
     for &id in order {
         let n = g.node(id);
-        let shape_only = is_shape_op(&n.op) || matches!(n.op.as_str(), "ZerosLike" | "OnesLike");
-        let reads_varying = || {
-            n.input
-                .iter()
-                .filter(|s| !s.starts_with('^'))
-                .any(|s| g.id(&TensorName::parse(s).node).is_some_and(|p| set.contains(&p)))
-        };
-        if matches!(n.op.as_str(), "Placeholder" | "PlaceholderV2")
-            || !shape_only && reads_varying()
-        {
+        let mut data = n.input.iter().filter(|s| !s.starts_with('^')).peekable();
+        let folded = n.op == "Const"
+            || is_shape_op(&n.op)
+            || matches!(n.op.as_str(), "ZerosLike" | "OnesLike")
+            || Registry::global().is_stateful(&n.op) != Some(true)
+                && data.peek().is_some()
+                && data.all(|s| g.id(&TensorName::parse(s).node).is_some_and(|p| set.contains(&p)));
+        if folded {
             set.insert(id);
         }
     }

@@ -1277,10 +1277,30 @@ fn residual_add_stays_float_when_the_summand_depends_on_no_input() {
             rep.float
         );
     }
-    // Read through a Relu from the input's values: fused.
-    let g = summand_k(vec![f(node("k", "Relu", &["r0"]))]);
-    let q = run(g, &act_cfg(ranges));
-    assert_eq!(find(&q.graph, "out/eightbit").op, "QuantizedConv2DWithBiasSumAndReluAndRequantize");
+    // Read through a Relu from the input's values, or from a stateful op (not folded): fused.
+    let shape = Tensor::from_values(dt::INT32, &[4], &[1i32, 4, 4, 4]).unwrap().to_proto();
+    let random = with(
+        with(node("random", "RandomUniform", &["shape"]), "dtype", DataType::DtFloat),
+        "T",
+        DataType::DtInt32,
+    );
+    for from in ["r0", "random"] {
+        let g = summand_k(vec![
+            with(
+                with(node("shape", "Const", &[]), "dtype", DataType::DtInt32),
+                "value",
+                shape.clone(),
+            ),
+            random.clone(),
+            f(node("k", "Relu", &[from])),
+        ]);
+        let q = run(g, &act_cfg(ranges.clone()));
+        assert_eq!(
+            find(&q.graph, "out/eightbit").op,
+            "QuantizedConv2DWithBiasSumAndReluAndRequantize",
+            "{from}"
+        );
+    }
 }
 
 #[test]
