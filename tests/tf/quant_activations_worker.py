@@ -190,6 +190,16 @@ def train(model, tmpl, rng, epochs=EPOCHS):
     model.fit(x, y, batch_size=64, epochs=epochs, shuffle=False, verbose=0)
 
 
+def freeze_and_fold(model, d: Path):
+    """`model` saved in directory d (made), then tf-freeze and tf-fold (batch norms into the
+    convolutions): d/frozen.pb, returned as a GraphDef."""
+    d.mkdir(parents=True, exist_ok=True)
+    tf.saved_model.save(model, str(d / "saved_model"))
+    frozen = tool("tf-freeze", d / "saved_model").stdout
+    (d / "frozen.pb").write_bytes(tool("tf-fold", stdin=frozen).stdout)
+    return tf.compat.v1.GraphDef.FromString((d / "frozen.pb").read_bytes())
+
+
 def run_graph(gd, feed_name, fetch, x):
     g = tf.Graph()
     with g.as_default():
@@ -260,11 +270,7 @@ def one(name, outdir: Path, with_tflite=True, calibrations=()):
         train(model, tmpl, rng, EPOCHS_OF.get(name, EPOCHS))
     (calib, _), (held, labels) = samples(tmpl, N_CALIB, rng), samples(tmpl, N_EVAL, rng)
     d = outdir / name
-    d.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(model, str(d / "saved_model"))
-    frozen = tool("tf-freeze", d / "saved_model").stdout
-    (d / "frozen.pb").write_bytes(tool("tf-fold", stdin=frozen).stdout)
-    gd = tf.compat.v1.GraphDef.FromString((d / "frozen.pb").read_bytes())
+    gd = freeze_and_fold(model, d)
     feed = [n.name for n in gd.node if n.op == "Placeholder"][0]
     outs = [n.name for n in gd.node if "_tf_tools_outputs" in n.attr]
     fetch = outs[0] + ":0"

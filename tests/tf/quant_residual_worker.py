@@ -12,32 +12,17 @@ crashes the process the caller knows which case did it and can go on with the re
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# The environment and helpers of the other int8 worker (its import sets oneDNN on and imports
+# TensorFlow).
+from quant_activations_worker import freeze_and_fold, np, randomize_batch_norms, tf, tool
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("TF_TOOLS_BIN", str(REPO / "target" / "release")))
 SEED = 20261205
 # 48 calibration samples: tf-run runs them as 32 + 16 rows, so the recorded shapes have batch -1.
 N_CALIB, N_HELD = 48, 16
 L = tf.keras.layers
-
-
-def tool(name, *args, stdin=None):
-    r = subprocess.run([str(BIN / name), *map(str, args)], input=stdin, capture_output=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{name} {' '.join(map(str, args))}: exit {r.returncode}: "
-                           f"{r.stderr.decode(errors='replace').strip()}")
-    return r
 
 
 def conv_bn(x, c, k=3, s=1, relu=True):
@@ -183,16 +168,6 @@ N_CALIB_OF = {"batch_mean": 1, "const_summand": 1}
 STATIC_BATCH_1 = ("const_summand",)
 
 
-def randomize_batch_norms(model, rng):
-    for layer in model.layers:
-        if isinstance(layer, L.BatchNormalization):
-            g, b, m, v = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, g.shape).astype(np.float32),
-                               rng.normal(0, 0.1, b.shape).astype(np.float32),
-                               rng.normal(0, 0.1, m.shape).astype(np.float32),
-                               rng.uniform(0.5, 1.5, v.shape).astype(np.float32)])
-
-
 def cosine_min(ref, got):
     ref = ref.reshape(len(ref), -1).astype(np.float64)
     got = got.reshape(len(got), -1).astype(np.float64)
@@ -217,11 +192,7 @@ def one(name, outdir: Path):
     calib = rng.uniform(0, 1, (N_CALIB_OF.get(name, N_CALIB), 32, 32, 3)).astype(np.float32)
     held = rng.uniform(0, 1, (N_HELD, 32, 32, 3)).astype(np.float32)
     d = outdir / name
-    d.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(model, str(d / "saved_model"))
-    frozen = tool("tf-freeze", d / "saved_model").stdout
-    (d / "frozen.pb").write_bytes(tool("tf-fold", stdin=frozen).stdout)
-    gd = tf.compat.v1.GraphDef.FromString((d / "frozen.pb").read_bytes())
+    gd = freeze_and_fold(model, d)
     feed = [n.name for n in gd.node if n.op == "Placeholder"][0] + ":0"
     outs = [n.name + ":0" for n in gd.node if "_tf_tools_outputs" in n.attr]
     np.savez(d / "calib.npz", **{feed[:-2]: calib})
