@@ -503,11 +503,17 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
     let pos: Option<HashMap<NodeId, usize>> =
         order.as_ref().map(|o| o.iter().enumerate().map(|(i, &id)| (id, i)).collect());
     let folded = order.as_deref().map(|o| folded_by_tensorflow(g, o)).unwrap_or_default();
+    let twins = order.as_deref().map(|o| twin_classes(g, o)).unwrap_or_default();
+    // A summand and its twins are one tensor (one buffer) once TensorFlow has merged them.
+    let tensor_key = |t: &TensorName| match g.id(&t.node) {
+        Some(id) => format!("{}:{}", twins.get(&id).copied().unwrap_or(id).0, t.port),
+        None => t.to_string(),
+    };
     let mut summands: HashMap<String, usize> = HashMap::new();
     let mut claims: HashMap<NodeId, usize> = HashMap::new();
     for c in chains.iter() {
         if let Some(s) = &c.sum {
-            *summands.entry(s.summand.to_string()).or_default() += 1;
+            *summands.entry(tensor_key(&s.summand)).or_default() += 1;
             *claims.entry(s.add).or_default() += 1;
         }
     }
@@ -521,8 +527,12 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
             // The other chain takes this Add; this one is its summand (no note: fused).
             *c = c.without_sum();
             continue;
-        } else if summands[&s.summand.to_string()] > 1 {
-            Some(format!("'{}' is the summand of several residual Adds", s.summand))
+        } else if summands[&tensor_key(&s.summand)] > 1 {
+            Some(format!(
+                "'{}' (or a duplicate of it, which TensorFlow merges with it) is the summand of \
+                 several residual Adds",
+                s.summand
+            ))
         } else {
             match &pos {
                 None => Some("the graph has a cycle".to_string()),
@@ -533,7 +543,7 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
                         s.summand
                     ))
                 }
-                Some(pos) => summand_blocked(g, pos, c.op, &s.summand, s.add),
+                Some(pos) => summand_blocked(g, pos, &twins, c.op, &s.summand, s.add),
             }
         };
         if let Some(why) = why {
@@ -571,18 +581,81 @@ fn folded_by_tensorflow(g: &Graph, order: &[NodeId]) -> HashSet<NodeId> {
     set
 }
 
+/// Classes of nodes that TensorFlow may merge as duplicates when it loads the graph (its
+/// common subexpression elimination): the same op and attributes, inputs from the same classes.
+/// Drawn wide (input order, device and `_` attributes ignored), since a class too wide only
+/// keeps an Add float. Each stateless node maps to the first node of its class in `order`.
+fn twin_classes(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, NodeId> {
+    let mut class: HashMap<NodeId, NodeId> = HashMap::new();
+    // By op and input classes: the nodes with those, compared by attributes.
+    let mut seen: HashMap<String, Vec<NodeId>> = HashMap::new();
+    for &id in order {
+        let n = g.node(id);
+        if n.op.starts_with("Placeholder") || Registry::global().is_stateful(&n.op) != Some(false) {
+            continue;
+        }
+        let mut inputs: Vec<String> = n
+            .input
+            .iter()
+            .map(|s| {
+                let (ctl, name) = match s.strip_prefix('^') {
+                    Some(rest) => ("^", rest),
+                    None => ("", s.as_str()),
+                };
+                let t = TensorName::parse(name);
+                match g.id(&t.node) {
+                    Some(p) => format!("{ctl}{}:{}", class.get(&p).copied().unwrap_or(p).0, t.port),
+                    None => format!("{ctl}{name}"),
+                }
+            })
+            .collect();
+        inputs.sort();
+        inputs.dedup();
+        let mut names: Vec<&String> = n.attr.keys().filter(|k| !k.starts_with('_')).collect();
+        names.sort();
+        let mut key = format!("{}|{}|{names:?}", n.op, inputs.join(","));
+        if let Some(t) = n.attr_opt_tensor("value") {
+            key += &format!("|{}|{:?}|{}", t.dtype, t.tensor_shape, t.tensor_content.len());
+        }
+        let attrs = |m: NodeId| {
+            let a = &g.node(m).attr;
+            names.len() == a.keys().filter(|k| !k.starts_with('_')).count()
+                && names.iter().all(|k| a.get(*k) == n.attr.get(*k))
+        };
+        let bucket = seen.entry(key).or_default();
+        match bucket.iter().copied().find(|&m| attrs(m)) {
+            Some(m) => {
+                class.insert(id, m);
+            }
+            None => {
+                bucket.push(id);
+                class.insert(id, id);
+            }
+        }
+    }
+    class
+}
+
 /// Why `summand` cannot be overwritten by the kernel replacing the chain at `op`: a reader of it
 /// other than `add` that is not an ancestor of `op`.
 fn summand_blocked(
     g: &Graph,
     pos: &HashMap<NodeId, usize>,
+    twins: &HashMap<NodeId, NodeId>,
     op: NodeId,
     summand: &TensorName,
     add: NodeId,
 ) -> Option<String> {
     let src = g.id(&summand.node)?;
-    let readers: Vec<NodeId> =
-        g.consumers().of_output(src, summand.port).map(|(r, _)| r).filter(|&r| r != add).collect();
+    // The readers of the summand and of its twins (which TensorFlow merges into one node).
+    let class = twins.get(&src).copied().unwrap_or(src);
+    let readers: Vec<NodeId> = g
+        .ids()
+        .into_iter()
+        .filter(|&t| t == src || twins.get(&t) == Some(&class))
+        .flat_map(|t| g.consumers().of_output(t, summand.port).map(|(r, _)| r).collect::<Vec<_>>())
+        .filter(|&r| r != add)
+        .collect();
     for r in readers {
         if !is_ancestor(g, pos, r, op) {
             return Some(format!("'{}' also reads it and may run later", g.node(r).name));

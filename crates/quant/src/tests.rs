@@ -1304,6 +1304,33 @@ fn residual_add_stays_float_when_the_summand_depends_on_no_input() {
 }
 
 #[test]
+fn residual_add_stays_float_when_a_duplicate_of_the_summand_is_read_later() {
+    // r0b computes what r0 does (same op, input and attributes): TensorFlow merges the two when
+    // it loads the graph, and then 'side' reads the buffer the kernel writes over.
+    let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
+    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
+    for r in ranges.tensors.values_mut() {
+        r.min = 0.0;
+    }
+    // b0 has two readers now: its chain ends there.
+    ranges.tensors.insert("b0:0".into(), ranges.tensors["r0:0"].clone());
+    let g = residual_block(vec![f(node("r0b", "Relu", &["b0"])), f(node("side", "Neg", &["r0b"]))]);
+    let q = run(g, &act_cfg(ranges.clone()));
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+    let rep = q.report.activations.as_ref().unwrap();
+    assert!(
+        rep.float.iter().any(|f| f.node == "add" && f.why.contains("'side' also reads it")),
+        "{:?}",
+        rep.float
+    );
+    // Not a duplicate (another op): fused.
+    let g =
+        residual_block(vec![f(node("r0b", "Relu6", &["b0"])), f(node("side", "Neg", &["r0b"]))]);
+    let q = run(g, &act_cfg(ranges));
+    assert_eq!(find(&q.graph, "out/eightbit").op, "QuantizedConv2DWithBiasSumAndReluAndRequantize");
+}
+
+#[test]
 fn residual_add_stays_float_when_the_summand_is_read_later() {
     // r0 is also read by a node that does not run before the last convolution: the kernel
     // would write over r0 while that node may still read it.
