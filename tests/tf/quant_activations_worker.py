@@ -190,13 +190,13 @@ def train(model, tmpl, rng, epochs=EPOCHS):
     model.fit(x, y, batch_size=64, epochs=epochs, shuffle=False, verbose=0)
 
 
-def freeze_and_fold(model, d: Path):
-    """`model` saved in directory d (made), then tf-freeze and tf-fold (batch norms into the
-    convolutions): d/frozen.pb, returned as a GraphDef."""
+def freeze_and_fold(model, d: Path, fold=True):
+    """`model` saved in directory d (made), then tf-freeze and (`fold`) tf-fold (batch norms
+    into the convolutions): d/frozen.pb, returned as a GraphDef."""
     d.mkdir(parents=True, exist_ok=True)
     tf.saved_model.save(model, str(d / "saved_model"))
     frozen = tool("tf-freeze", d / "saved_model").stdout
-    (d / "frozen.pb").write_bytes(tool("tf-fold", stdin=frozen).stdout)
+    (d / "frozen.pb").write_bytes(tool("tf-fold", stdin=frozen).stdout if fold else frozen)
     return tf.compat.v1.GraphDef.FromString((d / "frozen.pb").read_bytes())
 
 

@@ -152,6 +152,18 @@ def const_summand(inp):
     return head(res(CumsumBias()(x), branch(x)))
 
 
+def twin_summands(inp):
+    """Two Relus of one tensor (TensorFlow merges them when it loads the graph), each the
+    shortcut of one block; no batch norms, and tf-fold (which would merge them) is skipped."""
+    def conv(c, act=None):
+        return L.Conv2D(c, 3, padding="same", activation=act)
+    x = conv(16)(inp)
+    p1, p2 = L.ReLU()(x), L.ReLU()(x)
+    r1 = res(p1, conv(16)(conv(16, "relu")(p1)))
+    r2 = res(p2, conv(16)(conv(16, "relu")(p2)))
+    return head(L.Concatenate()([r1, r2]))
+
+
 def two_outputs(inp):
     """The block input is also a model output."""
     x = conv_bn(inp, 16)
@@ -161,11 +173,13 @@ def two_outputs(inp):
 CASES = {f.__name__: f for f in (textbook, side_conv, side_pool, shared_shortcut, dense_concat,
                                  single_conv, summand_is_input, projection, input_summand,
                                  tanh_summand, maxpool_shortcut, merged_side, batch_mean,
-                                 const_summand, two_outputs)}
+                                 const_summand, twin_summands, two_outputs)}
 # Calibration samples where not N_CALIB.
 N_CALIB_OF = {"batch_mean": 1, "const_summand": 1}
 # Graphs whose input has a fixed batch of 1 (run at batch 1 only).
 STATIC_BATCH_1 = ("const_summand",)
+# Frozen without tf-fold.
+NOT_FOLDED = ("twin_summands",)
 
 
 def cosine_min(ref, got):
@@ -192,7 +206,7 @@ def one(name, outdir: Path):
     calib = rng.uniform(0, 1, (N_CALIB_OF.get(name, N_CALIB), 32, 32, 3)).astype(np.float32)
     held = rng.uniform(0, 1, (N_HELD, 32, 32, 3)).astype(np.float32)
     d = outdir / name
-    gd = freeze_and_fold(model, d)
+    gd = freeze_and_fold(model, d, fold=name not in NOT_FOLDED)
     feed = [n.name for n in gd.node if n.op == "Placeholder"][0] + ":0"
     outs = [n.name + ":0" for n in gd.node if "_tf_tools_outputs" in n.attr]
     np.savez(d / "calib.npz", **{feed[:-2]: calib})

@@ -8,7 +8,9 @@ concatenation or model output; one shortcut in two Adds; a block of one convolut
 summand being the second convolution's input; a projection block and a tanh shortcut (signed
 summands); the graph input, a max pool's output as shortcut; a side branch merged back into the
 block; a summand broadcast over the batch, calibrated on one sample; a summand computed from
-constants only (by Cumsum, which tf-fold leaves to TensorFlow) in a graph of batch 1.
+constants only (by Cumsum, which tf-fold leaves to TensorFlow) in a graph of batch 1; two
+identical Relus of one tensor (merged by TensorFlow at load, not by tf-fold: skipped there),
+each a block's shortcut.
 
 Each goes through tf-freeze, tf-fold, ``tf-run --calibrate`` (48 samples: shapes recorded with
 batch -1) and tf-quant. The worker (quant_residual_worker.py, its own process: oneDNN on, and a
@@ -48,6 +50,8 @@ EXPECT = {
     "merged_side": (1, 0, 0, None),
     "batch_mean": (0, 0, 1, "size 1 in dimension 0 in every calibration run"),
     "const_summand": (0, 0, 1, "depends on no input of the graph"),
+    "twin_summands": (0, 0, 2, "(or a duplicate of it, which TensorFlow merges with it) is the "
+                               "summand of several residual Adds"),
     "two_outputs": (0, 0, 1, LATER),
 }
 # Batch sizes each case runs at (a graph of fixed batch 1 runs at 1 only).
