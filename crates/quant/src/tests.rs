@@ -1243,6 +1243,25 @@ fn residual_add_stays_float_when_a_size_1_dimension_may_hide_a_broadcast() {
     assert_eq!(find(&q.graph, "add").op, "AddV2");
 }
 
+/// The ranges of [`residual_block`], every tensor non-negative, and r0's range for `more`.
+fn residual_ranges(more: &[&str]) -> crate::ranges::RangesFile {
+    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
+    for r in ranges.tensors.values_mut() {
+        r.min = 0.0;
+    }
+    for t in more {
+        ranges.tensors.insert(t.to_string(), ranges.tensors["r0:0"].clone());
+    }
+    ranges
+}
+
+/// The residual Add of `q` stayed float, and the report's reason for it holds `why`.
+fn assert_add_float(q: &Quantized, why: &str) {
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+    let rep = q.report.activations.as_ref().unwrap();
+    assert!(rep.float.iter().any(|f| f.node == "add" && f.why.contains(why)), "{:?}", rep.float);
+}
+
 /// [`residual_block`] whose Add reads `k` (among `extra`) instead of r0.
 fn summand_k(extra: Vec<NodeDef>) -> GraphDef {
     let mut g = residual_block(extra);
@@ -1257,25 +1276,14 @@ fn residual_add_stays_float_when_the_summand_depends_on_no_input() {
     // shape alone: TensorFlow folds it into a Const when it loads the graph, and the kernel
     // writing over that buffer crashed it. Float Add, with the reason.
     let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
-    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
-    for r in ranges.tensors.values_mut() {
-        r.min = 0.0;
-    }
-    ranges.tensors.insert("k:0".into(), ranges.tensors["r0:0"].clone());
+    let ranges = residual_ranges(&["k:0"]);
     for from in ["c", "zeros"] {
         let g = summand_k(vec![
             const_rand("c", &[1, 4, 4, 4], 40).0,
             f(node("zeros", "ZerosLike", &["r0"])),
             f(node("k", "Relu", &[from])),
         ]);
-        let q = run(g, &act_cfg(ranges.clone()));
-        assert_eq!(find(&q.graph, "add").op, "AddV2", "{from}");
-        let rep = q.report.activations.as_ref().unwrap();
-        assert!(
-            rep.float.iter().any(|f| f.node == "add" && f.why.contains("depends on no input")),
-            "{from}: {:?}",
-            rep.float
-        );
+        assert_add_float(&run(g, &act_cfg(ranges.clone())), "depends on no input");
     }
     // Read through a Relu from the input's values, or from a stateful op (not folded): fused.
     let shape = Tensor::from_values(dt::INT32, &[4], &[1i32, 4, 4, 4]).unwrap().to_proto();
@@ -1308,21 +1316,10 @@ fn residual_add_stays_float_when_a_duplicate_of_the_summand_is_read_later() {
     // r0b computes what r0 does (same op, input and attributes): TensorFlow merges the two when
     // it loads the graph, and then 'side' reads the buffer the kernel writes over.
     let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
-    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
-    for r in ranges.tensors.values_mut() {
-        r.min = 0.0;
-    }
     // b0 has two readers now: its chain ends there.
-    ranges.tensors.insert("b0:0".into(), ranges.tensors["r0:0"].clone());
+    let ranges = residual_ranges(&["b0:0"]);
     let g = residual_block(vec![f(node("r0b", "Relu", &["b0"])), f(node("side", "Neg", &["r0b"]))]);
-    let q = run(g, &act_cfg(ranges.clone()));
-    assert_eq!(find(&q.graph, "add").op, "AddV2");
-    let rep = q.report.activations.as_ref().unwrap();
-    assert!(
-        rep.float.iter().any(|f| f.node == "add" && f.why.contains("'side' also reads it")),
-        "{:?}",
-        rep.float
-    );
+    assert_add_float(&run(g, &act_cfg(ranges.clone())), "'side' also reads it");
     // Not a duplicate (another op): fused.
     let g =
         residual_block(vec![f(node("r0b", "Relu6", &["b0"])), f(node("side", "Neg", &["r0b"]))]);
@@ -1336,18 +1333,7 @@ fn residual_add_stays_float_when_the_summand_is_read_later() {
     // would write over r0 while that node may still read it.
     let side = with(node("side", "Neg", &["r0"]), "T", DataType::DtFloat);
     let g = residual_block(vec![side]);
-    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
-    for r in ranges.tensors.values_mut() {
-        r.min = 0.0;
-    }
-    let q = run(g, &act_cfg(ranges.clone()));
-    assert_eq!(find(&q.graph, "add").op, "AddV2");
-    let rep = q.report.activations.as_ref().unwrap();
-    assert!(
-        rep.float.iter().any(|f| f.node == "add" && f.why.contains("'side' also reads it")),
-        "{:?}",
-        rep.float
-    );
+    assert_add_float(&run(g, &act_cfg(residual_ranges(&[]))), "'side' also reads it");
     // One convolution between the block input and the Add: the kernel would read its input
     // from the buffer it writes. Float Add.
     let f = |n: NodeDef| with(n, "T", DataType::DtFloat);
