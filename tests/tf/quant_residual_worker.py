@@ -164,6 +164,28 @@ def twin_summands(inp):
     return head(L.Concatenate()([r1, r2]))
 
 
+def bottleneck(x, c=16):
+    """MobileNetV2's block: 1x1 expand (Relu6), depthwise (Relu6), 1x1 linear projection,
+    added to the input with no Relu after."""
+    y = L.Conv2D(2 * c, 1, activation="relu6")(x)
+    y = L.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
+    return L.Add()([x, L.Conv2D(c, 1)(y)])
+
+
+def linear_chain(inp):
+    """Two linear bottlenecks in a row: the first sum (offset-coded) is the second's shortcut
+    and its expand convolution's input."""
+    x = conv_bn(inp, 16, relu=False)
+    return head(bottleneck(bottleneck(x)))
+
+
+def linear_side(inp):
+    """A linear bottleneck's sum also read by a later 3x3 convolution outside the next block:
+    the next Add stays float."""
+    y1 = bottleneck(conv_bn(inp, 16, relu=False))
+    return head(L.Concatenate()([bottleneck(y1), conv_bn(y1, 8)]))
+
+
 def two_outputs(inp):
     """The block input is also a model output."""
     x = conv_bn(inp, 16)
@@ -173,7 +195,8 @@ def two_outputs(inp):
 CASES = {f.__name__: f for f in (textbook, side_conv, side_pool, shared_shortcut, dense_concat,
                                  single_conv, summand_is_input, projection, input_summand,
                                  tanh_summand, maxpool_shortcut, merged_side, batch_mean,
-                                 const_summand, twin_summands, two_outputs)}
+                                 const_summand, twin_summands, linear_chain, linear_side,
+                                 two_outputs)}
 # Calibration samples where not N_CALIB.
 N_CALIB_OF = {"batch_mean": 1, "const_summand": 1}
 # Graphs whose input has a fixed batch of 1 (run at batch 1 only).

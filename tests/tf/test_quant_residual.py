@@ -10,7 +10,8 @@ summands); the graph input, a max pool's output as shortcut; a side branch merge
 block; a summand broadcast over the batch, calibrated on one sample; a summand computed from
 constants only (by Cumsum, which tf-fold leaves to TensorFlow) in a graph of batch 1; two
 identical Relus of one tensor (merged by TensorFlow at load, not by tf-fold: skipped there),
-each a block's shortcut.
+each a block's shortcut; two MobileNetV2 linear bottlenecks (no Relu: the sum offset-coded) in a
+row, and with the first sum also read by a later 3x3 convolution.
 
 Each goes through tf-freeze, tf-fold, ``tf-run --calibrate`` (48 samples: shapes recorded with
 batch -1) and tf-quant. The worker (quant_residual_worker.py, its own process: oneDNN on, and a
@@ -52,6 +53,8 @@ EXPECT = {
     "const_summand": (0, 0, 1, "depends on no input of the graph"),
     "twin_summands": (0, 0, 2, "(or a duplicate of it, which TensorFlow merges with it) is the "
                                "summand of several residual Adds"),
+    "linear_chain": (1, 1, 0, None),
+    "linear_side": (0, 1, 1, LATER),
     "two_outputs": (0, 0, 1, LATER),
 }
 # Batch sizes each case runs at (a graph of fixed batch 1 runs at 1 only).
