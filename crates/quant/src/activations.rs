@@ -504,6 +504,10 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
         order.as_ref().map(|o| o.iter().enumerate().map(|(i, &id)| (id, i)).collect());
     let folded = order.as_deref().map(|o| folded_by_tensorflow(g, o)).unwrap_or_default();
     let twins = order.as_deref().map(|o| twin_classes(g, o)).unwrap_or_default();
+    let mut members: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    for (&id, &class) in &twins {
+        members.entry(class).or_default().push(id);
+    }
     // A summand and its twins are one tensor (one buffer) once TensorFlow has merged them.
     let tensor_key = |t: &TensorName| match g.id(&t.node) {
         Some(id) => format!("{}:{}", twins.get(&id).copied().unwrap_or(id).0, t.port),
@@ -543,7 +547,7 @@ fn settle_sums(g: &Graph, chains: &mut [Chain], not: &mut Vec<(NodeId, String)>)
                         s.summand
                     ))
                 }
-                Some(pos) => summand_blocked(g, pos, &twins, c.op, &s.summand, s.add),
+                Some(pos) => summand_blocked(g, pos, &twins, &members, c.op, &s.summand, s.add),
             }
         };
         if let Some(why) = why {
@@ -615,7 +619,13 @@ fn twin_classes(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, NodeId> {
         names.sort();
         let mut key = format!("{}|{}|{names:?}", n.op, inputs.join(","));
         if let Some(t) = n.attr_opt_tensor("value") {
-            key += &format!("|{}|{:?}|{}", t.dtype, t.tensor_shape, t.tensor_content.len());
+            key += &format!(
+                "|{}|{:?}|{}|{:x}",
+                t.dtype,
+                t.tensor_shape,
+                t.tensor_content.len(),
+                sampled_hash(&t.tensor_content)
+            );
         }
         let attrs = |m: NodeId| {
             let a = &g.node(m).attr;
@@ -623,9 +633,14 @@ fn twin_classes(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, NodeId> {
                 && names.iter().all(|k| a.get(*k) == n.attr.get(*k))
         };
         let bucket = seen.entry(key).or_default();
-        match bucket.iter().copied().find(|&m| attrs(m)) {
+        // At most 16 comparisons per node (linear time on hostile graphs of many look-alike
+        // nodes); past that the node joins the bucket's first class, which is only wider.
+        match bucket.iter().copied().take(16).find(|&m| attrs(m)) {
             Some(m) => {
                 class.insert(id, m);
+            }
+            None if bucket.len() >= 16 => {
+                class.insert(id, bucket[0]);
             }
             None => {
                 bucket.push(id);
@@ -636,12 +651,26 @@ fn twin_classes(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, NodeId> {
     class
 }
 
+/// A hash of up to 64 bytes sampled evenly from `b` (with its length): equal contents hash
+/// equally; different ones mostly differ, at a cost independent of the tensor's size.
+fn sampled_hash(b: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    b.len().hash(&mut h);
+    let step = (b.len() / 64).max(1);
+    for x in b.iter().step_by(step).take(64) {
+        x.hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Why `summand` cannot be overwritten by the kernel replacing the chain at `op`: a reader of it
 /// other than `add` that is not an ancestor of `op`.
 fn summand_blocked(
     g: &Graph,
     pos: &HashMap<NodeId, usize>,
     twins: &HashMap<NodeId, NodeId>,
+    members: &HashMap<NodeId, Vec<NodeId>>,
     op: NodeId,
     summand: &TensorName,
     add: NodeId,
@@ -649,10 +678,9 @@ fn summand_blocked(
     let src = g.id(&summand.node)?;
     // The readers of the summand and of its twins (which TensorFlow merges into one node).
     let class = twins.get(&src).copied().unwrap_or(src);
-    let readers: Vec<NodeId> = g
-        .ids()
-        .into_iter()
-        .filter(|&t| t == src || twins.get(&t) == Some(&class))
+    let twins_of_src = members.get(&class).map_or(&[][..], Vec::as_slice);
+    let readers: Vec<NodeId> = std::iter::once(src)
+        .chain(twins_of_src.iter().copied().filter(|&t| t != src))
         .flat_map(|t| g.consumers().of_output(t, summand.port).map(|(r, _)| r).collect::<Vec<_>>())
         .filter(|&r| r != add)
         .collect();
@@ -980,6 +1008,8 @@ pub(crate) struct Emitter<'a> {
     sums: Vec<(String, String)>,
     /// The chains' qint8 weights, quantized ahead on every thread (oneDNN form), by filter.
     weights: HashMap<NodeId, (Vec<u8>, Vec<f32>)>,
+    /// The dimensions the graph's inputs leave open ([`dynamic_input_dims`]).
+    dynamic_dims: Option<BTreeSet<usize>>,
     pub(crate) rep: ActivationReport,
 }
 
@@ -1135,6 +1165,7 @@ pub fn rewrite(
         quantized_inputs: HashMap::new(),
         sums: Vec::new(),
         weights: HashMap::new(),
+        dynamic_dims: dynamic_input_dims(&g),
         rep,
     };
     let (chains, not) = find_chains(&g);
@@ -1402,7 +1433,7 @@ fn sum_plan(g: &Graph, c: &Chain, st: &Emitter<'_>) -> Result<Result<SumPlan, St
             // summand [1, …] against a sum [n, …]) where the graph's inputs can change size:
             // the kernel then overwrites a buffer too small for its output (TensorFlow crashed
             // on a 1-sample calibration or a smoke run, then batch 7).
-            let dynamic = dynamic_input_dims(g);
+            let dynamic = &st.dynamic_dims;
             let hidden = a
                 .iter()
                 .enumerate()
