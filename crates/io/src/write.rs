@@ -16,6 +16,10 @@ use crate::canonical::Seg;
 /// Byte fields at least this long are referenced instead of copied.
 const BORROW_THRESHOLD: usize = 4096;
 
+/// Segments shorter than this are gathered into one write of up to [`WRITE_CHUNK`] bytes.
+const COALESCE_BELOW: usize = 64 << 10;
+const WRITE_CHUNK: usize = 1 << 20;
+
 /// Protobuf's hard limit: a message of 2 GiB or more cannot be parsed by TensorFlow.
 pub const MAX_MESSAGE_BYTES: u64 = (1 << 31) - 1;
 
@@ -44,15 +48,33 @@ impl Encoded {
     pub fn write_to_fd(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let fd = fd.as_raw_fd();
+        // Small segments (a graph of many small nodes has hundreds of thousands) are gathered
+        // into writes of up to 1 MiB: one system call each would cost more than the encoding.
+        let mut pending: Vec<u8> = Vec::new();
+        let flush = |pending: &mut Vec<u8>| -> io::Result<()> {
+            crate::stream::write_all_fd(fd, pending)?;
+            pending.clear();
+            Ok(())
+        };
         for s in &self.segments {
             match (s.len() >= BORROW_THRESHOLD).then(|| crate::mapped::file_range(s)).flatten() {
                 Some((file, offset)) => {
+                    flush(&mut pending)?;
                     crate::stream::copy_range_to_fd(&file, offset, s.len() as u64, fd)?
                 }
-                None => crate::stream::write_all_fd(fd, s)?,
+                None if s.len() >= COALESCE_BELOW => {
+                    flush(&mut pending)?;
+                    crate::stream::write_all_fd(fd, s)?
+                }
+                None => {
+                    pending.extend_from_slice(s);
+                    if pending.len() >= WRITE_CHUNK {
+                        flush(&mut pending)?;
+                    }
+                }
             }
         }
-        Ok(())
+        flush(&mut pending)
     }
 
     /// Whether the encoding is exactly `bytes` (segments that are `bytes` itself, as a
