@@ -372,6 +372,26 @@ SIGNED_FORMS = {
 }
 
 
+def graph_builder():
+    """A new GraphDef with `add(name, op, inputs, **attrs)` (attrs as AttrValues) and
+    `const(name, array, tf_dtype)` to fill it."""
+    import tensorflow as tf
+    from tensorflow.core.framework import attr_value_pb2, graph_pb2
+
+    gd = graph_pb2.GraphDef()
+
+    def add(name, op, inputs=(), **attrs):
+        nd = gd.node.add(name=name, op=op, input=list(inputs))
+        for key, v in attrs.items():
+            nd.attr[key].CopyFrom(v)
+
+    def const(name, arr, dtype):
+        add(name, "Const", dtype=attr_value_pb2.AttrValue(type=dtype.as_datatype_enum),
+            value=attr_value_pb2.AttrValue(tensor=tf.make_tensor_proto(arr, dtype=dtype)))
+
+    return gd, add, const
+
+
 def signed_matmul_rows(seconds: float, shapes=((128, 1024, 1024), (32, 64, 128), (1024, 64, 128))):
     """Each candidate form of an int8 MatMul whose input range is [-3, 2], as a frozen GraphDef
     run in a Session (the way tf-quant's graphs run): QuantizeV2 of the float input, the kernel,
@@ -379,7 +399,7 @@ def signed_matmul_rows(seconds: float, shapes=((128, 1024, 1024), (32, 64, 128),
     weights, in steps of max|out|/127; the times include the QuantizeV2."""
     import numpy as np
     import tensorflow as tf
-    from tensorflow.core.framework import attr_value_pb2, graph_pb2, types_pb2
+    from tensorflow.core.framework import attr_value_pb2, types_pb2
 
     A = attr_value_pb2.AttrValue
     F, U8, S8, S32 = (types_pb2.DT_FLOAT, types_pb2.DT_QUINT8, types_pb2.DT_QINT8,
@@ -410,16 +430,7 @@ def signed_matmul_rows(seconds: float, shapes=((128, 1024, 1024), (32, 64, 128),
             return np.clip(np.round(x / r * 127), -127, 127) * (r / 127)
 
         def graph(form):
-            gd = graph_pb2.GraphDef()
-
-            def add(name, op, inputs=(), **attrs):
-                nd = gd.node.add(name=name, op=op, input=list(inputs))
-                for key, v in attrs.items():
-                    nd.attr[key].CopyFrom(v)
-
-            def const(name, arr, dtype):
-                add(name, "Const", dtype=A(type=dtype.as_datatype_enum),
-                    value=A(tensor=tf.make_tensor_proto(arr, dtype=dtype)))
+            gd, add, const = graph_builder()
 
             add("x", "Placeholder", dtype=A(type=F), shape=A(shape=tf.TensorShape([None, k]).as_proto()))
             if form == "float":
@@ -516,7 +527,7 @@ def sum_rows(seconds: float, batch: int = 8, reader: str = "none"):
     a control edge from that Dequantize."""
     import numpy as np
     import tensorflow as tf
-    from tensorflow.core.framework import attr_value_pb2, graph_pb2, types_pb2
+    from tensorflow.core.framework import attr_value_pb2, types_pb2
 
     A = attr_value_pb2.AttrValue
     F, U8, S8 = types_pb2.DT_FLOAT, types_pb2.DT_QUINT8, types_pb2.DT_QINT8
@@ -533,16 +544,7 @@ def sum_rows(seconds: float, batch: int = 8, reader: str = "none"):
                 "qint8": rng.uniform(-smax, smax, (n, h, w_, k)).astype(np.float32)}
 
     def graph(form, st, kmax):
-        gd = graph_pb2.GraphDef()
-
-        def add(name, op, inputs=(), **attrs):
-            nd = gd.node.add(name=name, op=op, input=list(inputs))
-            for key, v in attrs.items():
-                nd.attr[key].CopyFrom(v)
-
-        def const(name, arr, dtype):
-            add(name, "Const", dtype=A(type=dtype.as_datatype_enum),
-                value=A(tensor=tf.make_tensor_proto(arr, dtype=dtype)))
+        gd, add, const = graph_builder()
 
         add("x", "Placeholder", dtype=A(type=F))
         add("s", "Placeholder", dtype=A(type=F))
