@@ -1175,8 +1175,14 @@ pub fn rewrite(
     }
     // A chain is rewritten when the walk reaches its last node: by then the producers of its
     // input and of a residual summand have been rewritten.
+    // The chains the flags leave float, by last node, with the reason.
+    let mut skipped: HashMap<NodeId, String> = chains
+        .iter()
+        .filter_map(|c| Some((c.end, left_float_by_flags(&g, c, act, include, exclude)?)))
+        .collect();
     if legacy.is_none() {
-        st.weights = quantize_weights(&g, &chains, threads);
+        let kept: Vec<&Chain> = chains.iter().filter(|c| !skipped.contains_key(&c.end)).collect();
+        st.weights = quantize_weights(&g, &kept, threads);
     }
     let by_end: HashMap<NodeId, Chain> = chains.into_iter().map(|c| (c.end, c)).collect();
     let order = g.topo_order()?;
@@ -1186,32 +1192,11 @@ pub fn rewrite(
             continue;
         }
         if let Some(c) = by_end.get(&id) {
-            let name = g.node(c.op).name.clone();
-            let end_name = g.node(c.end).name.clone();
-            let filtered = (!include.is_empty() && !include.iter().any(|r| r.is_match(&name)))
-                .then(|| "matches no --include pattern".to_string())
-                .or_else(|| {
-                    exclude
-                        .iter()
-                        .find(|r| r.is_match(&name) || r.is_match(&end_name))
-                        .map(|r| format!("excluded by --exclude '{}'", r.as_str()))
-                });
-            let filtered = filtered.or_else(|| {
-                // Dims are positive (checked by `chain_at`) but claimed, not checked yet.
-                let weights = dims_of(g.node(c.filter.0))
-                    .iter()
-                    .fold(1u64, |a, &d| a.saturating_mul(d as u64));
-                (legacy.is_none() && c.kind == Kind::MatMul && weights < act.min_matmul_weights)
-                    .then(|| {
-                        format!(
-                            "MatMul weight of {weights} elements, under --min-matmul-weights {}: \
-                             the int8 kernel's fixed cost makes small products slower than float",
-                            act.min_matmul_weights
-                        )
-                    })
-            });
-            if let Some(why) = filtered {
-                st.rep.float.push(FloatNode { node: name, op: g.node(id).op.clone(), why });
+            // The chain's first node, as the report names it (before the rewrite replaces it).
+            let head = (g.node(c.op).name.clone(), g.node(c.op).op.clone());
+            if let Some(why) = skipped.remove(&id) {
+                let (node, op) = head;
+                st.rep.float.push(FloatNode { node, op, why });
                 continue;
             }
             let done = match legacy {
@@ -1231,7 +1216,8 @@ pub fn rewrite(
             match done {
                 Ok(()) => dead.extend(c.filter.1.iter().rev().chain([&c.filter.0]).copied()),
                 Err(why) => {
-                    st.rep.float.push(FloatNode { node: name, op: g.node(id).op.clone(), why });
+                    let (node, op) = head;
+                    st.rep.float.push(FloatNode { node, op, why });
                     continue;
                 }
             }
@@ -1272,12 +1258,40 @@ pub fn rewrite(
     Ok(Quantized { graph: g.into_graph_def(), report, payload: Bytes::new() })
 }
 
+/// Why `--include`, `--exclude` or `--min-matmul-weights` (oneDNN form) leave chain `c` float.
+fn left_float_by_flags(
+    g: &Graph,
+    c: &Chain,
+    act: &Activations,
+    include: &[Regex],
+    exclude: &[Regex],
+) -> Option<String> {
+    let (name, end_name) = (&g.node(c.op).name, &g.node(c.end).name);
+    if !include.is_empty() && !include.iter().any(|r| r.is_match(name)) {
+        return Some("matches no --include pattern".to_string());
+    }
+    if let Some(r) = exclude.iter().find(|r| r.is_match(name) || r.is_match(end_name)) {
+        return Some(format!("excluded by --exclude '{}'", r.as_str()));
+    }
+    // Dims are positive (checked by `chain_at`) but claimed, not checked yet.
+    let weights = dims_of(g.node(c.filter.0)).iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
+    (act.form == Form::OneDnn && c.kind == Kind::MatMul && weights < act.min_matmul_weights).then(
+        || {
+            format!(
+                "MatMul weight of {weights} elements, under --min-matmul-weights {}: the int8 \
+                 kernel's fixed cost makes small products slower than float",
+                act.min_matmul_weights
+            )
+        },
+    )
+}
+
 /// The qint8 weights (codes and max |w| per output channel) of every chain whose weight decodes
 /// and quantizes, on `threads` threads (0: one per core), the largest weights first onto the
 /// least loaded thread. The rewrite itself then runs in graph order on one thread.
 fn quantize_weights(
     g: &Graph,
-    chains: &[Chain],
+    chains: &[&Chain],
     threads: usize,
 ) -> HashMap<NodeId, (Vec<u8>, Vec<f32>)> {
     type Job = (NodeId, Tensor, Vec<usize>, u64);

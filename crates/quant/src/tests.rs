@@ -1713,6 +1713,8 @@ fn matmul_under_min_matmul_weights_stays_float() {
         assert_eq!(rep.int8.iter().any(|k| k.node == "dense_relu/eightbit"), int8);
         if let Some(f) = float {
             assert!(f.why.contains("12 elements") && f.why.contains("--min-matmul-weights"));
+            // The report names the chain's MatMul (not its last node, the Relu).
+            assert_eq!(f.op, "MatMul");
             assert_eq!(find(&q.graph, "dense").op, "MatMul");
             assert!(q.graph.node.iter().all(|n| n.name != "flat/quantize"));
         }
