@@ -3,9 +3,9 @@
 //! oneDNN.
 //!
 //! A *chain* is `Conv2D(x, Const)`, `DepthwiseConv2dNative(x, Const)` or `MatMul(x, Const)`,
-//! optionally followed by `BiasAdd(·, Const)` and then `Relu` or `Relu6` (a Conv2D: or a
-//! residual `Add` and `Relu`, see [`Sum`]), each step the only reader of the one before. Each
-//! chain becomes one fused kernel:
+//! optionally followed by `BiasAdd(·, Const)` and then `Relu` or `Relu6` (for a Conv2D, instead
+//! of the activation: a residual `Add`, with the `Relu` after it if there is one, see [`Sum`]),
+//! each step the only reader of the one before. Each chain becomes one fused kernel:
 //!
 //! | chain | kernel | output |
 //! |---|---|---|
@@ -168,7 +168,8 @@ pub struct Chain {
     pub bias: Option<(NodeId, NodeId, Vec<NodeId>)>,
     /// The Relu or Relu6.
     pub act: Option<(NodeId, Act)>,
-    /// A residual `Add` and the `Relu` after it, fused into a Conv2D as its summand.
+    /// A residual `Add` (and the `Relu` after it, if any) whose other input the Conv2D's kernel
+    /// adds.
     pub sum: Option<Sum>,
     /// A zero `Pad` (float) that the VALID convolution reads, its input and its amounts
     /// (top, bottom, left, right): folded into SAME padding when they are SAME's for the shape
