@@ -117,6 +117,15 @@ def test_regions_chain_without_requantizing(results):
     assert "QuantizedMaxPool" in cnn["ops"]
 
 
+def assert_sums(m, unsigned, signed):
+    """Model m has these many fused residual Adds with a quint8 and a qint8 summand, and no
+    float Add left."""
+    ks = m["kernels"]
+    assert ks.count("QuantizedConv2DWithBiasSumAndReluAndRequantize") == unsigned, ks
+    assert ks.count("QuantizedConv2DWithBiasSignedSumAndReluAndRequantize") == signed, ks
+    assert "AddV2" not in m["all_ops"], m
+
+
 @pytest.mark.needs_bin(*TOOLS)
 def test_residual_adds_are_fused_into_the_convolutions(results):
     m = results["resnet_like"]
@@ -124,12 +133,9 @@ def test_residual_adds_are_fused_into_the_convolutions(results):
     # the identity blocks' shortcut is the previous block's quint8 output, the projection
     # block's a strided 1x1 convolution's qint8 output. Nothing is left float, and the only
     # QuantizeV2 are at the input and after the global pool (before the Dense).
-    ks = m["kernels"]
-    assert ks.count("QuantizedConv2DWithBiasSumAndReluAndRequantize") == 2, ks
-    assert ks.count("QuantizedConv2DWithBiasSignedSumAndReluAndRequantize") == 1, ks
+    assert_sums(m, unsigned=2, signed=1)
     assert m["float_nodes"] == [] and m["float_ops"] == [], m
     assert m["quantize_nodes"] == 2, m
-    assert "AddV2" not in m["all_ops"], m
 
 
 @pytest.mark.needs_bin(*TOOLS)
@@ -153,10 +159,7 @@ def test_linear_bottleneck_adds_are_fused_with_an_offset(results):
     # The Adds without Relu are fused too: the first adds the projection's qint8 output
     # (signed-sum kernel), the second the first's quint8 output, which holds the sum plus an
     # offset that its readers' biases take back. No float Add is left.
-    ks = m["kernels"]
-    assert ks.count("QuantizedConv2DWithBiasSignedSumAndReluAndRequantize") == 1, ks
-    assert ks.count("QuantizedConv2DWithBiasSumAndReluAndRequantize") == 1, ks
-    assert "AddV2" not in m["all_ops"], m
+    assert_sums(m, unsigned=1, signed=1)
     offsets = [k for k in m["int8_kernels"] if k["input_mode"] == "offset"]
     # the second block's expansion reads the first sum; the 1x1 after the blocks the second
     assert len(offsets) == 2, m["int8_kernels"]

@@ -196,10 +196,17 @@ fn write_to_fd_gives_the_same_bytes_into_a_file_a_pipe_and_a_socket() {
         (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 9) as u8).collect();
     std::fs::write(&path, &data).unwrap();
     let mapped = map_file(&path).unwrap();
-    // Owned bytes, a mapped range (kernel copy), owned again: the order must hold.
+    // Owned bytes, a mapped range (kernel copy), owned again, then 300,000 small segments
+    // (gathered into writes of up to 1 MiB, more than one of them) and a mapped range after
+    // them: the order must hold.
     let mut whole = Encoded::from_bytes(Bytes::from_static(b"head"));
     whole.segments.push(mapped.slice(5..2_500_000));
     whole.segments.push(Bytes::from(vec![7u8; 10_000]));
+    for i in 0..300_000u32 {
+        whole.segments.push(Bytes::from(i.to_le_bytes().to_vec()));
+    }
+    whole.segments.push(mapped.slice(2_500_000..2_600_000));
+    whole.segments.push(Bytes::from(vec![9u8; 70_000]));
     whole.len = whole.segments.iter().map(|s| s.len() as u64).sum();
     let want = whole.to_vec();
 
