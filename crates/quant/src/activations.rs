@@ -886,6 +886,17 @@ fn quantize_weight(t: &Tensor, axes: &[usize]) -> Result<(Vec<u8>, Vec<f32>), St
     Ok((out, scales.iter().map(|s| s.0 * 127.0).collect()))
 }
 
+/// Ranges wider than this have no 8-bit form here: the kernels' ranges derived from them
+/// (widened by 255/127, shifted by an offset, or made to hold zero on a code) would overflow
+/// float32 (about 3.4e38).
+const RANGE_LIMIT: f32 = 1e36;
+
+/// Why a calibrated range cannot be used (beyond [`RANGE_LIMIT`]), if it cannot.
+fn beyond_8_bits((lo, hi): (f32, f32), what: &str) -> Option<String> {
+    (lo.abs().max(hi.abs()) > RANGE_LIMIT)
+        .then(|| format!("the {what} range [{lo}, {hi}] is beyond ±{RANGE_LIMIT:e}: no 8-bit form"))
+}
+
 /// The MIN_FIRST range of a MatMul input that can be negative: `[lo, hi]` widened to hold 0
 /// and `QuantizeV2`'s minimum width (1 % of the largest magnitude, at least 0.01), then moved
 /// by less than half a step so that 0 falls on a code: `min = -z · step`, `max = (255 - z) ·
@@ -1481,6 +1492,9 @@ fn sum_plan(g: &Graph, c: &Chain, st: &Emitter<'_>) -> Result<Result<SumPlan, St
         Some(q) => q.range.map_or((0.0, 0.0), |r| (r[0], r[1])),
         None => range_of(g, act, &s.summand, "residual summand")?,
     };
+    if let Some(why) = beyond_8_bits(range, "summand") {
+        return Ok(Err(why));
+    }
     Ok(Ok(SumPlan { summand: s.summand.clone(), quantized, range }))
 }
 
@@ -1560,6 +1574,11 @@ fn emit_fused(
         &TensorName { node: end.name.clone(), port: 0 },
         &format!("output of '{}'", end.name),
     )?;
+    for (what, r) in [("input", input_range), ("output", Some(out_range))] {
+        if let Some(why) = r.and_then(|r| beyond_8_bits(r, what)) {
+            return Ok(Err(why));
+        }
+    }
     if let Some((lo, _)) = input_range {
         if c.kind == Kind::Depthwise && lo < 0.0 {
             return Ok(Err(format!(

@@ -1328,6 +1328,42 @@ fn residual_add_stays_float_when_a_duplicate_of_the_summand_is_read_later() {
 }
 
 #[test]
+fn ranges_beyond_float32_after_widening_stay_float() {
+    // add1 has a qint8 summand: the signed-sum kernel's range is 255/127 of the sum's, which
+    // from 3e38 would be infinite.
+    let g = bottlenecks();
+    let t = activations::calibration_tensors(&g).unwrap();
+    let mut ranges = ranges_for(&t.iter().map(String::as_str).collect::<Vec<_>>());
+    for (name, r) in ranges.tensors.iter_mut() {
+        if name.starts_with('r') || name == "x:0" {
+            r.min = 0.0;
+        }
+    }
+    ranges.tensors.get_mut("add1:0").unwrap().max = 3e38;
+    let q = run(g, &act_cfg(ranges));
+    let rep = q.report.activations.as_ref().unwrap();
+    let f = rep.float.iter().find(|f| f.node == "c1").expect("c1 stays float");
+    assert!(f.why.contains("no 8-bit form"), "{}", f.why);
+    assert!(q.graph.node.iter().all(|n| n.attr_opt_tensor("value").is_none_or(|t| {
+        Tensor::from_proto(t)
+            .ok()
+            .and_then(|t| t.values::<f32>().ok().map(|v| v.to_vec()))
+            .is_none_or(|v| v.iter().all(|x| x.is_finite()))
+    })));
+    // A summand range that large: the Add stays float, the chain int8 without it.
+    let mut ranges = ranges_for(&RESIDUAL_TENSORS);
+    for r in ranges.tensors.values_mut() {
+        r.min = 0.0;
+    }
+    ranges.tensors.get_mut("r0:0").unwrap().max = 3e38;
+    let q = run(residual_block(Vec::new()), &act_cfg(ranges));
+    let rep = q.report.activations.as_ref().unwrap();
+    let f = rep.float.iter().find(|f| f.node == "add").expect("the Add stays float");
+    assert!(f.why.contains("no 8-bit form"), "{}", f.why);
+    assert_eq!(find(&q.graph, "add").op, "AddV2");
+}
+
+#[test]
 fn residual_add_stays_float_when_the_summand_is_read_later() {
     // r0 is also read by a node that does not run before the last convolution: the kernel
     // would write over r0 while that node may still read it.
